@@ -1,0 +1,1 @@
+"""The `publisher` command line; each sub-command group lives in its own module."""

@@ -1,0 +1,88 @@
+"""Readers for the file formats in DESIGN.md: seed text, CSV and JSON.
+
+Each yields a RawRecord per record, or an InputError for a record it cannot even split
+out, so one bad row is reported and the rest still come through.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from publisher.errors import InputError
+from publisher.intake.records import RawRecord
+
+Read = Iterator[RawRecord | InputError]
+ITEM_COLUMNS = ("title", "summary", "link", "published", "regions", "guid")
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 file (a BOM is allowed), naming the file when it is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError as e:
+        raise InputError("no such file", source=str(path)) from e
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte {e.start})", source=str(path)) from e
+
+
+def read_seed(path: Path) -> Read:
+    """Lines alternate title and summary; blank lines between pairs are tolerated."""
+    source = str(path)
+    lines = [(n, line.strip()) for n, line in enumerate(read_text(path).splitlines(), 1)]
+    lines = [(n, line) for n, line in lines if line]
+    for i in range(0, len(lines), 2):
+        n, title = lines[i]
+        if i + 1 >= len(lines):
+            yield InputError("title without a summary line", source=source, line=n)
+            continue
+        yield RawRecord(source=source, line=n, title=title, summary=lines[i + 1][1])
+
+
+def read_csv(path: Path) -> Read:
+    """A header row naming title and summary, optionally link, published, regions, guid."""
+    source = str(path)
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise InputError("empty file; expected a header row", source=source, line=1) from None
+    missing = [c for c in ("title", "summary") if c not in header]
+    if missing:
+        raise InputError(f"header lacks column(s) {', '.join(missing)}", source=source, line=1)
+    for row in reader:
+        n = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            yield InputError(
+                f"row has {len(row)} columns, the header has {len(header)}", source=source, line=n
+            )
+            continue
+        values = dict(zip(header, row, strict=True))
+        yield RawRecord(source=source, line=n, **{c: values.get(c) for c in ITEM_COLUMNS})
+
+
+def read_json(path: Path) -> Read:
+    """A JSON list of objects with the CSV's keys; the position in the list is the 'line'."""
+    source = str(path)
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise InputError(f"not JSON: {e.msg}", source=source, line=e.lineno) from e
+    if not isinstance(data, list):
+        raise InputError(
+            f"expected a JSON list of objects, found {type(data).__name__}", source=source
+        )
+    for n, obj in enumerate(data, 1):
+        if not isinstance(obj, dict):
+            yield InputError(f"entry {n} is not an object", source=source, line=n)
+            continue
+        unknown = sorted(set(obj) - set(ITEM_COLUMNS))
+        if unknown:
+            yield InputError(f"unknown key(s) {', '.join(unknown)}", source=source, line=n)
+            continue
+        yield RawRecord(source=source, line=n, **{c: obj.get(c) for c in ITEM_COLUMNS})

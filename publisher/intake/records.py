@@ -1,0 +1,106 @@
+"""The shape of an incoming item before and after cleaning, and the cleaning itself.
+
+Readers only split files into ``RawRecord``s; ``clean_record`` is the one gate every
+record passes through, whatever its format, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from publisher.errors import InputError
+from publisher.text import (
+    MAX_GUID,
+    MAX_SUMMARY,
+    MAX_TITLE,
+    clean_field,
+    clean_link,
+    content_guid,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One record as a reader found it, with where it came from."""
+
+    source: str
+    line: int
+    title: object = None
+    summary: object = None
+    link: object = None
+    published: object = None
+    regions: object = None
+    guid: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """A cleaned item ready for the store; ``regions`` empty means 'infer them'."""
+
+    guid: str
+    title: str
+    summary: str
+    link: str | None
+    published: datetime | None
+    regions: tuple[str, ...] = field(default=())
+    source: str = ""
+    line: int = 0
+
+
+def parse_published(value: object) -> datetime | None:
+    """Parse an ISO 8601 time; a time without a zone is taken as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as e:
+            raise InputError(f"published {value[:40]!r} is not an ISO 8601 time") from e
+    else:
+        raise InputError("published must be an ISO 8601 string")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_regions(value: object) -> tuple[str, ...]:
+    """Regions as given: a space- or comma-separated string or a list of strings."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        parts = value.replace(",", " ").split()
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        parts = [str(v).strip() for v in value]
+    else:
+        raise InputError("regions must be slugs separated by spaces, or a list of slugs")
+    return tuple(dict.fromkeys(p.lower() for p in parts if p))
+
+
+def _text(value: object, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InputError(f"{name} must be text, not {type(value).__name__}")
+
+
+def clean_record(raw: RawRecord) -> NewItem:
+    """Validate and clean one record, raising InputError (with its location) if it is unusable."""
+    try:
+        title = clean_field(_text(raw.title, "title"), name="title", limit=MAX_TITLE, required=True)
+        summary = clean_field(_text(raw.summary, "summary"), name="summary", limit=MAX_SUMMARY)
+        link = clean_link(_text(raw.link, "link"))
+        guid_in = clean_field(_text(raw.guid, "guid"), name="guid", limit=MAX_GUID)
+        return NewItem(
+            guid=guid_in or content_guid(title, summary),
+            title=title,
+            summary=summary,
+            link=link,
+            published=parse_published(raw.published),
+            regions=parse_regions(raw.regions),
+            source=raw.source,
+            line=raw.line,
+        )
+    except InputError as e:
+        raise InputError(e.reason, source=raw.source, line=raw.line) from e

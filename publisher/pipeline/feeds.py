@@ -1,0 +1,82 @@
+"""Building the feed family from the store: collect entries, then write through a writer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from email.utils import parseaddr
+from pathlib import Path
+
+from sqlmodel import Session
+
+from publisher.regions.tree import RegionTree
+from publisher.settings import Settings
+from publisher.store.items import item_rows, tags_of
+from publisher.syndication import (
+    BuildReport,
+    DirectoryWriter,
+    FeedChannel,
+    FeedEntry,
+    FeedWriter,
+    build_feeds,
+)
+
+
+def feed_entries(session: Session) -> list[FeedEntry]:
+    """Every item as a format-neutral feed entry."""
+    tags = tags_of(session)
+    return [
+        FeedEntry(
+            id=item_id,
+            guid=guid,
+            title=title,
+            summary=summary,
+            link=link,
+            published=published,
+            updated=updated,
+            regions=tuple(tags.get(item_id, ())),
+        )
+        for item_id, guid, title, summary, link, published, updated in item_rows(session)
+    ]
+
+
+def channel_factory(settings: Settings, tree: RegionTree) -> Callable[[str], FeedChannel]:
+    """A function giving each region's channel metadata from the settings."""
+    name, email = parseaddr(settings.from_)
+
+    def channel_for(slug: str) -> FeedChannel:
+        if slug == "all":
+            label, about = "All regions", "every region"
+        else:
+            label = tree.get(slug).name_en
+            about = label
+        return FeedChannel(
+            slug=slug,
+            title=f"{settings.site_title}: {label}",
+            description=f"News items about {about} from {settings.site_title}.",
+            base_url=settings.base_url,
+            author_name=name or settings.site_title,
+            author_email=email or None,
+        )
+
+    return channel_for
+
+
+def build_store_feeds(
+    session: Session,
+    *,
+    settings: Settings,
+    tree: RegionTree,
+    writer: FeedWriter | None = None,
+    out_dir: Path | None = None,
+) -> BuildReport:
+    """Write every region's RSS, Atom and JSON feed, all.*, and index.opml."""
+    target = writer or DirectoryWriter(out_dir or settings.feeds_dir)
+    return build_feeds(
+        feed_entries(session),
+        channel_for=channel_factory(settings, tree),
+        related=tree.related,
+        slugs=[r.slug for r in tree],
+        category_names={r.slug: r.name_en for r in tree},
+        writer=target,
+        limit=settings.feed_limit,
+    )

@@ -1,0 +1,1 @@
+"""Store: keyword-only functions over a Session; no business rules, no rendering."""

@@ -1,0 +1,162 @@
+"""Items and their region tags: bulk insert with stable identity, reads for lists and feeds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from publisher.models import Item, ItemPublic, ItemRegion
+
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInsert:
+    """A cleaned item with its final region tags, ready to be written."""
+
+    guid: str
+    title: str
+    summary: str
+    link: str | None
+    published: datetime
+    regions: tuple[str, ...]
+    source: str
+    regions_inferred: bool
+
+
+def _chunks(seq: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def existing_guids(session: Session, *, guids: Collection[str]) -> set[str]:
+    """Which of ``guids`` the store already holds (the re-import check)."""
+    found: set[str] = set()
+    for part in _chunks(list(guids)):
+        found.update(session.exec(select(Item.guid).where(col(Item.guid).in_(part))))
+    return found
+
+
+def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime) -> list[int]:
+    """Insert new items and their tags in bulk; returns their ids in the order given."""
+    if not items:
+        return []
+    rows = [
+        {
+            "guid": it.guid,
+            "title": it.title,
+            "summary": it.summary,
+            "link": it.link,
+            "published": it.published,
+            "updated": now,
+            "created": now,
+            "source": it.source,
+            "regions_inferred": it.regions_inferred,
+        }
+        for it in items
+    ]
+    stmt = sa.insert(Item).returning(col(Item.id), sort_by_parameter_order=True)
+    ids = [row[0] for row in session.execute(stmt, rows)]
+    tags = [
+        {"item_id": i, "region": r} for i, it in zip(ids, items, strict=True) for r in it.regions
+    ]
+    if tags:
+        session.execute(sa.insert(ItemRegion), tags)
+    return ids
+
+
+def tags_of(session: Session, *, item_ids: Collection[int] | None = None) -> dict[int, list[str]]:
+    """Region slugs per item id (all items when ``item_ids`` is None)."""
+    stmt = select(ItemRegion.item_id, ItemRegion.region).order_by(
+        col(ItemRegion.item_id), col(ItemRegion.region)
+    )
+    if item_ids is not None:
+        stmt = stmt.where(col(ItemRegion.item_id).in_(list(item_ids)))
+    tags: dict[int, list[str]] = defaultdict(list)
+    for item_id, region in session.exec(stmt):
+        tags[item_id].append(region)
+    return tags
+
+
+def _public(item: Item, regions: list[str]) -> ItemPublic:
+    assert item.id is not None
+    return ItemPublic(
+        id=item.id,
+        guid=item.guid,
+        title=item.title,
+        summary=item.summary,
+        link=item.link,
+        published=item.published,
+        updated=item.updated,
+        regions=regions,
+    )
+
+
+def get_item(session: Session, *, item_id: int) -> ItemPublic | None:
+    """One item with its regions, or None."""
+    item = session.get(Item, item_id)
+    if item is None:
+        return None
+    return _public(item, tags_of(session, item_ids=[item_id]).get(item_id, []))
+
+
+def list_items(
+    session: Session,
+    *,
+    regions: Collection[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = 50,
+    offset: int = 0,
+) -> list[ItemPublic]:
+    """Items newest first, optionally only those tagged with any of ``regions`` or in a window."""
+    stmt = select(Item).order_by(col(Item.published).desc(), col(Item.id).desc())
+    if regions is not None:
+        tagged = select(ItemRegion.item_id).where(col(ItemRegion.region).in_(list(regions)))
+        stmt = stmt.where(col(Item.id).in_(tagged))
+    if since is not None:
+        stmt = stmt.where(col(Item.published) >= since)
+    if until is not None:
+        stmt = stmt.where(col(Item.published) < until)
+    stmt = stmt.offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    items = list(session.exec(stmt))
+    tags = tags_of(session, item_ids=[i.id for i in items if i.id is not None])
+    return [_public(i, tags.get(i.id or 0, [])) for i in items]
+
+
+def all_items(session: Session) -> list[ItemPublic]:
+    """Every item with its tags in two queries: the input of a full feed build."""
+    tags = tags_of(session)
+    rows = session.exec(select(Item).order_by(col(Item.id)))
+    return [_public(i, tags.get(i.id or 0, [])) for i in rows]
+
+
+def count_by_region(session: Session) -> dict[str, int]:
+    """How many items carry each region tag directly."""
+    stmt = select(ItemRegion.region, sa.func.count()).group_by(col(ItemRegion.region))
+    return {region: int(n) for region, n in session.exec(stmt)}
+
+
+def item_rows(session: Session) -> list[tuple[int, str, str, str, str | None, datetime, datetime]]:
+    """(id, guid, title, summary, link, published, updated) of every item, without ORM objects.
+
+    A full feed build reads the whole store; plain rows keep that fast.
+    """
+    table = Item.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(
+        table.c.id,
+        table.c.guid,
+        table.c.title,
+        table.c.summary,
+        table.c.link,
+        table.c.published,
+        table.c.updated,
+    )
+    return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
