@@ -24,7 +24,6 @@ MAX_GUID = 300
 # XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_SPACE = re.compile(r"\s+")
 _TAGLIKE = re.compile(r"<[A-Za-z/!?]|&[#A-Za-z]")
 
 
@@ -42,7 +41,7 @@ def to_plain(value: str) -> str:
     """Drop any markup (script and style bodies included) and return plain text."""
     if not _TAGLIKE.search(value):
         return value
-    return html.unescape(nh3.clean(value, tags=set()))
+    return strip_forbidden(html.unescape(nh3.clean(value, tags=set())))
 
 
 def clean_field(value: str | None, *, name: str, limit: int, required: bool = False) -> str:
@@ -51,11 +50,11 @@ def clean_field(value: str | None, *, name: str, limit: int, required: bool = Fa
         value = ""
     if not isinstance(value, str):
         raise InputError(f"{name} must be text, not {type(value).__name__}")
-    if has_lone_surrogate(value):
-        raise InputError(f"{name} holds a lone surrogate (invalid Unicode)")
-    text = unicodedata.normalize("NFC", strip_forbidden(value))
-    text = _SPACE.sub(" ", to_plain(text)).strip()
-    text = strip_forbidden(text)
+    if not (value.isascii() and value.isprintable()):
+        if has_lone_surrogate(value):
+            raise InputError(f"{name} holds a lone surrogate (invalid Unicode)")
+        value = unicodedata.normalize("NFC", strip_forbidden(value))
+    text = " ".join(to_plain(value).split())
     if required and not text:
         raise InputError(f"{name} is empty")
     if len(text) > limit:
@@ -80,5 +79,5 @@ def clean_link(value: str | None) -> str | None:
 
 def content_guid(title: str, summary: str) -> str:
     """A stable identity for items without one: a hash of the normalised title and summary."""
-    norm = _SPACE.sub(" ", f"{title}\n{summary}".casefold()).strip()
+    norm = " ".join(f"{title}\n{summary}".casefold().split())
     return "sha256:" + hashlib.sha256(norm.encode("utf-8")).hexdigest()[:40]

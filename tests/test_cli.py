@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,9 +41,11 @@ def migrated(tmp_path: Path) -> Path:
 def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
     r = run(tmp_path, "items", "list")
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [
-        "publisher: the database schema is at nothing, not 0001: run `publisher db upgrade` first"
-    ]
+    [line] = r.stderr.strip().splitlines()
+    assert re.fullmatch(
+        r"publisher: the database schema is at nothing, not \w+: run `publisher db upgrade` first",
+        line,
+    )
 
 
 def test_import_twice_then_build_feeds(migrated: Path) -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 from publisher.cli.context import err, out, runtime
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.intake import import_records, read_source
+from publisher.store.items import count_by_region
 
 DEMO_ITEMS = Path(__file__).resolve().parent.parent / "data" / "demo-items.txt"
 
@@ -38,10 +39,21 @@ def demo(
     )
     with rt.session() as session:
         feeds = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+    with rt.session() as session:
+        tagged = count_by_region(session)
     table = Table("region", "items", "feed files", title="Feeds")
-    names = {r.slug: r.name_en for r in rt.tree}
+    inherited_only = 0
     for slug, count in sorted(feeds.per_feed.items(), key=lambda kv: (kv[0] != "all", kv[0])):
-        files = ", ".join(f"{slug}.{ext}" for ext in ("rss", "atom", "json"))
-        table.add_row(f"{slug} ({names.get(slug, 'every region')})", str(count), files)
+        scope = {slug} | (rt.tree.descendants(slug) if slug != "all" else set(tagged))
+        if not any(tagged.get(s) for s in scope):
+            inherited_only += 1
+            continue
+        label = "every region" if slug == "all" else rt.tree.get(slug).name_en
+        table.add_row(f"{slug} ({label})", str(count), f"{slug}.rss .atom .json")
     out.print(table)
+    if inherited_only:
+        out.print(
+            f"and {inherited_only} more regions whose feeds hold only items about a region "
+            "that contains them"
+        )
     out.print(f"feeds written to {rt.settings.feeds_dir}/ (index.opml lists them)")

@@ -53,17 +53,19 @@ def read_csv(path: Path) -> Read:
     missing = [c for c in ("title", "summary") if c not in header]
     if missing:
         raise InputError(f"header lacks column(s) {', '.join(missing)}", source=source, line=1)
+    width = len(header)
+    where = [header.index(c) if c in header else None for c in ITEM_COLUMNS]
     for row in reader:
-        n = reader.line_num
-        if not any(cell.strip() for cell in row):
+        if len(row) != width:
+            if any(cell.strip() for cell in row):
+                yield InputError(
+                    f"row has {len(row)} columns, the header has {width}",
+                    source=source,
+                    line=reader.line_num,
+                )
             continue
-        if len(row) != len(header):
-            yield InputError(
-                f"row has {len(row)} columns, the header has {len(header)}", source=source, line=n
-            )
-            continue
-        values = dict(zip(header, row, strict=True))
-        yield RawRecord(source=source, line=n, **{c: values.get(c) for c in ITEM_COLUMNS})
+        values = [None if i is None else row[i] for i in where]
+        yield RawRecord(source, reader.line_num, *values)
 
 
 def read_json(path: Path) -> Read:

@@ -90,15 +90,17 @@ def clean_record(raw: RawRecord) -> NewItem:
     try:
         title = clean_field(_text(raw.title, "title"), name="title", limit=MAX_TITLE, required=True)
         summary = clean_field(_text(raw.summary, "summary"), name="summary", limit=MAX_SUMMARY)
-        link = clean_link(_text(raw.link, "link"))
-        guid_in = clean_field(_text(raw.guid, "guid"), name="guid", limit=MAX_GUID)
+        link = clean_link(_text(raw.link, "link")) if raw.link else None
+        guid_in = (
+            clean_field(_text(raw.guid, "guid"), name="guid", limit=MAX_GUID) if raw.guid else ""
+        )
         return NewItem(
             guid=guid_in or content_guid(title, summary),
             title=title,
             summary=summary,
             link=link,
-            published=parse_published(raw.published),
-            regions=parse_regions(raw.regions),
+            published=parse_published(raw.published) if raw.published else None,
+            regions=parse_regions(raw.regions) if raw.regions else (),
             source=raw.source,
             line=raw.line,
         )

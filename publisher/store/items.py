@@ -11,8 +11,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.models import Item, ItemPublic, ItemRegion
+from publisher.store.bulk import bulk_insert, pairs_after, present, time_converter
 
 _CHUNK = 5_000
+_ITEM_COLUMNS = (
+    "guid", "title", "summary", "link", "published", "updated", "created", "source",
+    "regions_inferred",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,37 +41,27 @@ def _chunks(seq: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
 
 def existing_guids(session: Session, *, guids: Collection[str]) -> set[str]:
     """Which of ``guids`` the store already holds (the re-import check)."""
-    found: set[str] = set()
-    for part in _chunks(list(guids)):
-        found.update(session.exec(select(Item.guid).where(col(Item.guid).in_(part))))
-    return found
+    return present(session, table="items", column="guid", values=list(guids))
 
 
 def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime) -> list[int]:
     """Insert new items and their tags in bulk; returns their ids in the order given."""
     if not items:
         return []
+    db_time = time_converter(session)
+    stamp = db_time(now)
+    before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
     rows = [
-        {
-            "guid": it.guid,
-            "title": it.title,
-            "summary": it.summary,
-            "link": it.link,
-            "published": it.published,
-            "updated": now,
-            "created": now,
-            "source": it.source,
-            "regions_inferred": it.regions_inferred,
-        }
+        (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
+         it.source, it.regions_inferred)
         for it in items
-    ]
-    stmt = sa.insert(Item).returning(col(Item.id), sort_by_parameter_order=True)
-    ids = [row[0] for row in session.execute(stmt, rows)]
-    tags = [
-        {"item_id": i, "region": r} for i, it in zip(ids, items, strict=True) for r in it.regions
-    ]
-    if tags:
-        session.execute(sa.insert(ItemRegion), tags)
+    ]  # fmt: skip
+    bulk_insert(session, table="items", columns=_ITEM_COLUMNS, rows=rows)
+    # Ids come back by guid from one range scan: RETURNING would force row-at-a-time inserts.
+    ids_by_guid = pairs_after(session, table="items", key="guid", value="id", after=before)
+    ids = [ids_by_guid[it.guid] for it in items]
+    tags = [(i, r) for i, it in zip(ids, items, strict=True) for r in it.regions]
+    bulk_insert(session, table="item_regions", columns=("item_id", "region"), rows=tags)
     return ids
 
 
@@ -159,4 +154,4 @@ def item_rows(session: Session) -> list[tuple[int, str, str, str, str | None, da
         table.c.published,
         table.c.updated,
     )
-    return [tuple(r) for r in session.execute(stmt)]  # type: ignore[misc]
+    return [tuple(r) for r in session.execute(stmt)]
