@@ -24,7 +24,8 @@ def main(argv: list[str]) -> int:
         print(f"\n== bench/{script.name}", flush=True)
         start = time.perf_counter()
         code = subprocess.call([sys.executable, str(script)], cwd=HERE.parent)
-        print(f"(bench/{script.name}: {time.perf_counter() - start:.0f} s, exit {code})", flush=True)
+        took = time.perf_counter() - start
+        print(f"(bench/{script.name}: {took:.0f} s, exit {code})", flush=True)
         if code:
             failed.append(name)
     if failed:
