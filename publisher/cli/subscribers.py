@@ -1,0 +1,138 @@
+"""`publisher subscribers ...`: add, import, list, export and erase email subscribers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from publisher.cli.context import err, fail, out, ready
+from publisher.models import SubscriberStatus
+from publisher.pipeline.subscribers import (
+    add_subscriber,
+    erase_subscriber,
+    export_subscriber,
+    import_subscribers,
+    send_confirmations,
+)
+from publisher.runtime import Runtime
+from publisher.store.subscribers import list_subscribers, regions_of
+
+app = typer.Typer(help="Email subscribers.", no_args_is_help=True)
+
+_PAGE = 1_000
+
+
+def _confirm(rt: Runtime, ids: list[int]) -> None:
+    """Send the double opt-in emails of new pending subscribers and say how it went."""
+    if not ids:
+        return
+    # Links must verify in `publisher serve`, which signs with the same local key when unset.
+    rt.settings = rt.settings.with_local_secret()
+    sent, failures = send_confirmations(rt, ids)
+    for reason in failures:
+        err.print(reason, markup=False)
+    out.print(f"confirmation emails sent: {sent}")
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="The address."),
+    region: list[str] = typer.Option(..., "--region", help="Region slug; repeat for several."),
+    confirmed: bool = typer.Option(False, "--confirmed", help="Active now, no confirmation."),
+    locale: str = typer.Option("en", "--locale", help="Language of their emails (en, es)."),
+    send: bool = typer.Option(True, "--send/--no-send", help="Email the confirmation link."),
+) -> None:
+    """Add a subscriber (or regions to one); without --confirmed they get a confirmation email."""
+    rt = ready(ctx)
+    with rt.session() as session:
+        sub, created = add_subscriber(
+            session, email=email, regions=region, confirmed=confirmed, locale=locale,
+            tree=rt.tree, now=rt.now(),
+        )  # fmt: skip
+        assert sub.id is not None
+        follows = " ".join(regions_of(session, subscriber_id=sub.id))
+        sid, address, status = sub.id, sub.email, sub.status
+    verb = "added" if created else "updated"
+    out.print(f"{verb} subscriber {sid} {address} ({status}) [{follows}]", markup=False)
+    if send and created and status == SubscriberStatus.pending:
+        _confirm(rt, [sid])
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="CSV with columns email, regions[, status, locale]."),
+    send: bool = typer.Option(True, "--send/--no-send", help="Email new pending subscribers."),
+) -> None:
+    """Import subscribers; bad rows are reported as FILE:LINE: reason and the rest are kept."""
+    rt = ready(ctx)
+    with rt.session() as session:
+        report = import_subscribers(session, path=file, tree=rt.tree, now=rt.now())
+    for e in report.errors:
+        err.print(str(e), markup=False)
+    out.print(
+        f"added {report.added}, updated {report.updated}, already present {report.unchanged}, "
+        f"skipped {len(report.errors)}"
+    )
+    if send:
+        _confirm(rt, report.pending_ids)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    region: str | None = typer.Option(None, "--region", help="Only followers of this region."),
+    status: str | None = typer.Option(
+        None, "--status", help="pending, active, unsubscribed, bounced."
+    ),
+) -> None:
+    """List subscribers by id: id, address, status, regions (tab-separated)."""
+    if status is not None and status not in SubscriberStatus.__members__:
+        fail(f"unknown --status {status!r}; use {', '.join(SubscriberStatus.__members__)}")
+    rt = ready(ctx)
+    slug = rt.tree.normalize(region) if region else None
+    after, shown = 0, 0
+    while True:
+        with rt.session() as session:
+            page = list_subscribers(
+                session, region=slug, status=status, after_id=after, limit=_PAGE
+            )
+            rows = [
+                (s.id or 0, s.email, s.status, regions_of(session, subscriber_id=s.id or 0))
+                for s in page
+            ]
+        sys.stdout.writelines(f"{i}\t{a}\t{st}\t{' '.join(f)}\n" for i, a, st, f in rows)
+        shown += len(rows)
+        if len(rows) < _PAGE:
+            break
+        after = rows[-1][0]
+    err.print(f"{shown} subscribers", markup=False)
+
+
+@app.command("export")
+def export(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
+    """Print everything stored about one person as JSON (their data access request)."""
+    rt = ready(ctx)
+    with rt.session() as session:
+        data = export_subscriber(session, email=email)
+    if data is None:
+        fail(f"no such subscriber: {email}")
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command("erase")
+def erase(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
+    """Delete a person's data; a hashed entry keeps imports from re-adding them."""
+    rt = ready(ctx)
+    with rt.session() as session:
+        found = erase_subscriber(session, email=email, now=rt.now())
+    if not found:
+        fail(f"no such subscriber: {email}")
+    out.print(
+        f"erased {email}; a hashed suppression entry keeps it from being re-added", markup=False
+    )

@@ -1,0 +1,1 @@
+"""Weekly digests: ISO-week windows and the pure assembly of a digest's content."""

@@ -1,0 +1,1 @@
+"""Email: templates rendered once per digest, messages assembled per recipient."""

@@ -1,0 +1,120 @@
+"""Finished messages for the senders: a digest per recipient, and the double opt-in email.
+
+``DigestMail`` is built once per digest (template, tokens, DKIM) and then called per recipient
+with only what the ledger holds (subscriber id, key, address); it never touches the store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from publisher.email.dkim import DkimSigner
+from publisher.email.message import MessageTemplate, list_id, message_id
+from publisher.email.render import Branding, EmailRenderer, default_renderer
+from publisher.models import Digest
+from publisher.settings import Settings
+from publisher.tokens import Tokens
+
+
+class _Clock:
+    """Date header strings, formatted once per second rather than once per message."""
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, str] = (-1, "")
+
+    def date(self, now: datetime | None = None) -> str:
+        moment = now or datetime.now(UTC)
+        second = int(moment.timestamp())
+        if self._cached[0] != second:
+            self._cached = (second, format_datetime(moment.astimezone(UTC).replace(microsecond=0)))
+        return self._cached[1]
+
+
+class DigestMail:
+    """One frozen digest turned into per-recipient messages (thread-safe, no store access)."""
+
+    def __init__(
+        self, digest: Digest, *, settings: Settings, tokens: Tokens, region_name: str
+    ) -> None:
+        if digest.id is None or digest.status == "skipped":
+            raise ValueError("only a stored, non-skipped digest can be sent")
+        self.digest_id = digest.id
+        self.base_url = settings.base_url
+        self.tokens = tokens
+        self.template = MessageTemplate(
+            subject=digest.subject,
+            html=digest.html,
+            text=digest.text,
+            from_addr=settings.from_,
+            list_id=list_id(
+                slug=digest.region,
+                name=region_name,
+                site_title=settings.site_title,
+                from_addr=settings.from_,
+            ),
+            dkim=DkimSigner.from_settings(settings),
+        )
+        self._clock = _Clock()
+
+    def message_id(self, subscriber_id: int) -> str:
+        """The stable Message-ID of this digest for this subscriber (store it in the ledger)."""
+        return message_id(self.digest_id, subscriber_id, self.template.domain)
+
+    def build(
+        self,
+        *,
+        subscriber_id: int,
+        key: str,
+        email: str,
+        msg_id: str = "",
+        now: datetime | None = None,
+    ) -> bytes:
+        """The complete message for one recipient; ``msg_id`` defaults to message_id()."""
+        return self.template.for_recipient(
+            to=email,
+            unsubscribe_url=self.tokens.url(self.base_url, "unsubscribe", key),
+            preferences_url=self.tokens.url(self.base_url, "preferences", key),
+            message_id=msg_id or self.message_id(subscriber_id),
+            date=self._clock.date(now),
+        )
+
+
+def confirmation_message(
+    *,
+    settings: Settings,
+    tokens: Tokens,
+    subscriber_id: int,
+    key: str,
+    email: str,
+    region_names: list[str],
+    locale: str = "en",
+    now: datetime,
+    renderer: EmailRenderer | None = None,
+) -> bytes:
+    """The double opt-in email for one subscriber, with a 7-day /confirm/{token} link."""
+    confirm_url = tokens.url(settings.base_url, "confirm", key)
+    rendered = (renderer or default_renderer()).confirmation(
+        confirm_url=confirm_url,
+        region_names=region_names,
+        branding=Branding.from_settings(settings),
+        locale=locale,
+    )
+    template = MessageTemplate(
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        from_addr=settings.from_,
+        list_id=None,
+        dkim=DkimSigner.from_settings(settings),
+    )
+    stamp = int(now.timestamp())
+    return template.for_recipient(
+        to=email,
+        unsubscribe_url="",
+        preferences_url="",
+        message_id=f"<confirm-{subscriber_id}.{stamp}@{template.domain}>",
+        date=format_datetime(now.astimezone(UTC).replace(microsecond=0)),
+    )

@@ -1,0 +1,210 @@
+"""Assembling a region's weekly digest: collect the window's items, decide, render once, freeze.
+
+A digest row is written once per (region, week) and never changed: assembling again returns
+it as stored, and when two processes assemble at once the unique constraint picks one and the
+other reads it back. A week with no items gets a "skipped" row, so nobody is mailed for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from publisher.digest.assembly import DigestContent, build_content, pick_locale
+from publisher.digest.windows import current_week, parse_week, region_timezone, week_window
+from publisher.email.message import MessageTemplate, list_id
+from publisher.email.outgoing import DigestMail
+from publisher.email.render import (
+    EMAIL,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    Branding,
+    EmailRenderer,
+    default_renderer,
+    fill,
+)
+from publisher.models import Digest, RegionRow
+from publisher.regions.tree import RegionTree
+from publisher.settings import Settings
+from publisher.store.items import list_items
+from publisher.tokens import Tokens
+
+ASSEMBLED = "assembled"
+SKIPPED = "skipped"
+PREVIEW_ADDRESS = "reader@example.org"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPreview:
+    """A digest as it would go out (stored if already assembled), with sample recipient parts."""
+
+    region: str
+    week: str
+    subject: str
+    html: str
+    text: str
+    item_ids: tuple[int, ...]
+    stored: bool
+
+    @property
+    def skipped(self) -> bool:
+        return not self.item_ids
+
+
+def region_zone(session: Session, *, region: str, settings: Settings) -> ZoneInfo:
+    """The region's time zone override (regions.timezone) or TIMEZONE."""
+    row = session.get(RegionRow, region)
+    return region_timezone(settings, row.timezone if row else None)
+
+
+def next_week(session: Session, *, region: str, settings: Settings, now: datetime) -> str:
+    """The week in progress in the region's zone: the digest that will go out next."""
+    return current_week(now, region_zone(session, region=region, settings=settings))
+
+
+def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
+    """The stored digest of ``region`` for ``week``, if assembled."""
+    stmt = select(Digest).where(col(Digest.region) == region, col(Digest.week) == week)
+    return session.exec(stmt).first()
+
+
+def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
+    if pick_locale(locale) == "es":
+        return lambda slug: tree.get(slug).name_es
+    return lambda slug: tree.get(slug).name_en
+
+
+def collect(
+    session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
+    locale: str = "en",
+) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
+    """The digest content of ``region`` for ``week`` and its [start, end) window in UTC."""
+    tz = region_zone(session, region=region, settings=settings)
+    start, end = week_window(week, tz)
+    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
+    content = build_content(
+        items, region=region, week=week, base_url=settings.base_url,
+        name_of=_name_of(tree, locale), locale=locale, tz=tz,
+    )  # fmt: skip
+    return content, start, end
+
+
+def assemble_digest(
+    session: Session,
+    *,
+    region: str,
+    week: str,
+    settings: Settings,
+    tree: RegionTree,
+    now: datetime,
+    renderer: EmailRenderer | None = None,
+) -> Digest:
+    """Get or create the frozen digest of ``region`` for ``week`` (status assembled or skipped)."""
+    region = tree.normalize(region)
+    parse_week(week)
+    existing = find_digest(session, region=region, week=week)
+    if existing is not None:
+        return existing
+    content, start, end = collect(session, region=region, week=week, settings=settings, tree=tree)
+    html = text = ""
+    if not content.empty:
+        rendered = (renderer or default_renderer()).digest(
+            content, Branding.from_settings(settings)
+        )
+        html, text = rendered.html, rendered.text
+    digest = Digest(
+        region=region, week=week, status=SKIPPED if content.empty else ASSEMBLED,
+        window_start=start, window_end=end, item_ids=json.dumps(list(content.item_ids)),
+        subject=content.subject[:300], html=html, text=text, created=now,
+    )  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(digest)
+            session.flush()
+    except sa.exc.IntegrityError:
+        # Another process assembled the same (region, week) first; theirs is the frozen one.
+        session.expunge(digest)
+        winner = find_digest(session, region=region, week=week)
+        if winner is None:
+            raise
+        return winner
+    return digest
+
+
+def digest_item_ids(digest: Digest) -> list[int]:
+    """The frozen item list of a digest, in the order the email shows it."""
+    return [int(i) for i in json.loads(digest.item_ids or "[]")]
+
+
+def digest_mail(
+    digest: Digest, *, settings: Settings, tree: RegionTree, tokens: Tokens
+) -> DigestMail:
+    """The per-recipient message builder of a stored digest (what a sender calls per row)."""
+    return DigestMail(
+        digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en
+    )
+
+
+def _sample_values(settings: Settings) -> dict[str, str]:
+    return {
+        EMAIL: PREVIEW_ADDRESS,
+        UNSUBSCRIBE_URL: f"{settings.base_url}/unsubscribe/PREVIEW",
+        PREFERENCES_URL: f"{settings.base_url}/preferences/PREVIEW",
+    }
+
+
+def preview(
+    session: Session,
+    *,
+    region: str,
+    week: str,
+    settings: Settings,
+    tree: RegionTree,
+    renderer: EmailRenderer | None = None,
+) -> DigestPreview:
+    """The digest as it would go out, without storing anything (the stored one if assembled)."""
+    region = tree.normalize(region)
+    parse_week(week)
+    stored = find_digest(session, region=region, week=week)
+    if stored is not None and stored.status != SKIPPED:
+        subject, html, text = stored.subject, stored.html, stored.text
+        ids = tuple(digest_item_ids(stored))
+    else:
+        content, _, _ = collect(session, region=region, week=week, settings=settings, tree=tree)
+        rendered = (renderer or default_renderer()).digest(
+            content, Branding.from_settings(settings)
+        )
+        subject, html, text, ids = rendered.subject, rendered.html, rendered.text, content.item_ids
+    values = _sample_values(settings)
+    return DigestPreview(
+        region=region, week=week, subject=subject, html=fill(html, values, html=True),
+        text=fill(text, values, html=False), item_ids=ids, stored=stored is not None,
+    )  # fmt: skip
+
+
+def preview_message(
+    result: DigestPreview, *, settings: Settings, tree: RegionTree, now: datetime
+) -> bytes:
+    """The preview as a complete .eml message addressed to a sample reader."""
+    template = MessageTemplate(
+        subject=result.subject, html=result.html, text=result.text, from_addr=settings.from_,
+        list_id=list_id(
+            slug=result.region, name=tree.get(result.region).name_en,
+            site_title=settings.site_title, from_addr=settings.from_,
+        ),
+    )  # fmt: skip
+    values = _sample_values(settings)
+    return template.for_recipient(
+        to=PREVIEW_ADDRESS,
+        unsubscribe_url=values[UNSUBSCRIBE_URL],
+        preferences_url=values[PREFERENCES_URL],
+        message_id=f"<preview-{result.region}-{result.week}@{template.domain}>",
+        date=format_datetime(now.replace(microsecond=0)),
+    )

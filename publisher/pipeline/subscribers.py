@@ -1,0 +1,322 @@
+"""Subscribers as the operator manages them: add, CSV import, export of a person's data, erase.
+
+Import checks every row, reports bad ones as FILE:LINE: reason and keeps the good ones; new
+addresses go in with a few bulk statements per thousand rows, existing ones only gain regions
+(or move from pending to active), and an erased address is reported instead of re-added.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from publisher.addresses import normalize_address
+from publisher.email.outgoing import confirmation_message
+from publisher.errors import InputError, UnknownRegionError
+from publisher.models import Subscriber, SubscriberStatus
+from publisher.regions.tree import RegionTree
+from publisher.runtime import Runtime
+from publisher.store import subscribers as store
+from publisher.tokens import Tokens
+
+FORM_VERSION = "cli-1"
+_LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
+_CHUNK = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRow:
+    """One checked row of a subscribers CSV."""
+
+    line: int
+    email: str
+    regions: tuple[str, ...]
+    status: SubscriberStatus
+    locale: str
+
+
+@dataclass
+class SubscriberImportReport:
+    """What an import did; ``pending_ids`` are the new subscribers owed a confirmation email."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[InputError] = field(default_factory=list)
+    pending_ids: list[int] = field(default_factory=list)
+
+
+def check_regions(values: list[str], tree: RegionTree) -> tuple[str, ...]:
+    """Canonical slugs for the given names or codes; InputError if none or one is unknown."""
+    if not values:
+        raise InputError("no regions given; name at least one region slug")
+    try:
+        return tuple(dict.fromkeys(tree.normalize(v) for v in values))
+    except UnknownRegionError as e:
+        raise InputError(str(e)) from e
+
+
+def check_locale(value: str) -> str:
+    """A BCP 47-looking locale tag ("en", "es-CL"), defaulting to English."""
+    value = value.strip() or "en"
+    if len(value) > 16 or not _LOCALE.fullmatch(value):
+        raise InputError(f"locale must look like en or es-CL, not {value[:20]!r}")
+    return value
+
+
+def parse_row(record: dict[str, Any], *, line: int, tree: RegionTree) -> SubscriberRow:
+    """Check one CSV record (columns email, regions, optional status and locale)."""
+    if None in record:
+        raise InputError("more fields than the header has columns")
+    email = normalize_address(record.get("email") or "")
+    regions = check_regions((record.get("regions") or "").replace(",", " ").split(), tree)
+    status_text = (record.get("status") or "").strip().lower() or "pending"
+    if status_text not in ("pending", "active"):
+        raise InputError(f"status must be active or pending, not {status_text!r}")
+    locale = check_locale(record.get("locale") or "")
+    return SubscriberRow(line, email, regions, SubscriberStatus(status_text), locale)
+
+
+def read_subscriber_csv(path: str, *, tree: RegionTree) -> Iterator[SubscriberRow | InputError]:
+    """The rows of a subscribers CSV, each checked; a bad row comes out as its InputError."""
+    try:
+        handle = Path(path).open(encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", source=path) from e
+    with handle:
+        reader = csv.DictReader(handle)
+        try:
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise InputError(f"not a CSV file: {e}", source=path, line=1) from e
+        missing = {"email", "regions"} - set(header)
+        if missing:
+            raise InputError(
+                f"header lacks column(s) {', '.join(sorted(missing))}", source=path, line=1
+            )
+        reader.fieldnames = header
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as e:
+                yield InputError(f"unreadable row: {e}", source=path, line=reader.line_num)
+                continue
+            try:
+                yield parse_row(record, line=reader.line_num, tree=tree)
+            except InputError as e:
+                yield InputError(e.reason, source=path, line=reader.line_num)
+
+
+def _consent(
+    subscriber_id: int, action: str, regions: tuple[str, ...], now: datetime
+) -> dict[str, object]:
+    return {
+        "subscriber_id": subscriber_id, "action": action, "at": now, "ip": "",
+        "regions": " ".join(sorted(regions))[:2000], "form_version": FORM_VERSION,
+    }  # fmt: skip
+
+
+def _import_chunk(
+    session: Session, rows: list[SubscriberRow], *, source: str, now: datetime,
+    report: SubscriberImportReport,
+) -> None:  # fmt: skip
+    emails = [r.email for r in rows]
+    existing = store.existing_by_email(session, emails=emails)
+    suppressed = store.suppressed_among(
+        session, emails=[e for e in emails if e.lower() not in existing]
+    )
+    fresh: dict[str, SubscriberRow] = {}
+    later: list[SubscriberRow] = []
+    for row in rows:
+        low = row.email.lower()
+        if low in suppressed:
+            report.errors.append(
+                InputError(
+                    f"{row.email} was erased at the person's request; not re-added",
+                    source=source,
+                    line=row.line,
+                )
+            )
+        elif low in existing or low in fresh:
+            later.append(row)
+        else:
+            fresh[low] = row
+    new = list(fresh.values())
+    ids = store.bulk_add(
+        session,
+        rows=[store.NewSubscriber(r.email, r.regions, r.status, r.locale) for r in new],
+        now=now,
+    )
+    store.record_consents(
+        session, rows=[_consent(i, "import", r.regions, now) for i, r in zip(ids, new, strict=True)]
+    )
+    report.added += len(ids)
+    report.pending_ids += [
+        i for i, r in zip(ids, new, strict=True) if r.status == SubscriberStatus.pending
+    ]
+    for row in later:
+        if _update(session, row, now=now):
+            report.updated += 1
+        else:
+            report.unchanged += 1
+
+
+def _update(session: Session, row: SubscriberRow, *, now: datetime) -> bool:
+    """Add a row's regions (and activation) to an existing subscriber; True if anything changed."""
+    before = store.get_by_email(session, email=row.email)
+    assert before is not None and before.id is not None
+    status, regions = before.status, set(store.regions_of(session, subscriber_id=before.id))
+    sub, _ = store.add_or_update(
+        session, email=row.email, regions=row.regions, status=row.status, now=now
+    )
+    assert sub.id is not None
+    changed = (
+        sub.status != status or set(store.regions_of(session, subscriber_id=sub.id)) != regions
+    )
+    if changed:
+        store.record_consent(
+            session,
+            subscriber_id=sub.id,
+            action="import",
+            now=now,
+            regions=row.regions,
+            form_version=FORM_VERSION,
+        )
+    return changed
+
+
+def import_subscribers(
+    session: Session, *, path: str, tree: RegionTree, now: datetime
+) -> SubscriberImportReport:
+    """Import a subscribers CSV; a file that cannot be read at all raises InputError."""
+    report = SubscriberImportReport()
+    rows = read_subscriber_csv(path, tree=tree)
+    while chunk := list(islice(rows, _CHUNK)):
+        good: list[SubscriberRow] = []
+        for row in chunk:
+            if isinstance(row, InputError):
+                report.errors.append(row)
+            else:
+                good.append(row)
+        _import_chunk(session, good, source=path, now=now, report=report)
+    report.errors.sort(key=lambda e: e.line or 0)
+    return report
+
+
+def add_subscriber(
+    session: Session, *, email: str, regions: list[str], confirmed: bool, locale: str,
+    tree: RegionTree, now: datetime,
+) -> tuple[Subscriber, bool]:  # fmt: skip
+    """Add one subscriber (or regions to an existing one) as the operator; (subscriber, created)."""
+    slugs = check_regions(regions, tree)
+    status = SubscriberStatus.active if confirmed else SubscriberStatus.pending
+    sub, created = store.add_or_update(
+        session, email=email, regions=slugs, status=status, locale=check_locale(locale), now=now
+    )
+    assert sub.id is not None
+    store.record_consent(
+        session,
+        subscriber_id=sub.id,
+        action="operator-add",
+        now=now,
+        regions=slugs,
+        form_version=FORM_VERSION,
+    )
+    return sub, created
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_subscriber(session: Session, *, email: str) -> dict[str, Any] | None:
+    """Everything stored about one person (their access request), or None if unknown."""
+    sub = store.get_by_email(session, email=email)
+    if sub is None or sub.id is None:
+        return None
+    return {
+        "subscriber": {
+            "id": sub.id, "email": sub.email, "status": sub.status, "locale": sub.locale,
+            "created": _iso(sub.created), "confirmed": _iso(sub.confirmed), "left": _iso(sub.left),
+        },
+        "regions": store.regions_of(session, subscriber_id=sub.id),
+        "consents": [
+            {
+                "action": c.action, "at": _iso(c.at), "ip": c.ip, "regions": c.regions.split(),
+                "form_version": c.form_version,
+            }
+            for c in store.consents_of(session, subscriber_id=sub.id)
+        ],
+        "deliveries": [
+            {
+                "digest_id": d.digest_id, "state": d.state, "attempts": d.attempts,
+                "sent_at": _iso(d.sent_at), "message_id": d.message_id,
+            }
+            for d in store.deliveries_of(session, subscriber_id=sub.id)
+        ],
+    }  # fmt: skip
+
+
+def erase_subscriber(session: Session, *, email: str, now: datetime) -> bool:
+    """Erase a person, keeping only a hashed suppression entry; False if the address is unknown."""
+    try:
+        normalize_address(email)
+    except InputError:
+        return False
+    return store.erase(session, email=email, now=now)
+
+
+def send_confirmations(rt: Runtime, subscriber_ids: list[int]) -> tuple[int, list[str]]:
+    """Email each still-pending subscriber their double opt-in link; (sent, failure reasons).
+
+    One connection through the delivery side's SMTP target (SMTP_URL or the embedded Maildir
+    server) for the whole batch; a refused message is reported and the rest continue.
+    """
+    from publisher.delivery.mailer import envelope_sender, smtp_target
+    from publisher.delivery.smtp import Outcome, SmtpConnection
+
+    if not subscriber_ids:
+        return 0, []
+    tokens = Tokens(rt.settings.secret_keys())
+    sender = envelope_sender(rt.settings.from_)
+    sent, failures = 0, []
+    with smtp_target(rt.settings) as target:
+        conn = SmtpConnection(target)
+        try:
+            for sid in subscriber_ids:
+                built = _confirmation(rt, tokens, sid)
+                if built is None:
+                    continue
+                address, message = built
+                result = conn.transact(sender, [address], message)[address]
+                if result.outcome is Outcome.sent:
+                    sent += 1
+                else:
+                    failures.append(f"confirmation to {address} not sent: {result.describe()}")
+        finally:
+            conn.close()
+    return sent, failures
+
+
+def _confirmation(rt: Runtime, tokens: Tokens, subscriber_id: int) -> tuple[str, bytes] | None:
+    """(address, message) of a pending subscriber's confirmation email, None if not pending."""
+    with rt.session() as session:
+        sub = session.get(Subscriber, subscriber_id)
+        if sub is None or sub.id is None or sub.status != SubscriberStatus.pending:
+            return None
+        names = [rt.tree.get(s).name_en for s in store.regions_of(session, subscriber_id=sub.id)]
+        message = confirmation_message(
+            settings=rt.settings, tokens=tokens, subscriber_id=sub.id, key=sub.key,
+            email=sub.email, region_names=names, locale=sub.locale, now=rt.now(),
+        )  # fmt: skip
+        return sub.email, message

@@ -1,0 +1,369 @@
+"""Subscribers, the regions they follow, their consents, and the suppression list of erased people.
+
+Addresses are stored in the normal form of publisher.addresses and compared case-insensitively
+through a unique index on lower(email). Erasure keeps only a hash, so an erased person can
+come back only by consenting again (a signup), never through an import.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from publisher.addresses import address_key, normalize_address, suppression_hash
+from publisher.errors import InputError, SuppressedError
+from publisher.models import (
+    Consent,
+    Delivery,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    Suppression,
+)
+
+_CHUNK = 1_000
+_S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
+_SUB: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
+_GONE = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubscriber:
+    """A subscriber known to be new (not stored, not suppressed), ready for a bulk insert."""
+
+    email: str
+    regions: tuple[str, ...]
+    status: SubscriberStatus = SubscriberStatus.pending
+    locale: str = "en"
+
+
+def new_key() -> str:
+    """The opaque id signed links carry: 128 random bits in hex."""
+    return secrets.token_hex(16)
+
+
+def _email_key() -> sa.ColumnElement[str]:
+    return sa.func.lower(col(Subscriber.email))
+
+
+def get_by_key(session: Session, *, key: str) -> Subscriber | None:
+    """The subscriber a signed link points at, or None (erased, or never existed)."""
+    return session.exec(select(Subscriber).where(col(Subscriber.key) == key)).first()
+
+
+def get_by_email(session: Session, *, email: str) -> Subscriber | None:
+    """The subscriber with this address in any letter case, or None (also for a malformed one)."""
+    try:
+        wanted = address_key(email)
+    except InputError:
+        return None
+    return session.exec(select(Subscriber).where(_email_key() == wanted)).first()
+
+
+def existing_by_email(session: Session, *, emails: Collection[str]) -> dict[str, Subscriber]:
+    """Stored subscribers among normalised ``emails``, keyed by lower-cased address."""
+    found: dict[str, Subscriber] = {}
+    keys = sorted({e.lower() for e in emails})
+    for i in range(0, len(keys), _CHUNK):
+        stmt = select(Subscriber).where(_email_key().in_(keys[i : i + _CHUNK]))
+        found.update((s.email.lower(), s) for s in session.exec(stmt))
+    return found
+
+
+def is_suppressed(session: Session, *, email: str) -> bool:
+    """Whether this address was erased and may not be re-added without fresh consent."""
+    return session.get(Suppression, suppression_hash(email)) is not None
+
+
+def suppressed_among(session: Session, *, emails: Collection[str]) -> set[str]:
+    """Which of normalised ``emails`` are suppressed, as lower-cased addresses."""
+    by_hash = {suppression_hash(e): e.lower() for e in emails}
+    hashes = list(by_hash)
+    hit: set[str] = set()
+    for i in range(0, len(hashes), _CHUNK):
+        stmt = select(Suppression.email_hash).where(
+            col(Suppression.email_hash).in_(hashes[i : i + _CHUNK])
+        )
+        hit.update(by_hash[h] for h in session.exec(stmt))
+    return hit
+
+
+def suppress(session: Session, *, email: str, reason: str, now: datetime) -> None:
+    """Add the address's hash to the suppression list (idempotent)."""
+    digest = suppression_hash(email)
+    if session.get(Suppression, digest) is None:
+        session.add(Suppression(email_hash=digest, reason=reason[:32], created=now))
+        session.flush()
+
+
+def regions_of(session: Session, *, subscriber_id: int) -> list[str]:
+    """The region slugs a subscriber follows, sorted."""
+    stmt = (
+        select(Subscription.region)
+        .where(col(Subscription.subscriber_id) == subscriber_id)
+        .order_by(col(Subscription.region))
+    )
+    return list(session.exec(stmt))
+
+
+def set_regions(session: Session, *, subscriber_id: int, regions: Iterable[str]) -> list[str]:
+    """Make the subscriber follow exactly ``regions``; returns them sorted."""
+    wanted = set(regions)
+    have = set(regions_of(session, subscriber_id=subscriber_id))
+    if have - wanted:
+        session.execute(
+            sa.delete(Subscription).where(
+                col(Subscription.subscriber_id) == subscriber_id,
+                col(Subscription.region).in_(sorted(have - wanted)),
+            )
+        )
+    _follow(session, subscriber_id, wanted - have)
+    return sorted(wanted)
+
+
+def _follow(session: Session, subscriber_id: int, regions: Collection[str]) -> None:
+    if regions:
+        rows = [{"subscriber_id": subscriber_id, "region": r} for r in sorted(regions)]
+        session.execute(sa.insert(Subscription), rows)
+
+
+def set_status(
+    session: Session, *, subscriber_id: int, status: SubscriberStatus | str, now: datetime
+) -> Subscriber:
+    """Move a subscriber to ``status``, stamping when they confirmed or left."""
+    new = SubscriberStatus(status)
+    sub = session.get(Subscriber, subscriber_id)
+    if sub is None:
+        raise InputError(f"no subscriber {subscriber_id}")
+    if new == SubscriberStatus.active:
+        sub.confirmed = sub.confirmed or now
+        sub.left = None
+    elif new in _GONE:
+        sub.left = sub.left if sub.status == new else now
+    else:
+        sub.left = None
+    sub.status = new
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def _merge_status(sub: Subscriber, wanted: SubscriberStatus, reconsent: bool) -> SubscriberStatus:
+    current = SubscriberStatus(sub.status)
+    if current in _GONE:
+        # Someone who left comes back only by acting themselves, never through an import.
+        return wanted if reconsent else current
+    if current == SubscriberStatus.pending and wanted == SubscriberStatus.active:
+        return wanted
+    return current
+
+
+def add_or_update(
+    session: Session,
+    *,
+    email: str,
+    regions: Iterable[str],
+    status: SubscriberStatus | str = SubscriberStatus.pending,
+    locale: str = "en",
+    now: datetime,
+    reconsent: bool = False,
+) -> tuple[Subscriber, bool]:
+    """Store a subscriber or add regions to an existing one; returns (subscriber, created).
+
+    ``reconsent`` says the person acted just now (a signup form): only then may an erased
+    (suppressed) address be stored again, or an unsubscribed or bounced one come back.
+    """
+    address = normalize_address(email)
+    wanted = SubscriberStatus(status)
+    sub = get_by_email(session, email=address)
+    if sub is None:
+        if is_suppressed(session, email=address):
+            if not reconsent:
+                raise SuppressedError(
+                    f"{address} was erased at the person's request; "
+                    "only their own signup can add it again"
+                )
+            session.execute(
+                sa.delete(Suppression).where(
+                    col(Suppression.email_hash) == suppression_hash(address)
+                )
+            )
+        try:
+            with session.begin_nested():
+                sub = Subscriber(
+                    email=address, key=new_key(), status=wanted, locale=locale[:16], created=now,
+                    confirmed=now if wanted == SubscriberStatus.active else None,
+                )  # fmt: skip
+                session.add(sub)
+                session.flush()
+        except sa.exc.IntegrityError:
+            sub = get_by_email(session, email=address)  # a concurrent signup won the race
+            if sub is None:
+                raise
+        else:
+            assert sub.id is not None
+            _follow(session, sub.id, set(regions))
+            return sub, True
+    assert sub.id is not None
+    merged = _merge_status(sub, wanted, reconsent)
+    if merged != sub.status:
+        set_status(session, subscriber_id=sub.id, status=merged, now=now)
+        if reconsent:
+            sub.locale = locale[:16]
+    _follow(session, sub.id, set(regions) - set(regions_of(session, subscriber_id=sub.id)))
+    return sub, False
+
+
+def bulk_add(session: Session, *, rows: Sequence[NewSubscriber], now: datetime) -> list[int]:
+    """Insert new subscribers with their regions in a few statements; ids in the order given.
+
+    The caller has checked that none is stored or suppressed (see existing_by_email and
+    suppressed_among); an import of a long list goes through here.
+    """
+    if not rows:
+        return []
+    values = [
+        {
+            "email": r.email, "key": new_key(), "status": r.status, "locale": r.locale[:16],
+            "created": now, "confirmed": now if r.status == SubscriberStatus.active else None,
+            "left": None,
+        }
+        for r in rows
+    ]  # fmt: skip
+    # Core insertmanyvalues with RETURNING batches the rows; ids are matched back by address.
+    stmt = sa.insert(_S).returning(_S.c.id, _S.c.email)
+    by_email = {email: int(i) for i, email in session.execute(stmt, values)}
+    ids = [by_email[r.email] for r in rows]
+    follows = [
+        {"subscriber_id": i, "region": region}
+        for i, r in zip(ids, rows, strict=True)
+        for region in sorted(set(r.regions))
+    ]
+    if follows:
+        session.execute(sa.insert(_SUB), follows)
+    return ids
+
+
+def record_consent(
+    session: Session,
+    *,
+    subscriber_id: int,
+    action: str,
+    now: datetime,
+    ip: str = "",
+    regions: Iterable[str] = (),
+    form_version: str = "",
+) -> Consent:
+    """Keep proof of a signup, confirmation, change or import: what, when, from where."""
+    consent = Consent(
+        subscriber_id=subscriber_id, action=action[:32], at=now, ip=ip[:64],
+        regions=" ".join(sorted(regions))[:2000], form_version=form_version[:32],
+    )  # fmt: skip
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def record_consents(session: Session, *, rows: Sequence[dict[str, object]]) -> None:
+    """Bulk form of record_consent (dicts with the Consent columns), for imports."""
+    if rows:
+        session.execute(sa.insert(Consent.__table__), list(rows))  # type: ignore[attr-defined]
+
+
+def consents_of(session: Session, *, subscriber_id: int) -> list[Consent]:
+    """A subscriber's consent records, oldest first."""
+    stmt = select(Consent).where(col(Consent.subscriber_id) == subscriber_id)
+    return list(session.exec(stmt.order_by(col(Consent.at), col(Consent.id))))
+
+
+def deliveries_of(session: Session, *, subscriber_id: int) -> list[Delivery]:
+    """The ledger rows of a subscriber, oldest first (for a data export)."""
+    stmt = select(Delivery).where(col(Delivery.subscriber_id) == subscriber_id)
+    return list(session.exec(stmt.order_by(col(Delivery.id))))
+
+
+def list_subscribers(
+    session: Session,
+    *,
+    region: str | None = None,
+    status: SubscriberStatus | str | None = None,
+    after_id: int = 0,
+    limit: int | None = None,
+) -> list[Subscriber]:
+    """Subscribers by id, optionally only those following ``region`` (exactly) or in ``status``."""
+    stmt = select(Subscriber).where(col(Subscriber.id) > after_id).order_by(col(Subscriber.id))
+    if region is not None:
+        follows = select(Subscription.subscriber_id).where(col(Subscription.region) == region)
+        stmt = stmt.where(col(Subscriber.id).in_(follows))
+    if status is not None:
+        stmt = stmt.where(col(Subscriber.status) == SubscriberStatus(status))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.exec(stmt))
+
+
+def recipient_ids(session: Session, *, region: str, after_id: int = 0, limit: int) -> list[int]:
+    """Ids of active subscribers following exactly ``region``, id > ``after_id``, ascending.
+
+    Keyset pages: pass the last id of one page as ``after_id`` of the next.
+    """
+    stmt = (
+        sa.select(_SUB.c.subscriber_id)
+        .join(_S, _S.c.id == _SUB.c.subscriber_id)
+        .where(
+            _SUB.c.region == region,
+            _SUB.c.subscriber_id > after_id,
+            _S.c.status == SubscriberStatus.active,
+        )
+        .order_by(_SUB.c.subscriber_id)
+        .limit(limit)
+    )
+    return [int(i) for i in session.execute(stmt).scalars()]
+
+
+def erase(session: Session, *, email: str, now: datetime, reason: str = "erased") -> bool:
+    """Delete everything about a person but a hashed suppression entry; False if unknown.
+
+    Ledger rows stay for the digests' counts, detached: their subscriber_id is negated, because
+    SQLite may give a deleted row's id to the next subscriber, who must not inherit them.
+    """
+    sub = get_by_email(session, email=email)
+    if sub is None or sub.id is None:
+        return False
+    session.execute(
+        sa.update(Delivery)
+        .where(col(Delivery.subscriber_id) == sub.id)
+        .values(subscriber_id=-sub.id)
+    )
+    session.execute(sa.delete(Subscription).where(col(Subscription.subscriber_id) == sub.id))
+    session.execute(sa.delete(Consent).where(col(Consent.subscriber_id) == sub.id))
+    address = sub.email
+    session.delete(sub)
+    session.flush()
+    suppress(session, email=address, reason=reason, now=now)
+    return True
+
+
+def counts(session: Session) -> dict[str, dict[str, int]]:
+    """Subscribers per region and status: {region: {status: n}}."""
+    stmt = (
+        sa.select(col(Subscription.region), col(Subscriber.status), sa.func.count())
+        .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
+        .group_by(col(Subscription.region), col(Subscriber.status))
+    )
+    table: dict[str, dict[str, int]] = defaultdict(dict)
+    for region, status, n in session.execute(stmt):
+        table[region][status] = int(n)
+    return dict(table)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Subscribers per status, whatever they follow."""
+    stmt = sa.select(col(Subscriber.status), sa.func.count()).group_by(col(Subscriber.status))
+    return {status: int(n) for status, n in session.execute(stmt)}
