@@ -1,0 +1,110 @@
+"""Editing and deleting one item (the admin API): the same cleaning and tagging as intake.
+
+An edit passes the merged fields through ``clean_record`` like any import, so the rules live in
+one place. The guid never changes. Regions: given ones are normalised; an empty list asks for
+inference; not given keeps the tags, unless they were inferred and the text changed, in which
+case they are inferred again from the new text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, delete
+
+from publisher.errors import InputError, UnknownRegionError
+from publisher.intake.records import RawRecord, clean_record
+from publisher.models import Item, ItemRegion
+from publisher.regions.infer import RegionInferrer
+from publisher.regions.tree import RegionTree
+from publisher.store.items import tags_of
+
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class ItemChanges:
+    """The fields an edit sets; ``_UNSET`` (the default) leaves a field as it is."""
+
+    title: object = _UNSET
+    summary: object = _UNSET
+    link: object = _UNSET
+    published: object = _UNSET
+    regions: object = _UNSET
+
+
+def update_item(
+    session: Session,
+    *,
+    item_id: int,
+    changes: ItemChanges,
+    tree: RegionTree,
+    inferrer: RegionInferrer,
+    now: datetime,
+) -> bool:
+    """Apply ``changes`` to one item; False if there is no such item, InputError if bad."""
+    item = session.get(Item, item_id)
+    if item is None:
+        return False
+
+    def pick(name: str, current: object) -> object:
+        value = getattr(changes, name)
+        return current if value is _UNSET else value
+
+    raw = RawRecord(
+        source="api",
+        line=1,
+        title=pick("title", item.title),
+        summary=pick("summary", item.summary),
+        link=pick("link", item.link),
+        published=pick("published", item.published),
+        regions=None,
+        guid=item.guid,
+    )
+    clean = clean_record(raw)
+    text_changed = (clean.title, clean.summary) != (item.title, item.summary)
+    regions: tuple[str, ...] | None = None
+    inferred = item.regions_inferred
+    if changes.regions is not _UNSET:
+        given = changes.regions
+        if not isinstance(given, list | tuple) or not all(isinstance(s, str) for s in given):
+            raise InputError("regions must be a list of slugs")
+        if given:
+            try:
+                regions = tuple(dict.fromkeys(tree.normalize(s) for s in given))
+            except UnknownRegionError as e:
+                raise InputError(str(e)) from e
+            inferred = False
+        else:
+            regions, inferred = tuple(inferrer.infer(clean.title, clean.summary)), True
+    elif item.regions_inferred and text_changed:
+        regions = tuple(inferrer.infer(clean.title, clean.summary))
+
+    item.title, item.summary, item.link = clean.title, clean.summary, clean.link
+    if clean.published is not None:
+        item.published = clean.published
+    item.regions_inferred = inferred
+    item.updated = now
+    session.add(item)
+    current = set(tags_of(session, item_ids=[item_id]).get(item_id, []))
+    if regions is not None and set(regions) != current:
+        session.execute(delete(ItemRegion).where(col(ItemRegion.item_id) == item_id))
+        if regions:
+            session.execute(
+                sa.insert(ItemRegion), [{"item_id": item_id, "region": r} for r in regions]
+            )
+    session.flush()
+    return True
+
+
+def delete_item(session: Session, *, item_id: int) -> bool:
+    """Remove one item and its tags; False if there was no such item."""
+    item = session.get(Item, item_id)
+    if item is None:
+        return False
+    session.execute(delete(ItemRegion).where(col(ItemRegion.item_id) == item_id))
+    session.delete(item)
+    session.flush()
+    return True

@@ -1,0 +1,295 @@
+"""Admin API routes for subscribers, digests and statistics (mounted under /api by ``api``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from publisher.delivery.recovery import counts as delivery_counts
+from publisher.digest.windows import parse_week
+from publisher.errors import InputError, UnknownRegionError
+from publisher.models import Delivery, Digest, Item, Subscriber, SubscriberStatus
+from publisher.pipeline import digests as digest_pipeline
+from publisher.pipeline.subscribers import add_subscriber, erase_subscriber, export_subscriber
+from publisher.store import subscribers as store
+from publisher.web.deps import SessionDep, StateDep
+from publisher.web.subscription_flow import Confirmation
+
+subscribers = APIRouter(prefix="/subscribers", tags=["subscribers"])
+digests = APIRouter(prefix="/digests", tags=["digests"])
+stats = APIRouter(prefix="/stats", tags=["stats"])
+
+Email = Annotated[str, Path(max_length=320, description="The subscriber's address")]
+Week = Annotated[str, Field(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])]
+
+
+class SubscriberIn(BaseModel):
+    email: str = Field(max_length=320)
+    regions: list[str] = Field(min_length=1, max_length=300)
+    status: Literal["pending", "active"] = "pending"
+    locale: str = Field(default="en", max_length=16)
+
+
+class SubscriberOut(BaseModel):
+    id: int
+    email: str
+    status: str
+    locale: str
+    created: datetime
+    confirmed: datetime | None
+    left: datetime | None
+    regions: list[str]
+
+
+def _out(sub: Subscriber, regions: list[str]) -> SubscriberOut:
+    assert sub.id is not None
+    return SubscriberOut(
+        id=sub.id,
+        email=sub.email,
+        status=sub.status,
+        locale=sub.locale,
+        created=sub.created,
+        confirmed=sub.confirmed,
+        left=sub.left,
+        regions=regions,
+    )
+
+
+@subscribers.get("", response_model=list[SubscriberOut])
+def list_subscribers(
+    session: SessionDep,
+    region: Annotated[str | None, Query(max_length=64)] = None,
+    status: SubscriberStatus | None = None,
+    after_id: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[SubscriberOut]:
+    """Subscribers by id (keyset pages: pass the last id as ``after_id``)."""
+    found = store.list_subscribers(
+        session, region=region, status=status, after_id=after_id, limit=limit
+    )
+    return [_out(s, store.regions_of(session, subscriber_id=s.id or 0)) for s in found]
+
+
+@subscribers.post("", response_model=SubscriberOut, status_code=201)
+def add(
+    body: SubscriberIn,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    background: BackgroundTasks,
+    response: Response,
+) -> SubscriberOut:
+    """Add a subscriber (or regions to one); a pending one is sent a confirmation email."""
+    rt = state.runtime
+    try:
+        sub, created = add_subscriber(
+            session,
+            email=body.email,
+            regions=body.regions,
+            confirmed=body.status == "active",
+            locale=body.locale,
+            tree=rt.tree,
+            now=rt.now(),
+        )
+    except InputError as e:  # SuppressedError included: erased people come back only by signup
+        raise HTTPException(409 if "erased" in e.reason else 422, e.reason) from e
+    assert sub.id is not None
+    regions = store.regions_of(session, subscriber_id=sub.id)
+    session.commit()
+    if not created:
+        response.status_code = 200
+    if sub.status == SubscriberStatus.pending:
+        names = [rt.tree.get(r).name_en for r in regions if r in rt.tree]
+        job = Confirmation(sub.id, sub.email, sub.key, tuple(names), sub.locale)
+        background.add_task(state.mailer.submit, job)
+    return _out(sub, regions)
+
+
+@subscribers.get("/{email}", responses={404: {"description": "Unknown address"}})
+def export(email: Email, session: SessionDep) -> dict[str, Any]:
+    """Everything stored about one person (a data access request)."""
+    data = export_subscriber(session, email=email)
+    if data is None:
+        raise HTTPException(404, "no subscriber with this address")
+    return data
+
+
+@subscribers.delete("/{email}", status_code=204, responses={404: {"description": "Unknown"}})
+def erase(email: Email, session: SessionDep, state: StateDep) -> Response:
+    """Erase a person; only a hash stays, so no import can silently add them again."""
+    if not erase_subscriber(session, email=email, now=state.runtime.now()):
+        raise HTTPException(404, "no subscriber with this address")
+    return Response(status_code=204)
+
+
+class DigestOut(BaseModel):
+    id: int
+    region: str
+    week: str
+    status: str
+    subject: str
+    window_start: datetime
+    window_end: datetime
+    created: datetime
+    items: int
+    deliveries: dict[str, int]
+
+
+@digests.get("", response_model=list[DigestOut])
+def list_digests(
+    session: SessionDep,
+    region: Annotated[str | None, Query(max_length=64)] = None,
+    week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DigestOut]:
+    """Assembled digests, newest week first, with their ledger rows per state."""
+    stmt = select(Digest).order_by(col(Digest.week).desc(), col(Digest.region)).limit(limit)
+    if region is not None:
+        stmt = stmt.where(col(Digest.region) == region)
+    if week is not None:
+        stmt = stmt.where(col(Digest.week) == week)
+    rows = list(session.exec(stmt))
+    per_state = delivery_counts(session, digest_ids=[d.id for d in rows if d.id is not None])
+    return [
+        DigestOut(
+            id=d.id or 0,
+            region=d.region,
+            week=d.week,
+            status=d.status,
+            subject=d.subject,
+            window_start=d.window_start,
+            window_end=d.window_end,
+            created=d.created,
+            items=len(digest_pipeline.digest_item_ids(d)),
+            deliveries=per_state.get(d.id or 0, {}),
+        )
+        for d in rows
+    ]
+
+
+@digests.get("/preview", responses={200: {"content": {"text/html": {}, "text/plain": {}}}})
+def preview(
+    session: SessionDep,
+    state: StateDep,
+    region: Annotated[str, Query(max_length=64)],
+    week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$")] = None,
+    format: Annotated[Literal["html", "text"], Query()] = "html",
+) -> Response:
+    """A region's digest as it would go out (the stored one if assembled), for a sample reader."""
+    rt = state.runtime
+    try:
+        slug = rt.tree.normalize(region)
+        wanted = checked_week(week) or digest_pipeline.next_week(
+            session, region=slug, settings=state.settings, now=rt.now()
+        )
+        shown = digest_pipeline.preview(
+            session, region=slug, week=wanted, settings=state.settings, tree=rt.tree
+        )
+    except UnknownRegionError as e:
+        raise HTTPException(404, str(e)) from e
+    except (InputError, ValueError) as e:
+        raise HTTPException(422, str(e)) from e
+    if format == "text":
+        return Response(shown.text, media_type="text/plain; charset=utf-8")
+    return Response(shown.html, media_type="text/html; charset=utf-8")
+
+
+class SendRequest(BaseModel):
+    region: str | None = Field(default=None, max_length=64, description="Default: every region")
+    week: Week | None = Field(default=None, description="Default: the week just ended")
+    dry_run: bool = Field(default=False, description="Assemble and count, send nothing")
+
+
+class DigestSendOut(BaseModel):
+    region: str
+    week: str
+    status: str
+    digest_id: int | None
+    subject: str
+    recipients: int
+    deliveries: dict[str, int]
+
+
+class SendOut(BaseModel):
+    accepted: bool
+    dry_run: bool
+    digests: list[DigestSendOut] = []
+
+
+def checked_week(week: str | None) -> str | None:
+    """``week`` if it is a real ISO week this service can compute windows for; 422 otherwise."""
+    if week is None:
+        return None
+    try:
+        year, _ = parse_week(week)
+    except InputError as e:
+        raise HTTPException(422, e.reason) from e
+    if year > 2999:
+        raise HTTPException(422, f"week {week!r} is too far ahead")
+    return week
+
+
+@digests.post("/send", response_model=SendOut, responses={202: {"model": SendOut}})
+def send_now(
+    body: SendRequest, state: StateDep, background: BackgroundTasks, response: Response
+) -> SendOut:
+    """Assemble and send digests now, as the scheduler does on its day.
+
+    A dry run answers with each digest and how many readers it would reach. A real send is
+    accepted (202) and runs after the answer; /api/digests shows its progress.
+    """
+    rt = state.runtime
+    regions = None
+    if body.region is not None:
+        try:
+            regions = [rt.tree.normalize(body.region)]
+        except UnknownRegionError as e:
+            raise HTTPException(404, str(e)) from e
+    week = checked_week(body.week)
+    if not body.dry_run:
+        background.add_task(state.send_digests, rt, regions=regions, week=week)
+        response.status_code = 202
+        return SendOut(accepted=True, dry_run=False)
+    report = state.send_digests(rt, regions=regions, week=week, dry_run=True)
+    return SendOut(
+        accepted=True,
+        dry_run=True,
+        digests=[
+            DigestSendOut(
+                region=d.region,
+                week=d.week,
+                status=d.status,
+                digest_id=d.digest_id,
+                subject=d.subject,
+                recipients=d.queued,
+                deliveries=d.counts,
+            )
+            for d in report.digests
+        ],
+    )
+
+
+class StatsOut(BaseModel):
+    items: int
+    subscribers: dict[str, int]
+    subscribers_per_region: dict[str, dict[str, int]]
+    deliveries_per_state: dict[str, int]
+
+
+@stats.get("", response_model=StatsOut)
+def get_stats(session: SessionDep) -> StatsOut:
+    """Subscribers per region and status, and ledger rows per delivery state."""
+    state_col = col(Delivery.state)
+    per_state = session.execute(sa.select(state_col, sa.func.count()).group_by(state_col))
+    n_items = session.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one()
+    return StatsOut(
+        items=int(n_items),
+        subscribers=store.status_counts(session),
+        subscribers_per_region=store.counts(session),
+        deliveries_per_state={state: int(n) for state, n in per_state},
+    )

@@ -1,0 +1,200 @@
+"""The web app: ``create_app(settings)`` builds pages, feeds, the subscription flow and /api.
+
+Nothing is created at import time. The app owns one ``WebState`` (runtime, templates, tokens,
+limits, feed cache) on ``app.state.web``; handlers get it through the dependencies in ``deps``.
+GET /feeds/* is answered ahead of routing by ``feeds.FeedsEndpoint`` (readers poll; the 304
+path must be cheap). Long-running parts (the scheduler and delivery workers of `publisher
+serve`) are passed as ``services`` and run in threads for the app's lifetime (``lifespan``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
+
+from publisher.pipeline.feeds import build_store_feeds
+from publisher.runtime import Runtime
+from publisher.settings import Settings
+from publisher.tokens import Tokens
+from publisher.web import api, ops, pages, subscription
+from publisher.web.browse import RegionCounts
+from publisher.web.deps import BackgroundService, WebState
+from publisher.web.feeds import FeedCache, FeedRebuilder, FeedsEndpoint
+from publisher.web.ratelimit import SlidingWindow
+from publisher.web.security import (
+    BodyLimit,
+    BodyTooLarge,
+    SecurityHeaders,
+    caused_by_limit,
+    header_dict,
+    security_headers,
+)
+from publisher.web.subscription_flow import FORM_VERSION, ConfirmationMailer
+from publisher.web.templating import make_templates, render
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+MESSAGES = {
+    400: (
+        "This link or form is not valid",
+        "It may have expired, been cut short in your email "
+        "program, or been meant for something else. Ask for a new one from the home page.",
+    ),
+    404: ("Page not found", "There is nothing at this address."),
+    405: ("Not allowed", "This address does not answer that kind of request."),
+    413: ("Request too large", "The form you sent is larger than this site accepts."),
+    429: ("Too many requests", "Please wait a little and try again."),
+    500: ("Something went wrong", "The error has been logged. Please try again later."),
+}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def _error(request: Request, status: int, headers: dict[str, str] | None = None) -> Response:
+    title, message = MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
+    if _wants_json(request):
+        return JSONResponse({"detail": title}, status_code=status, headers=headers)
+    state: WebState = request.app.state.web
+    context = {"page_title": title, "title": title, "message": message, "status": status}
+    return render(
+        state.templates, request, "error.html", context, status_code=status, headers=headers
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if caused_by_limit(exc):
+        return _error(request, 413)
+    if _wants_json(request):
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return _error(request, exc.status_code, dict(exc.headers) if exc.headers else None)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if _wants_json(request):
+        return await request_validation_exception_handler(request, exc)
+    return _error(request, 400)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, BodyTooLarge):
+        return _error(request, 413)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # This answer is made outside the middleware stack, so it brings its own headers.
+    return _error(request, 500, header_dict())
+
+
+class PublisherApp(FastAPI):
+    """FastAPI with the feed files answered ahead of routing (see ``feeds.FeedsEndpoint``)."""
+
+    feeds: FeedsEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.feeds is not None and await self.feeds(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
+def build_feeds(rt: Runtime, settings: Settings) -> None:
+    """Rebuild feeds/ from the store (only changed files are rewritten)."""
+    with rt.session() as session:
+        build_store_feeds(session, settings=settings, tree=rt.tree)
+
+
+def _run_services(services: list[BackgroundService]) -> Callable[[], None]:
+    """Start each service in a thread; return the function that stops and joins them."""
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=service, args=(stop,), name=f"service-{i}", daemon=True)
+        for i, service in enumerate(services)
+    ]
+    for thread in threads:
+        thread.start()
+
+    def shutdown() -> None:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    return shutdown
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    mailer: ConfirmationMailer | None = None,
+    ip_limit: SlidingWindow | None = None,
+    address_limit: SlidingWindow | None = None,
+    services: list[BackgroundService] | None = None,
+) -> FastAPI:
+    """The whole web app for ``settings`` (and an existing runtime, e.g. a test's)."""
+    owns_runtime = runtime is None
+    rt = runtime if runtime is not None else Runtime(settings)
+    state = WebState(
+        runtime=rt,
+        settings=settings,
+        templates=make_templates(settings, rt.tree),
+        tokens=Tokens(settings.secret_keys()),
+        feed_cache=FeedCache(settings.feeds_dir, known_slugs=rt.tree),
+        region_counts=RegionCounts(rt.tree),
+        ip_limit=ip_limit or SlidingWindow(limit=10, window=600),
+        address_limit=address_limit or SlidingWindow(limit=3, window=3600),
+        mailer=mailer or ConfirmationMailer(settings),
+        rebuild_feeds=FeedRebuilder(lambda: build_feeds(rt, settings)),
+        services=list(services or []),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop_services = _run_services(state.services)
+        try:
+            yield
+        finally:
+            stop_services()
+            state.mailer.close()
+            if owns_runtime:
+                rt.close()
+
+    app = PublisherApp(
+        title=f"{settings.site_title} admin API",
+        version="1",
+        description="Items, subscribers, digests and statistics. "
+        "Every /api call needs `Authorization: Bearer <ADMIN_TOKEN>`.",
+        lifespan=lifespan,
+        redoc_url=None,
+        exception_handlers={
+            StarletteHTTPException: _http_error,
+            RequestValidationError: _invalid_request,
+            Exception: _server_error,
+        },
+    )
+    app.state.web = state
+    app.feeds = FeedsEndpoint(state.feed_cache, security_headers())
+    state.templates.env.globals["form_version"] = FORM_VERSION
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
+    app.include_router(pages.router)
+    app.include_router(subscription.router)
+    app.include_router(api.router)
+    app.include_router(ops.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

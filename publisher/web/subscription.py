@@ -1,0 +1,321 @@
+"""Subscription routes: POST /subscribe, /confirm, /preferences and /unsubscribe (RFC 8058).
+
+Signed links are the only authority: a token carries the subscriber's opaque key, one salt per
+purpose (publisher.tokens). Any bad token (forged, expired, truncated, wrong purpose) gets the
+same generic 400 page and changes nothing.
+
+CSRF on /preferences: the page is reached through a signed link, so there is no cookie session
+to ride on, and the POST goes back to the same capability URL. The form also carries a second
+signed value (salt "publisher.csrf.preferences", one day) bound to the subscriber key: a POST
+must come from a page rendered for this very subscriber recently, a form cannot be replayed
+against another subscriber's link, and a cross-site POST (Origin of another host) is refused.
+The one-click unsubscribe POST needs none of this by design (RFC 8058: no cookies, no token in
+the body; mail providers send it from their servers): it is idempotent and always answers 200.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from publisher.addresses import normalize_address
+from publisher.errors import BadToken, InputError, UnknownRegionError
+from publisher.models import Subscriber, SubscriberStatus
+from publisher.store.subscribers import get_by_key, regions_of
+from publisher.web import subscription_flow as flow
+from publisher.web.browse import tree_rows, with_ancestors
+from publisher.web.deps import SessionDep, StateDep, WebState
+from publisher.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+CSRF_MAX_AGE = 86_400
+MAX_REGIONS = 300
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _notice(
+    state: WebState,
+    request: Request,
+    title: str,
+    *lines: str,
+    links: list[tuple[str, str]] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = {"page_title": title, "title": title, "lines": lines, "links": links or []}
+    return render(state.templates, request, "notice.html", context, status_code=status_code)
+
+
+def _subscriber(
+    state: WebState, session: SessionDep, purpose: str, token: str
+) -> Subscriber | None:
+    """The subscriber a valid token names (None if erased since); 400 for any bad token."""
+    try:
+        key = state.tokens.read(purpose, token, now=state.token_now())
+    except BadToken:
+        raise HTTPException(400, "bad token") from None
+    return get_by_key(session, key=key)
+
+
+def _csrf(state: WebState) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(
+        list(reversed(state.settings.secret_keys())), salt="publisher.csrf.preferences"
+    )
+
+
+def _same_origin(request: Request) -> bool:
+    """False only for a POST that names another site as its origin.
+
+    Our pages send Referrer-Policy: no-referrer (tokens live in URLs), so browsers send
+    ``Origin: null`` for our own forms; that, or no Origin at all, is left to the CSRF token.
+    """
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+def subscribe(
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    state: StateDep,
+    email: Annotated[str, Form(max_length=400)] = "",
+    regions: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
+    website: Annotated[str, Form(max_length=400)] = "",
+    form_version: Annotated[str, Form(max_length=32)] = flow.FORM_VERSION,
+) -> HTMLResponse:
+    """The same page, status and work for a new, pending or active address."""
+    wait = state.ip_limit.hit(_ip(request))
+    if wait:
+        return _too_many(state, request, wait)
+    if website:  # the honeypot: only bots fill in a field people cannot see
+        return _check_inbox(state, request)
+    try:
+        address = normalize_address(email)
+    except InputError:
+        return _notice(
+            state,
+            request,
+            "Check the email address",
+            "That does not look like an email address. Please go back and correct it.",
+            links=[("Back to the form", "/#subscribe")],
+            status_code=400,
+        )
+    tree = state.runtime.tree
+    try:
+        chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
+    except UnknownRegionError:
+        chosen = []
+    if not chosen:
+        return _notice(
+            state,
+            request,
+            "Choose a region",
+            "Please choose at least one region to follow.",
+            links=[("Back to the form", "/#subscribe")],
+            status_code=400,
+        )
+    wait = state.address_limit.hit(address.lower())
+    if wait:
+        return _too_many(state, request, wait)
+    job = flow.signup(
+        session,
+        email=address,
+        regions=chosen,
+        region_names=[tree.get(s).name_en for s in chosen],
+        ip=_ip(request),
+        form_version=form_version or flow.FORM_VERSION,
+        now=state.runtime.now(),
+    )
+    background.add_task(state.mailer.submit, job)
+    return _check_inbox(state, request)
+
+
+def _check_inbox(state: WebState, request: Request) -> HTMLResponse:
+    return _notice(
+        state,
+        request,
+        "Check your inbox",
+        "If the address can receive our emails, a message with a confirmation link is on its way.",
+        "Open the link within 7 days to start your subscription. No link, no emails.",
+        links=[("Back to the news", "/")],
+    )
+
+
+def _too_many(state: WebState, request: Request, wait: int) -> HTMLResponse:
+    response = _notice(
+        state, request, "Too many requests", "Please wait a little and try again.", status_code=429
+    )
+    response.headers["retry-after"] = str(wait)
+    return response
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
+    sub = _subscriber(state, session, "confirm", token)
+    regions = None
+    if sub is not None:
+        regions = flow.confirm(
+            session,
+            subscriber=sub,
+            ip=_ip(request),
+            now=state.runtime.now(),
+            known=state.runtime.tree,
+        )
+    if sub is None or regions is None:
+        return _notice(
+            state,
+            request,
+            "This subscription has ended",
+            "This confirmation link belongs to a subscription that was cancelled.",
+            "Subscribe again from the home page if you want the emails back.",
+            links=[("Subscribe", "/#subscribe")],
+        )
+    names = ", ".join(state.runtime.tree.get(r).name_en for r in regions if r in state.runtime.tree)
+    prefs = state.tokens.url("", "preferences", sub.key)
+    return _notice(
+        state,
+        request,
+        "You are subscribed",
+        f"Thank you. You will get one email a week for: {names or 'no region yet'}.",
+        links=[("Change your regions", prefs), ("Back to the news", "/")],
+    )
+
+
+def _pref_regions(state: WebState, session: SessionDep, mine: list[str]) -> list[object]:
+    tree = state.runtime.tree
+    counts = state.region_counts.get(session)
+    shown = with_ancestors(tree, {s for s, n in counts.items() if n > 0} | set(mine))
+    return list(tree_rows(tree, counts, include=shown))
+
+
+def _preferences_page(
+    state: WebState,
+    request: Request,
+    session: SessionDep,
+    sub: Subscriber,
+    token: str,
+    saved: str = "",
+) -> HTMLResponse:
+    assert sub.id is not None
+    mine = regions_of(session, subscriber_id=sub.id)
+    labels = {
+        "active": "subscribed",
+        "pending": "waiting for confirmation",
+        "unsubscribed": "unsubscribed",
+        "bounced": "paused (emails bounced)",
+    }
+    context = {
+        "page_title": "Your subscription",
+        "email": sub.email,
+        "token": token,
+        "status_label": labels.get(sub.status, sub.status),
+        "saved": saved,
+        "csrf": _csrf(state).dumps(sub.key),
+        "checked": set(mine),
+        "form_regions": _pref_regions(state, session, mine),
+    }
+    return render(state.templates, request, "preferences.html", context)
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
+    sub = _subscriber(state, session, "preferences", token)
+    if sub is None:
+        return _gone(state, request)
+    return _preferences_page(state, request, session, sub, token)
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+def save_preferences(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    csrf: Annotated[str, Form(max_length=400)] = "",
+    action: Annotated[str, Form(max_length=16)] = "save",
+    regions: Annotated[list[str], Form()] = [],  # noqa: B006
+) -> HTMLResponse:
+    sub = _subscriber(state, session, "preferences", token)
+    if not _same_origin(request):
+        raise HTTPException(400, "cross-site form")
+    try:
+        bound = _csrf(state).loads(csrf, max_age=CSRF_MAX_AGE)
+    except BadData:
+        raise HTTPException(400, "bad csrf token") from None
+    if sub is None:
+        return _gone(state, request)
+    if bound != sub.key:
+        raise HTTPException(400, "csrf token of another subscriber")
+    now, ip, tree = state.runtime.now(), _ip(request), state.runtime.tree
+    if action == "leave":
+        flow.leave(session, subscriber=sub, ip=ip, now=now)
+        return _left(state, request, sub)
+    chosen = sorted({r for r in regions[:MAX_REGIONS] if r in tree})
+    flow.change_regions(session, subscriber=sub, regions=chosen, ip=ip, now=now)
+    if not chosen:
+        return _left(state, request, sub)
+    return _preferences_page(state, request, session, sub, token, saved="Your regions are saved.")
+
+
+def _gone(state: WebState, request: Request) -> HTMLResponse:
+    return _notice(
+        state,
+        request,
+        "No subscription",
+        "There is no subscription for this link any more.",
+        links=[("Subscribe", "/#subscribe")],
+    )
+
+
+def _left(state: WebState, request: Request, sub: Subscriber) -> HTMLResponse:
+    prefs = state.tokens.url("", "preferences", sub.key)
+    return _notice(
+        state,
+        request,
+        "You have unsubscribed",
+        "You will not get any more weekly emails from us.",
+        links=[("Changed your mind? Choose regions again", prefs)],
+    )
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(
+    token: str, request: Request, session: SessionDep, state: StateDep
+) -> HTMLResponse:
+    """A page with a button; link scanners follow GETs, so a GET never unsubscribes."""
+    sub = _subscriber(state, session, "unsubscribe", token)
+    if sub is None:
+        return _gone(state, request)
+    if sub.status == SubscriberStatus.unsubscribed:
+        return _left(state, request, sub)
+    context = {
+        "page_title": "Unsubscribe",
+        "token": token,
+        "email": None,
+        "preferences_url": state.tokens.url("", "preferences", sub.key),
+    }
+    return render(state.templates, request, "unsubscribe.html", context)
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
+    """RFC 8058 one-click (and the page's button): 200, never a redirect, idempotent."""
+    sub = _subscriber(state, session, "unsubscribe", token)
+    if sub is None:
+        return _notice(
+            state,
+            request,
+            "You have unsubscribed",
+            "There is no subscription for this link any more.",
+        )
+    flow.leave(session, subscriber=sub, ip=_ip(request), now=state.runtime.now())
+    return _left(state, request, sub)

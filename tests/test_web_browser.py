@@ -1,0 +1,177 @@
+"""The subscription lifecycle in real Chromium against the app served by uvicorn.
+
+Subscribe on the home page; the confirmation email reaches a real SMTP server; its link
+activates the subscriber; the preferences page changes regions; unsubscribe with one click.
+Screenshots at 375 px and 1280 px are kept in tests/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from publisher.delivery.embedded import free_port
+from publisher.runtime import Runtime
+from publisher.settings import Settings
+from publisher.store.subscribers import get_by_email, regions_of
+from publisher.tokens import Tokens
+from publisher.web.app import create_app
+from tests.conftest import FixedClockRuntime
+from tests.web_support import Capture, seed, smtp_capture
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+WIDTHS = (375, 1280)
+EMAIL = "lucia@example.org"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[str, Capture]]:
+    yield from smtp_capture()
+
+
+@pytest.fixture
+def site(
+    make_settings: Callable[..., Settings], smtp: tuple[str, Capture]
+) -> Iterator[tuple[str, Runtime, Capture]]:
+    """The app on a free 127.0.0.1 port, with SMTP_URL pointing at a capturing server."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    rt = FixedClockRuntime(make_settings(base_url=base, smtp_url=smtp[0]))
+    rt.migrate()
+    seed(rt)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(rt.settings, runtime=rt),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield base, rt, smtp[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        rt.close()
+
+
+def wait_for_mail(capture: Capture, count: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while len(capture.messages) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError("the confirmation email did not arrive")
+        time.sleep(0.1)
+
+
+def status_and_regions(rt: Runtime) -> tuple[str, list[str]]:
+    with rt.session() as session:
+        sub = get_by_email(session, email=EMAIL)
+        assert sub is not None and sub.id is not None
+        return sub.status, regions_of(session, subscriber_id=sub.id)
+
+
+def test_subscribe_confirm_change_and_leave_in_chromium(
+    site: tuple[str, Runtime, Capture],
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, rt, capture = site
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            pages = {w: browser.new_page(viewport={"width": w, "height": 900}) for w in WIDTHS}
+
+            def shoot(name: str, url: str | None = None) -> None:
+                for width, page in pages.items():
+                    if url is not None:
+                        page.goto(url)
+                    page.screenshot(path=str(ARTIFACTS / f"web-{name}-{width}.png"), full_page=True)
+
+            shoot("home", base + "/")
+            shoot("region", base + "/regions/central-america")
+            page = pages[375]
+            page.goto(base + "/")
+            assert page.locator('link[rel="alternate"][type="application/rss+xml"]').count() >= 1
+            page.get_by_label("Email address").fill(EMAIL)
+            page.get_by_label("Central America", exact=True).check()
+            page.get_by_role("button", name="Subscribe").click()
+            page.wait_for_load_state()
+            assert page.get_by_role("heading", name="Check your inbox").is_visible()
+            shoot("check-inbox")
+            assert status_and_regions(rt) == ("pending", [])
+
+            wait_for_mail(capture, 1)
+            _, rcpt, raw = capture.messages[0]
+            assert rcpt == [EMAIL]
+            text = message_from_bytes(raw, policy=policy.default).get_body(("plain",))
+            assert text is not None
+            link = re.search(r"https?://\S+/confirm/\S+", text.get_content())
+            assert link is not None and link.group(0).startswith(base)
+            page.goto(link.group(0))
+            assert page.get_by_role("heading", name="You are subscribed").is_visible()
+            shoot("confirmed", link.group(0))
+            assert status_and_regions(rt) == ("active", ["americas", "central-america"])
+
+            page.get_by_role("link", name="Change your regions").click()
+            page.wait_for_load_state()
+            prefs_url = page.url
+            shoot("preferences", prefs_url)
+            page.get_by_label("Americas", exact=True).uncheck()
+            page.get_by_label("Caribbean", exact=True).check()
+            page.get_by_role("button", name="Save my regions").click()
+            page.wait_for_load_state()
+            assert page.get_by_text("Your regions are saved").is_visible(), page.content()[:3000]
+            assert status_and_regions(rt) == ("active", ["caribbean", "central-america"])
+
+            with rt.session() as session:
+                sub = get_by_email(session, email=EMAIL)
+                assert sub is not None
+                token = site_tokens(rt).make("unsubscribe", sub.key)
+            unsubscribe_url = f"{base}/unsubscribe/{token}"
+            shoot("unsubscribe", unsubscribe_url)
+            assert status_and_regions(rt)[0] == "active"  # showing the page changed nothing
+            # RFC 8058: what a mail provider sends, with no cookies and no CSRF token
+            answer = page.request.post(
+                unsubscribe_url, form={"List-Unsubscribe": "One-Click"}, max_redirects=0
+            )
+            assert answer.status == 200
+            assert status_and_regions(rt)[0] == "unsubscribed"
+            page.goto(unsubscribe_url)
+            assert page.get_by_role("heading", name="You have unsubscribed").is_visible()
+            shoot("unsubscribed")
+        finally:
+            browser.close()
+    for width in WIDTHS:
+        assert (ARTIFACTS / f"web-home-{width}.png").stat().st_size > 10_000
+
+
+def site_tokens(rt: Runtime) -> Tokens:
+    return Tokens(rt.settings.secret_keys())
