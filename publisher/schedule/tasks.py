@@ -1,0 +1,153 @@
+"""What the scheduled jobs do, given a Runtime and the time: each idempotent, each safe to repeat.
+
+- ``run_weekly_digest``: for a region's latest fire time, assemble the digest of the week just
+  ended and queue a ledger row per active subscriber (delivery is the workers' part). A run is
+  recorded per (region, week) in digest_runs; a finished one makes any later fire for the same
+  week (a DST change, a second scheduler, a catch-up) a no-op.
+- ``resume_unfinished``: finish runs a dead (or failed) scheduler left unfinished.
+- ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved.
+- ``purge_signups``: delete signups left unconfirmed for seven days.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from publisher.errors import PublisherError
+from publisher.pipeline.digests import SKIPPED, assemble_digest, digest_mail
+from publisher.pipeline.feeds import build_store_feeds
+from publisher.pipeline.send import queue_recipients
+from publisher.runtime import Runtime
+from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of_fire
+from publisher.service.logs import event
+from publisher.settings import Settings
+from publisher.store import schedule as store
+from publisher.store.schedule import RegionSchedule
+from publisher.syndication import BuildReport
+from publisher.tokens import Tokens
+
+log = logging.getLogger(__name__)
+
+UNCONFIRMED_FOR = timedelta(days=7)
+QUEUED, SKIPPED_WEEK, ALREADY_DONE = "queued", "skipped", "done"
+Fingerprint = tuple[int, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOutcome:
+    """What one digest job did for (region, week): queued, skipped (no items) or done before."""
+
+    region: str
+    week: str
+    status: str
+    queued: int = 0
+    digest_id: int | None = None
+
+
+def cadence_of(settings: Settings, region: RegionSchedule) -> Cadence:
+    """A region's cadence from its overrides and the settings (ConfigError for a bad override)."""
+    return region_cadence(
+        settings, timezone=region.timezone, digest_day=region.digest_day,
+        digest_time=region.digest_time,
+    )  # fmt: skip
+
+
+def scheduled_cadences(rt: Runtime) -> dict[str, Cadence]:
+    """The cadence of every region with an active subscriber; a bad override is logged, skipped."""
+    with rt.session() as session:
+        regions = store.regions_to_schedule(session)
+    found: dict[str, Cadence] = {}
+    for region in regions:
+        try:
+            found[region.slug] = cadence_of(rt.settings, region)
+        except PublisherError as e:
+            event(log, "schedule.bad_override", level=logging.ERROR, region=region.slug,
+                  reason=str(e))  # fmt: skip
+    return found
+
+
+def run_weekly_digest(rt: Runtime, *, region: str, now: datetime, runner: str) -> DigestOutcome:
+    """The digest job of ``region`` at ``now``: queue the week of its latest fire time."""
+    with rt.session() as session:
+        cadence = cadence_of(rt.settings, store.region_schedule(session, region=region))
+    fire = last_fire(cadence, now)
+    return queue_week(
+        rt, region=region, week=week_of_fire(cadence, fire), fire=fire, now=now, runner=runner
+    )
+
+
+def queue_week(
+    rt: Runtime, *, region: str, week: str, fire: datetime, now: datetime, runner: str
+) -> DigestOutcome:
+    """Assemble (region, week) and queue its recipients, unless a run already finished it."""
+    with rt.session() as session:
+        run = store.start_run(
+            session, region=region, week=week, fire_time=fire, now=now, runner=runner
+        )
+    if run is None:
+        event(log, "digest.already_done", region=region, week=week)
+        return DigestOutcome(region, week, ALREADY_DONE)
+    settings = rt.settings
+    with rt.session() as session:
+        digest = assemble_digest(
+            session, region=region, week=week, settings=settings, tree=rt.tree, now=now
+        )
+    if digest.status == SKIPPED or digest.id is None:
+        outcome = DigestOutcome(region, week, SKIPPED_WEEK, 0, digest.id)
+    else:
+        tokens = Tokens(settings.secret_keys())
+        mail = digest_mail(digest, settings=settings, tree=rt.tree, tokens=tokens)
+        queued = queue_recipients(rt, digest, mail)
+        outcome = DigestOutcome(region, week, QUEUED, queued, digest.id)
+    with rt.session() as session:
+        store.finish_run(
+            session, region=region, week=week, status=outcome.status, queued=outcome.queued,
+            now=rt.now(),
+        )  # fmt: skip
+    event(log, "digest." + outcome.status, region=region, week=week, digest_id=outcome.digest_id,
+          queued=outcome.queued, fire_time=fire.isoformat())  # fmt: skip
+    return outcome
+
+
+def resume_unfinished(
+    rt: Runtime, *, now: datetime, grace: timedelta, runner: str, busy: Collection[str] = ()
+) -> list[DigestOutcome]:
+    """Finish the runs started within ``grace`` that never finished (regions in ``busy`` wait)."""
+    with rt.session() as session:
+        runs = store.unfinished_runs(session, started_after=now - grace)
+    done = []
+    for run in runs:
+        if run.region in busy:
+            continue
+        event(log, "digest.resumed", region=run.region, week=run.week, left_by=run.runner)
+        done.append(
+            queue_week(
+                rt, region=run.region, week=run.week, fire=run.fire_time, now=now, runner=runner
+            )
+        )
+    return done
+
+
+def rebuild_feeds_if_changed(
+    rt: Runtime, last: Fingerprint | None
+) -> tuple[Fingerprint, BuildReport | None]:
+    """Rebuild feeds/ when the items changed since ``last`` (always when ``last`` is None)."""
+    with rt.session() as session:
+        current = store.items_fingerprint(session)
+        if current == last:
+            return current, None
+        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+    event(log, "feeds.built", files=len(report.files), changed=len(report.changed),
+          items=current[0])  # fmt: skip
+    return current, report
+
+
+def purge_signups(rt: Runtime, *, now: datetime, age: timedelta = UNCONFIRMED_FOR) -> int:
+    """Delete signups left unconfirmed for ``age``; returns how many went."""
+    with rt.session() as session:
+        purged = store.purge_unconfirmed(session, before=now - age)
+    event(log, "signups.purged", purged=purged, older_than_days=age.days)
+    return purged

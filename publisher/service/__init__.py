@@ -1,0 +1,7 @@
+"""Running publisher unattended: delivery workers, the scheduler process, logs and metrics.
+
+logs       structured log lines (JSON or key=value)
+metrics    the Prometheus registry of one process, and the ledger read at scrape time
+worker     `publisher worker`: claim ledger rows in batches and send them until stopped
+scheduler  `publisher scheduler`: wait to be the leader, then run the jobs; serve's hook
+"""
