@@ -9,9 +9,11 @@ import sqlalchemy as sa
 
 from publisher.intake.records import RawRecord
 from publisher.models import Item, ItemRegion, RegionRow
+from publisher.pipeline.feeds import feed_entries
 from publisher.pipeline.intake import import_records, read_source
 from publisher.runtime import Runtime
 from publisher.store.items import count_by_region, get_item, list_items
+from publisher.syndication import plan_feeds
 from tests.conftest import FIXED_NOW, SEED
 
 EXPECTED_SEED_TAGS = [
@@ -120,3 +122,29 @@ def test_tags_cascade_when_an_item_is_deleted(runtime: Runtime, tmp_path: Path) 
             sa.select(sa.func.count()).select_from(ItemRegion).where(ItemRegion.item_id == first)
         ).scalar_one()
     assert left == 0
+
+
+def test_feed_candidates_give_the_same_feeds_as_the_whole_store(runtime: Runtime) -> None:
+    """A build reads only the newest items per tag; every feed must come out as from all items."""
+    tags = ["gt", "cr", "caribbean", "americas", "mx central-america", "ht", "br", "us", "ke"]
+    records = [
+        RawRecord(
+            source="gen", line=n, title=f"Item {n}", summary="text", regions=tags[n % len(tags)],
+            published=f"2026-11-{1 + (n * 7) % 28:02d}T{n % 24:02d}:00:00+00:00",
+        )
+        for n in range(120)
+    ]  # fmt: skip
+    with runtime.session() as s:
+        import_records(
+            s, records=records, tree=runtime.tree, inferrer=runtime.inferrer, now=FIXED_NOW
+        )
+    tree, slugs = runtime.tree, [r.slug for r in runtime.tree]
+    with runtime.session() as s:
+        everything = feed_entries(s)
+        candidates = feed_entries(s, limit=4)
+    assert len(candidates) < len(everything) == 120
+    full = plan_feeds(everything, related=tree.related, slugs=slugs, limit=4)
+    narrow = plan_feeds(candidates, related=tree.related, slugs=slugs, limit=4)
+    assert {k: [e.id for e in v] for k, v in narrow.items()} == {
+        k: [e.id for e in v] for k, v in full.items()
+    }

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
-from publisher.store.items import item_rows, tags_of
+from publisher.store.items import item_rows, newest_per_region_ids, tags_of
 from publisher.syndication import (
     BuildReport,
     DirectoryWriter,
@@ -21,9 +21,10 @@ from publisher.syndication import (
 )
 
 
-def feed_entries(session: Session) -> list[FeedEntry]:
-    """Every item as a format-neutral feed entry."""
-    tags = tags_of(session)
+def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntry]:
+    """Items as format-neutral feed entries: all, or only those a feed of ``limit`` can show."""
+    ids = None if limit is None else newest_per_region_ids(session, limit=limit)
+    tags = tags_of(session, item_ids=ids)
     return [
         FeedEntry(
             id=item_id,
@@ -35,7 +36,9 @@ def feed_entries(session: Session) -> list[FeedEntry]:
             updated=updated,
             regions=tuple(tags.get(item_id, ())),
         )
-        for item_id, guid, title, summary, link, published, updated in item_rows(session)
+        for item_id, guid, title, summary, link, published, updated in item_rows(
+            session, item_ids=ids
+        )
     ]
 
 
@@ -72,7 +75,7 @@ def build_store_feeds(
     """Write every region's RSS, Atom and JSON feed, all.*, and index.opml."""
     target = writer or DirectoryWriter(out_dir or settings.feeds_dir)
     return build_feeds(
-        feed_entries(session),
+        feed_entries(session, limit=settings.feed_limit),
         channel_for=channel_factory(settings, tree),
         related=tree.related,
         slugs=[r.slug for r in tree],

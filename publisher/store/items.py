@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -14,6 +15,7 @@ from publisher.models import Item, ItemPublic, ItemRegion
 from publisher.store.bulk import bulk_insert, pairs_after, present, time_converter
 
 _CHUNK = 5_000
+T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
     "regions_inferred",
@@ -34,7 +36,7 @@ class ItemInsert:
     regions_inferred: bool
 
 
-def _chunks(seq: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+def _chunks(seq: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
 
@@ -65,16 +67,17 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     return ids
 
 
-def tags_of(session: Session, *, item_ids: Collection[int] | None = None) -> dict[int, list[str]]:
+def tags_of(session: Session, *, item_ids: Sequence[int] | None = None) -> dict[int, list[str]]:
     """Region slugs per item id (all items when ``item_ids`` is None)."""
     stmt = select(ItemRegion.item_id, ItemRegion.region).order_by(
         col(ItemRegion.item_id), col(ItemRegion.region)
     )
-    if item_ids is not None:
-        stmt = stmt.where(col(ItemRegion.item_id).in_(list(item_ids)))
     tags: dict[int, list[str]] = defaultdict(list)
-    for item_id, region in session.exec(stmt):
-        tags[item_id].append(region)
+    parts = [None] if item_ids is None else _chunks(list(item_ids))
+    for part in parts:
+        chosen = stmt if part is None else stmt.where(col(ItemRegion.item_id).in_(part))
+        for item_id, region in session.exec(chosen):
+            tags[item_id].append(region)
     return tags
 
 
@@ -139,11 +142,33 @@ def count_by_region(session: Session) -> dict[str, int]:
     return {region: int(n) for region, n in session.exec(stmt)}
 
 
-def item_rows(session: Session) -> list[tuple[int, str, str, str, str | None, datetime, datetime]]:
-    """(id, guid, title, summary, link, published, updated) of every item, without ORM objects.
+def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
+    """Ids of the newest ``limit`` items of every region tag, and of the store as a whole.
 
-    A full feed build reads the whole store; plain rows keep that fast.
+    These are all the items any feed can show: an item among the newest ``limit`` of a feed is
+    among the newest ``limit`` of each tag that puts it there, because that feed holds every item
+    with the tag. So a build reads about regions x limit rows, not the whole store.
     """
+    items, tags = Item.__table__, ItemRegion.__table__  # type: ignore[attr-defined]
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=tags.c.region, order_by=(items.c.published.desc(), items.c.id.desc()))
+        .label("rank")
+    )
+    ranked = sa.select(tags.c.item_id, rank).join(items, items.c.id == tags.c.item_id).subquery()
+    per_tag = sa.select(ranked.c.item_id).where(ranked.c.rank <= limit)
+    newest = (
+        sa.select(items.c.id).order_by(items.c.published.desc(), items.c.id.desc()).limit(limit)
+    )
+    found = {row[0] for row in session.execute(per_tag)}
+    found.update(row[0] for row in session.execute(newest))
+    return sorted(found)
+
+
+def item_rows(
+    session: Session, *, item_ids: Sequence[int] | None = None
+) -> list[tuple[int, str, str, str, str | None, datetime, datetime]]:
+    """(id, guid, title, summary, link, published, updated) of items, without ORM objects."""
     table = Item.__table__  # type: ignore[attr-defined]
     stmt = sa.select(
         table.c.id,
@@ -154,4 +179,10 @@ def item_rows(session: Session) -> list[tuple[int, str, str, str, str | None, da
         table.c.published,
         table.c.updated,
     )
-    return [tuple(r) for r in session.execute(stmt)]
+    if item_ids is None:
+        return [tuple(r) for r in session.execute(stmt)]
+    rows: list[tuple[int, str, str, str, str | None, datetime, datetime]] = []
+    for i in range(0, len(item_ids), _CHUNK):
+        part = stmt.where(table.c.id.in_(item_ids[i : i + _CHUNK]))
+        rows.extend(tuple(r) for r in session.execute(part))
+    return rows
