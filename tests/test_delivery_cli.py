@@ -1,0 +1,87 @@
+"""`publisher digests send` and `digests status` on the embedded Maildir server, in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from publisher.cli.main import main
+from publisher.settings import Settings
+from tests.conftest import FixedClockRuntime
+from tests.delivery_data import REGION, WEEK, add_subscribers, seed_items
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    captured = capsys.readouterr()
+    return int(exit_.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture
+def settings(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings()
+    for name, value in {
+        "PUBLISHER_DATABASE_URL": settings.database_url, "PUBLISHER_VAR_DIR": str(settings.var_dir),
+        "PUBLISHER_SECRET_KEY": settings.secret_key, "PUBLISHER_SMTP_URL": "",
+        "PUBLISHER_BASE_URL": settings.base_url,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    rt = FixedClockRuntime(settings)
+    rt.migrate()
+    seed_items(rt)
+    add_subscribers(rt, 5)
+    rt.close()
+    return settings
+
+
+def test_send_delivers_into_the_maildir_once(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("digests", "send", "--region", REGION, "--week", WEEK)
+    code, out, err = _run(capsys, *args, "--dry-run")
+    assert code == 0, err
+    assert "would go to 5 recipients" in out
+    assert not (settings.mail_dir / "new").exists()
+    code, out, err = _run(capsys, *args)
+    assert code == 0, err
+    assert f"{REGION} {WEEK}: 5 recipients (5 newly queued): sent 5" in out
+    assert "this run: sent 5, deferred 0, failed 0, unknown 0, skipped 0" in out
+    files = list((settings.mail_dir / "new").iterdir())
+    assert len(files) == 5
+    msg = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    code, out, _ = _run(capsys, *args)  # again: nothing twice
+    assert "this run: sent 0" in out and len(list((settings.mail_dir / "new").iterdir())) == 5
+    code, out, _ = _run(capsys, "digests", "send", "--all", "--week", WEEK)  # every region
+    assert f"{REGION} {WEEK}: 5 recipients (0 newly queued): sent 5" in out
+    assert len(out.strip().splitlines()) == 2
+    code, out, _ = _run(capsys, "digests", "status", "--week", WEEK)
+    assert code == 0
+    line = next(line for line in out.splitlines() if REGION in line)
+    cells = [c.strip() for c in line.strip("│ ").split("│")]
+    assert cells[1:] == [REGION, WEEK, "assembled", "5", "0", "0", "5", "0", "0", "0", "0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ((), "give --region SLUG (repeatable) or --all"),
+        (("--region", REGION, "--all"), "give --region SLUG (repeatable) or --all"),
+        (("--all", "--week", "2026-W60"), "2026 has ISO weeks 01 to 53"),
+        (("--region", "atlantis"), "unknown region 'atlantis'"),
+    ],
+)
+def test_send_refuses_bad_arguments(
+    settings: Settings, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], reason: str
+) -> None:
+    code, _, err = _run(capsys, "digests", "send", *args)
+    assert code == 1
+    assert reason in err and len(err.strip().splitlines()) == 1
