@@ -38,7 +38,7 @@ def utcnow() -> datetime:
 
 
 def _ts(*, nullable: bool = False, index: bool = False) -> Any:
-    column = sa.Column(UTCDateTime(), nullable=nullable, index=index)
+    column: sa.Column[datetime] = sa.Column(UTCDateTime(), nullable=nullable, index=index)
     return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
 
 
@@ -109,6 +109,8 @@ class Subscriber(SQLModel, table=True):
     """A reader; ``key`` is the opaque id that signed links carry instead of the address."""
 
     __tablename__ = "subscribers"
+    # Addresses compare case-insensitively; this index makes that unique and fast (0002).
+    __table_args__ = (sa.Index("ux_subscribers_email_lower", sa.text("lower(email)"), unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     key: str = Field(max_length=32, unique=True)
@@ -123,6 +125,8 @@ class Subscription(SQLModel, table=True):
     """A subscriber following a region."""
 
     __tablename__ = "subscriptions"
+    # Senders page through a region's recipients by id; this index serves them in order (0002).
+    __table_args__ = (sa.Index("ix_subscriptions_region_subscriber", "region", "subscriber_id"),)
     subscriber_id: int = Field(foreign_key="subscribers.id", primary_key=True, ondelete="CASCADE")
     region: str = Field(foreign_key="regions.slug", primary_key=True, index=True, max_length=64)
 
@@ -168,12 +172,20 @@ class Digest(SQLModel, table=True):
 
 
 class DeliveryState(StrEnum):
+    """A ledger row's state; ``last_error`` says why for deferred, failed, unknown and skipped.
+
+    pending -> sending (committed before the message goes to SMTP) -> sent | deferred | failed |
+    unknown; deferred rows come back when due. ``skipped`` is terminal: the subscriber was no
+    longer active (unsubscribed, bounced, erased) when their message's turn came.
+    """
+
     pending = "pending"
     sending = "sending"
     sent = "sent"
     deferred = "deferred"
     failed = "failed"
     unknown = "unknown"
+    skipped = "skipped"
 
 
 class Delivery(SQLModel, table=True):
@@ -196,3 +208,36 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
     last_error: str = Field(default="", max_length=1000)
     message_id: str = Field(default="", max_length=300)
+
+
+class SchedulerJob(SQLModel, table=True):
+    """APScheduler's job store (SQLAlchemyJobStore with this table name), written only by it.
+
+    Declared here so the one Alembic history creates it (0005); only the active scheduler
+    (the leader, see publisher.schedule.leader) ever reads or writes it.
+    """
+
+    __tablename__ = "scheduler_jobs"
+    id: str = Field(primary_key=True, max_length=191)
+    next_run_time: float | None = Field(
+        default=None, sa_column=sa.Column(sa.Float(25), index=True, nullable=True)
+    )
+    job_state: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+
+
+class DigestRun(SQLModel, table=True):
+    """The scheduler's record of one weekly digest job for (region, week).
+
+    APScheduler moves a job's next fire time on before running it, so a scheduler that dies in
+    the middle leaves only this row unfinished; the next leader finishes the (idempotent) work.
+    """
+
+    __tablename__ = "digest_runs"
+    region: str = Field(foreign_key="regions.slug", primary_key=True, max_length=64)
+    week: str = Field(primary_key=True, max_length=8)
+    fire_time: datetime = _ts()
+    started: datetime = _ts()
+    finished: datetime | None = _ts(nullable=True)
+    runner: str = Field(default="", max_length=64)
+    status: str = Field(default="", max_length=16)
+    queued: int = Field(default=0)

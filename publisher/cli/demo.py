@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from publisher.cli.context import err, out, runtime
+from publisher.pipeline.demo import send_demo_digests
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.intake import import_records, read_source
 from publisher.store.items import count_by_region
@@ -19,7 +20,7 @@ def demo(
     ctx: typer.Context,
     items_file: Path = typer.Option(DEMO_ITEMS, "--items", help="Seed file to import."),
 ) -> None:
-    """Migrate, import the sample items, infer regions, build the feeds, print a summary."""
+    """Migrate, import the sample items, build the feeds, send this week's digests locally."""
     rt = runtime(ctx)
     rt.settings = rt.settings.with_local_secret()
     rt.migrate()
@@ -57,3 +58,19 @@ def demo(
             "that contains them"
         )
     out.print(f"feeds written to {rt.settings.feeds_dir}/ (index.opml lists them)")
+    mail = send_demo_digests(rt)
+    sent = Table("digest", "week", "status", "recipients", "sent", title="Digests")
+    for digest in (d for r in mail.reports for d in r.digests):
+        sent.add_row(
+            digest.region, digest.week, digest.status, str(digest.recipients),
+            str(digest.counts.get("sent", 0)),
+        )  # fmt: skip
+    out.print(sent)
+    out.print(
+        f"{mail.subscribers} demo subscribers (example.org) follow {len(mail.regions)} regions"
+    )
+    if mail.maildir is not None:
+        count = len(list((mail.maildir / "new").glob("*")))
+        out.print(f"messages: {count} in the Maildir {mail.maildir}/new/ (embedded SMTP server)")
+    if mail.preview_file is not None:
+        out.print(f"preview: {mail.preview_file}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
-from publisher.cli import dbcmd, demo, feeds, items, regions
+from publisher.cli import dbcmd, demo, digests, feeds, items, regions, serve, service, subscribers
+from publisher.cli import send as _send  # noqa: F401  (adds `digests send` and `digests status`)
 from publisher.errors import PublisherError
 
 app = typer.Typer(
@@ -21,20 +21,22 @@ app.add_typer(dbcmd.app, name="db")
 app.add_typer(items.app, name="items")
 app.add_typer(regions.app, name="regions")
 app.add_typer(feeds.app, name="feeds")
+app.add_typer(subscribers.app, name="subscribers")
+app.add_typer(digests.app, name="digests")
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.command("scheduler")(service.scheduler)
+app.command("worker")(service.worker)
+serve.SERVICES.append(service.serve_background)  # serve runs the scheduler (and delivery) too
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a PublisherError ends it with one line on stderr and status 1."""
+    """Run the CLI; a PublisherError ends it with one line on stderr and status 1.
+
+    Typer (standalone mode) reports usage errors itself and exits 2.
+    """
     try:
-        code = app(args=argv, standalone_mode=False)
+        app(args=argv)
     except PublisherError as e:
         print(f"publisher: {e}", file=sys.stderr)
         sys.exit(1)
-    except click.exceptions.Abort:
-        print("publisher: aborted", file=sys.stderr)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
