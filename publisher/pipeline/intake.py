@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,6 +74,22 @@ def _tags(
         raise InputError(str(e), source=item.source, line=item.line) from e
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector while a batch builds many long-lived, acyclic objects.
+
+    Each collection would walk every record built so far; on 100,000 items that is a third of
+    the import's time, for garbage that does not exist (reference counting frees the rest).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def import_records(
     session: Session,
     *,
@@ -86,6 +104,21 @@ def import_records(
     Items without a date get ``now``, minus one second per position, so the file's
     first item stays the newest and the order is stable across runs.
     """
+    with _no_cyclic_gc():
+        return _import(
+            session, records=records, tree=tree, inferrer=inferrer, now=now, forced=forced_regions
+        )
+
+
+def _import(
+    session: Session,
+    *,
+    records: Iterable[RawRecord | InputError],
+    tree: RegionTree,
+    inferrer: RegionInferrer,
+    now: datetime,
+    forced: tuple[str, ...],
+) -> ImportReport:
     report = ImportReport()
     batch: dict[str, ItemInsert] = {}
     for position, record in enumerate(records):
@@ -96,7 +129,7 @@ def import_records(
             if item.guid in batch:
                 report.existing += 1
                 continue
-            regions, inferred = _tags(item, tree=tree, inferrer=inferrer, forced=forced_regions)
+            regions, inferred = _tags(item, tree=tree, inferrer=inferrer, forced=forced)
         except InputError as e:
             report.errors.append(e)
             continue

@@ -22,7 +22,7 @@ def time_converter(session: Session) -> Callable[[datetime], Any]:
     sqlite = session.get_bind().dialect.name == "sqlite"
 
     def convert(moment: datetime) -> Any:
-        naive = moment.astimezone(UTC).replace(tzinfo=None)
+        naive = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).replace(tzinfo=None)
         return naive.isoformat(" ", "microseconds") if sqlite else naive
 
     return convert
