@@ -138,3 +138,22 @@ def test_rss_file_is_read(tmp_path: Path) -> None:
         "g-1",
         "2026-11-23T10:00:00+00:00",
     )
+
+
+def test_url_serving_html_is_one_clear_error(tmp_path: Path) -> None:
+    """A real HTTP server on loopback answers with a web page instead of a feed."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "news.html").write_text("<!DOCTYPE html><html><body>Latest news</body></html>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/news.html"
+    try:
+        with pytest.raises(FeedFetchError) as info:
+            list(read_feed(url))
+    finally:
+        server.shutdown()
+    assert str(info.value) == f"{url}: serves HTML, not an RSS or Atom feed"
