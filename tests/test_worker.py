@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -138,7 +139,23 @@ def test_four_workers_one_killed_mid_send_no_copy_twice_none_missing(
         rt.settings = rt.settings.model_copy(update={"smtp_url": url})
         workers = run_workers(rt, start, 4, "--lease", "5")
         wait_until(lambda: server.total() >= 60, 40, "the workers to be sending")
-        victim = workers[0]
+        # Kill a worker at a moment it holds rows in flight, so the kill really lands mid-send.
+        held: dict[int, Any] = {}
+
+        def someone_holds_rows() -> bool:
+            held.clear()
+            for w in workers:
+                pid = w.popen.pid  # type: ignore[attr-defined]
+                if any(
+                    d.state == DeliveryState.sending and f":{pid}:" in (d.claimed_by or "")
+                    for d in ledger(rt)
+                ):
+                    held[pid] = w
+                    return True
+            return False
+
+        wait_until(someone_holds_rows, 40, "a worker to hold rows in flight", step=0.02)
+        victim = next(iter(held.values()))
         victim.popen.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
         victim.popen.wait(5)  # type: ignore[attr-defined]
 
