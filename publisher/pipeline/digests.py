@@ -14,7 +14,6 @@ from datetime import datetime
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.digest.assembly import DigestContent, build_content, pick_locale
@@ -30,10 +29,12 @@ from publisher.email.render import (
     default_renderer,
     fill,
 )
+from publisher.errors import StoreError
 from publisher.models import Digest, RegionRow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.items import list_items
+from publisher.store.rows import add_unless_taken
 from publisher.tokens import Tokens
 
 ASSEMBLED = "assembled"
@@ -124,18 +125,13 @@ def assemble_digest(
         window_start=start, window_end=end, item_ids=json.dumps(list(content.item_ids)),
         subject=content.subject[:300], html=html, text=text, created=now,
     )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(digest)
-            session.flush()
-    except sa.exc.IntegrityError:
-        # Another process assembled the same (region, week) first; theirs is the frozen one.
-        session.expunge(digest)
-        winner = find_digest(session, region=region, week=week)
-        if winner is None:
-            raise
-        return winner
-    return digest
+    if add_unless_taken(session, digest):
+        return digest
+    # Another process assembled the same (region, week) first; theirs is the frozen one.
+    winner = find_digest(session, region=region, week=week)
+    if winner is None:
+        raise StoreError(f"digest {region} {week} was taken, then could not be read back")
+    return winner
 
 
 def digest_item_ids(digest: Digest) -> list[int]:

@@ -21,6 +21,7 @@ from publisher.models import (
     SubscriberStatus,
     Subscription,
 )
+from publisher.store.rows import add_unless_taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +83,10 @@ def start_run(
         session.add(run)
         return run
     run = DigestRun(region=region, week=week, fire_time=fire_time, started=now, runner=runner[:64])
-    try:
-        with session.begin_nested():
-            session.add(run)
-            session.flush()
-    except sa.exc.IntegrityError:
-        session.expunge(run)
-        found = get_run(session, region=region, week=week)
-        return None if found is None or found.finished is not None else found
-    return run
+    if add_unless_taken(session, run):
+        return run
+    found = get_run(session, region=region, week=week)
+    return None if found is None or found.finished is not None else found
 
 
 def finish_run(
