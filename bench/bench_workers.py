@@ -55,13 +55,13 @@ from bench.bench_delivery import (  # noqa: E402
     sink_count,
     smtp_sink,
 )
-from publisher.delivery import ledger  # noqa: E402
 from publisher.delivery.embedded import free_port  # noqa: E402
 from publisher.digest.windows import current_week  # noqa: E402
 from publisher.models import Delivery, DeliveryState  # noqa: E402
 from publisher.pipeline.digests import assemble_digest, digest_mail  # noqa: E402
 from publisher.runtime import Runtime  # noqa: E402
 from publisher.settings import Settings  # noqa: E402
+from publisher.store import deliveries  # noqa: E402
 from publisher.tokens import Tokens  # noqa: E402
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
@@ -149,7 +149,7 @@ def timed_send(rt: Runtime, digest_id: int, ids: list[int], msg_id: Any, timeout
     with rt.session() as session:
         session.execute(sa.delete(T))
     with rt.session() as session:
-        ledger.enqueue(session, digest_id=digest_id, subscriber_ids=ids, message_id=msg_id)
+        deliveries.enqueue(session, digest_id=digest_id, subscriber_ids=ids, message_id=msg_id)
     started = time.perf_counter()  # committed: the workers see every row from now on
     while (took := time.perf_counter() - started) < timeout:
         now = states(rt)

@@ -23,6 +23,7 @@ from publisher.regions.infer import RegionInferrer
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.regions import sync_regions
+from publisher.tokens import Tokens
 
 
 class Runtime:
@@ -42,6 +43,11 @@ class Runtime:
     @cached_property
     def inferrer(self) -> RegionInferrer:
         return RegionInferrer(self.tree, default=self.tree.normalize(self.settings.default_region))
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """The signer of every link (SECRET_KEY); ConfigError when no key is set."""
+        return Tokens(self.settings.secret_keys())
 
     def now(self) -> datetime:
         """The clock every pipeline asks; tests replace it."""
