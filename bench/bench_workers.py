@@ -62,7 +62,6 @@ from publisher.pipeline.digests import assemble_digest, digest_mail  # noqa: E40
 from publisher.runtime import Runtime  # noqa: E402
 from publisher.settings import Settings  # noqa: E402
 from publisher.store import deliveries  # noqa: E402
-from publisher.tokens import Tokens  # noqa: E402
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
@@ -191,9 +190,7 @@ def main() -> None:
                 tree=rt.tree, now=now,
             )  # fmt: skip
         assert digest.id is not None
-        mail = digest_mail(
-            digest, settings=settings, tree=rt.tree, tokens=Tokens(settings.secret_keys())
-        )
+        mail = digest_mail(digest, settings=settings, tree=rt.tree, tokens=rt.tokens)
         ids = list(range(1, n + 1))
         env = worker_env(settings, port, args.concurrency)
         for k in counts:

@@ -30,7 +30,7 @@ from publisher.email.render import (
     fill,
 )
 from publisher.errors import StoreError
-from publisher.models import Digest
+from publisher.models import Digest, utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.digests import find_digest
@@ -139,12 +139,14 @@ def digest_item_ids(digest: Digest) -> list[int]:
 
 
 def digest_mail(
-    digest: Digest, *, settings: Settings, tree: RegionTree, tokens: Tokens
-) -> DigestMail:
+    digest: Digest, *, settings: Settings, tree: RegionTree, tokens: Tokens,
+    clock: Callable[[], datetime] = utcnow,
+) -> DigestMail:  # fmt: skip
     """The per-recipient message builder of a stored digest (what a sender calls per row)."""
     return DigestMail(
-        digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en
-    )
+        digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en,
+        clock=clock,
+    )  # fmt: skip
 
 
 def _sample_values(settings: Settings) -> dict[str, str]:

@@ -66,7 +66,7 @@ class Published:
 
 def mail_of(rt: Runtime, digest: Digest) -> DigestMail:
     """The per-recipient message builder of a stored digest, signed with the Runtime's signer."""
-    return digest_mail(digest, settings=rt.settings, tree=rt.tree, tokens=rt.tokens)
+    return digest_mail(digest, settings=rt.settings, tree=rt.tree, tokens=rt.tokens, clock=rt.now)
 
 
 def publish_week(

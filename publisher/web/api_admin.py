@@ -13,13 +13,13 @@ from publisher.errors import InputError, UnknownRegionError
 from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import digests as digest_pipeline
 from publisher.pipeline.subscribers import add_subscriber, erase_subscriber, export_subscriber
+from publisher.pipeline.subscription import Confirmation
 from publisher.store import subscribers as store
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.delivery_counts import per_state as delivery_per_state
 from publisher.store.digests import list_digests as stored_digests
 from publisher.store.items import count_items
 from publisher.web.deps import SessionDep, StateDep
-from publisher.web.subscription_flow import Confirmation
 
 subscribers = APIRouter(prefix="/subscribers", tags=["subscribers"])
 digests = APIRouter(prefix="/digests", tags=["digests"])
