@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from publisher.errors import PublisherError
+from publisher.logs import event
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.publish import (
     ALREADY_DONE,
@@ -28,7 +29,6 @@ from publisher.pipeline.publish import (
 )
 from publisher.runtime import Runtime
 from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of_fire
-from publisher.service.logs import event
 from publisher.settings import Settings
 from publisher.store import schedule as store
 from publisher.store.schedule import RegionSchedule

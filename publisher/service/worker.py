@@ -23,10 +23,10 @@ from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Tra
 from publisher.delivery.ledger import Claim, RowUpdate
 from publisher.delivery.smtp import SendResult
 from publisher.errors import DeliveryError
+from publisher.logs import event
 from publisher.models import DeliveryState
 from publisher.pipeline.send import digest_messenger, engine_config, send_engine
 from publisher.runtime import Runtime
-from publisher.service.logs import event
 from publisher.service.metrics import Metrics, metrics_for
 from publisher.store import deliveries
 from publisher.store.digests import get_digest

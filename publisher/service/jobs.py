@@ -38,11 +38,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from publisher.digest.windows import zone
+from publisher.logs import event
 from publisher.models import SchedulerJob
 from publisher.runtime import Runtime
 from publisher.schedule import tasks
 from publisher.schedule.times import Cadence, fire_at_or_after
-from publisher.service.logs import event
 from publisher.service.metrics import Metrics
 from publisher.service.worker import Worker
 
