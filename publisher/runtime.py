@@ -31,6 +31,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._tokens: tuple[tuple[str, ...], Tokens] | None = None
 
     @cached_property
     def engine(self) -> Engine:
@@ -44,10 +45,13 @@ class Runtime:
     def inferrer(self) -> RegionInferrer:
         return RegionInferrer(self.tree, default=self.tree.normalize(self.settings.default_region))
 
-    @cached_property
+    @property
     def tokens(self) -> Tokens:
-        """The signer of every link (SECRET_KEY); ConfigError when no key is set."""
-        return Tokens(self.settings.secret_keys())
+        """The signer of every link (SECRET_KEY, even when set later); ConfigError when unset."""
+        keys = tuple(self.settings.secret_keys())
+        if self._tokens is None or self._tokens[0] != keys:
+            self._tokens = (keys, Tokens(list(keys)))
+        return self._tokens[1]
 
     def now(self) -> datetime:
         """The clock every pipeline asks; tests replace it."""
