@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from publisher.errors import PublisherError
@@ -23,6 +22,7 @@ from publisher.pipeline.publish import (
     ALREADY_DONE,
     QUEUED,
     SKIPPED_WEEK,
+    Published,
     RegionTarget,
     publish_week,
     resolve_region,
@@ -41,15 +41,7 @@ UNCONFIRMED_FOR = timedelta(days=7)
 Fingerprint = tuple[int, int, str]
 
 
-@dataclass(frozen=True, slots=True)
-class DigestOutcome:
-    """What one digest job did for (region, week): queued, skipped (no items) or done before."""
-
-    region: str
-    week: str
-    status: str
-    queued: int = 0
-    digest_id: int | None = None
+DigestOutcome = Published  # what one digest job did for (region, week)
 
 
 def cadence_of(settings: Settings, region: RegionSchedule) -> Cadence:
@@ -94,8 +86,8 @@ def queue_week(
     done = publish_week(rt, target, week=week, now=now, runner=runner, fire=fire, again=False)
     if done.status == ALREADY_DONE:
         event(log, "digest.already_done", region=region, week=week)
-        return DigestOutcome(region, week, ALREADY_DONE)
-    outcome = DigestOutcome(region, week, done.status, done.queued, done.digest_id)
+        return done
+    outcome = done
     event(log, "digest." + outcome.status, region=region, week=week, digest_id=outcome.digest_id,
           queued=outcome.queued, fire_time=fire.isoformat())  # fmt: skip
     return outcome
