@@ -60,6 +60,8 @@ def test_an_operator_send_again_queues_who_joined_since(runtime: FixedClockRunti
 
     assert (again.status, again.queued) == (QUEUED, 2)
     assert len(ledger(runtime)) == 4
+    run = _run(runtime, "2026-W48")
+    assert run is not None and run.queued == 2  # the record stays the first run's
 
 
 def test_a_dry_run_records_nothing(runtime: FixedClockRuntime) -> None:

@@ -86,6 +86,7 @@ def publish_week(
     there, an operator's send (``again=True``) queues whoever joined since (idempotent). A dry
     run assembles and counts the recipients; it records and queues nothing.
     """
+    started = None
     if not dry_run:
         with rt.session() as session:
             started = runs.start_run(
@@ -101,14 +102,14 @@ def publish_week(
         )  # fmt: skip
     if digest.status == SKIPPED or digest.id is None:
         result = Published(region.slug, week, SKIPPED_WEEK, 0, digest)
-        if dry_run:
-            return result
     elif dry_run:
         return Published(region.slug, week, COUNTED, count_recipients(rt, region.slug), digest)
     else:
         mail = mail_of(rt, digest)
         queued = queue_recipients(rt, digest, mail)
         result = Published(region.slug, week, QUEUED, queued, digest, mail)
+    if started is None:
+        return result  # a send again after the run finished: its record stays the first run's
     with rt.session() as session:
         runs.finish_run(
             session, region=region.slug, week=week, status=result.status, queued=result.queued,
