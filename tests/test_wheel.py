@@ -8,6 +8,7 @@ demo needs nothing from the source tree.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
+_CACHES = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -31,9 +33,13 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 def test_the_wheel_installs_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) -> None:
     dist, env_dir, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "empty"
     work.mkdir()
-    _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)], ROOT
-    )
+    source = tmp_path / "source"  # a clean copy: a build leaves build/ behind in its folder
+    shutil.copytree(ROOT / "publisher", source / "publisher", symlinks=True, ignore=_CACHES)
+    shutil.copytree(ROOT / "templates", source / "templates", ignore=_CACHES)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    wheel_cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist)]
+    _run([*wheel_cmd, str(source)], source)
     (wheel,) = dist.glob("publisher-*.whl")
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
