@@ -132,12 +132,17 @@ class Subscription(SQLModel, table=True):
 
 
 class Suppression(SQLModel, table=True):
-    """A hashed address that was erased, so that a later import cannot silently re-add it."""
+    """A hashed address that gets no mail: erased, unsubscribed, hard-bounced or complained.
+
+    ``reason`` is one of ``SuppressionReason``; ``last_mail`` is when it was last sent a
+    confirmation (an unsubscribed address gets at most one a day, a bounced one none) (0013).
+    """
 
     __tablename__ = "suppressions"
     email_hash: str = Field(primary_key=True, max_length=64)
     reason: str = Field(max_length=32)
     created: datetime = _ts()
+    last_mail: datetime | None = _ts(nullable=True)
 
 
 class Consent(SQLModel, table=True):
@@ -241,3 +246,47 @@ class DigestRun(SQLModel, table=True):
     runner: str = Field(default="", max_length=64)
     status: str = Field(default="", max_length=16)
     queued: int = Field(default=0)
+
+
+class SuppressionReason(StrEnum):
+    """Why an address is on the suppression list; the first two may ask to come back."""
+
+    erased = "erased"
+    unsubscribed = "unsubscribed"
+    hard_bounce = "hard_bounce"
+    complaint = "complaint"
+
+
+class OutboxState(StrEnum):
+    """An outbox message's state: the ledger's, plus ``skipped`` (no longer owed)."""
+
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    deferred = "deferred"
+    failed = "failed"
+    unknown = "unknown"
+    skipped = "skipped"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One transactional email (a confirmation) owed to a subscriber, durable until it leaves.
+
+    Written in the same transaction as the signup, so it survives any crash; the deliverer
+    claims it ``sending`` with a lease and builds the message just before it goes out (0013).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_state_due", "state", "next_attempt"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="confirmation", max_length=32)
+    subscriber_id: int = Field(index=True)
+    state: str = Field(default=OutboxState.pending, max_length=16)
+    attempts: int = Field(default=0)
+    created: datetime = _ts()
+    next_attempt: datetime | None = _ts(nullable=True)
+    first_attempt: datetime | None = _ts(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True)
+    last_error: str = Field(default="", max_length=1000)

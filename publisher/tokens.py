@@ -72,6 +72,12 @@ class Tokens:
 
     def read(self, purpose: str, token: str, *, now: datetime | None = None) -> str:
         """The subscriber key inside ``token``; BadToken if forged, expired or for another use."""
+        return self.read_signed(purpose, token, now=now)[0]
+
+    def read_signed(
+        self, purpose: str, token: str, *, now: datetime | None = None
+    ) -> tuple[str, datetime]:
+        """``read``, with when the token was signed (a confirmation must be newer than a leave)."""
         p = self._purpose(purpose)
         try:
             key, signed_at = self._serializers[p].loads(token, max_age=None, return_timestamp=True)
@@ -83,7 +89,7 @@ class Tokens:
             raise BadToken(f"this {p} link has expired; ask for a new one")
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise BadToken(f"this {p} link carries no subscriber")
-        return key
+        return key, signed_at
 
     def url(self, base_url: str, purpose: str, key: str) -> str:
         """The absolute link, e.g. {base_url}/unsubscribe/{token}."""

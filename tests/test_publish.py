@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from publisher.delivery.mailer import MemoryMailer
 from publisher.models import DigestRun, SubscriberStatus
 from publisher.pipeline.publish import QUEUED, publish_week, resolve_region
-from publisher.pipeline.subscribers import send_confirmations_by
+from publisher.pipeline.subscribers import queue_confirmations, send_confirmations
 from publisher.schedule import tasks
 from publisher.store.schedule import get_run
 from tests.conftest import FixedClockRuntime
@@ -83,7 +83,13 @@ def test_confirmations_go_through_the_mailer_signed_by_the_runtime(
         set_status(runtime, sid, SubscriberStatus.pending)  # the third stays active: no email
     mailer = MemoryMailer()
 
-    sent, failures = send_confirmations_by(runtime, mailer, [sid for sid, _ in subs])
+    with runtime.session() as session:
+        queued = queue_confirmations(
+            session, subscriber_ids=[s for s, _ in subs], now=runtime.now()
+        )
+    sent, failures = send_confirmations(runtime, mailer)
+
+    assert queued == 2
 
     assert (sent, failures) == (2, [])
     assert [to for _, to, _ in mailer.sent] == [(email,) for _, email in subs[:2]]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from publisher.runtime import Runtime
+from publisher.service.worker import Worker
 from tests.web_support import AUTH, Capture, Web, make_web, seed, seeded_web, smtp_capture
 
 
@@ -256,11 +257,20 @@ def test_send_now_dry_run_then_for_real(runtime: Runtime, smtp: tuple[str, Captu
         assert digest["recipients"] == 1 and digest["status"] == "assembled"
         assert server.messages == []
         r = c.post("/api/digests/send", headers=AUTH, json={**body, "dry_run": False})
+        # Queued, not sent in the request: 202 and where to follow it.
         assert r.status_code == 202
+        assert server.messages == []
+        assert r.headers["location"] == r.json()["status_url"]
+        assert r.headers["location"] == "/api/digests?week=2026-W48&region=caribbean"
+        (queued,) = r.json()["digests"]
+        assert queued["recipients"] == 1 and queued["deliveries"] == {"pending": 1}
+        follow = c.get(r.headers["location"], headers=AUTH).json()
+        assert follow[0]["deliveries"] == {"pending": 1}
+        assert Worker(runtime).drain() is not None  # the deliverer sends
         ((_, rcpt, raw),) = server.messages
         assert rcpt == ["reader@example.org"]
         assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
-        listed = c.get("/api/digests", headers=AUTH).json()
+        listed = c.get(r.headers["location"], headers=AUTH).json()
         assert listed[0]["deliveries"] == {"sent": 1}
         archive = c.get("/archive/caribbean/2026-W48")
         assert archive.status_code == 200 and "reader@example.org" not in archive.text

@@ -14,6 +14,7 @@ from publisher.pipeline.subscribers import (
     erase_subscriber,
     export_subscriber,
     import_subscribers,
+    queue_confirmations,
     send_confirmations,
 )
 from publisher.runtime import Runtime
@@ -24,14 +25,12 @@ app = typer.Typer(help="Email subscribers.", no_args_is_help=True)
 _PAGE = 1_000
 
 
-def _confirm(rt: Runtime, ids: list[int]) -> None:
-    """Send the double opt-in emails of new pending subscribers and say how it went."""
-    if not ids:
-        return
+def _confirm(rt: Runtime) -> None:
+    """Deliver the queued double opt-in emails before the command exits, and say how it went."""
     # Links must verify in `publisher serve`, which signs with the same local key when unset.
     rt.settings = rt.settings.with_local_secret()
-    sent, failures = send_confirmations(rt, ids)
-    for reason in failures:
+    sent, problems = send_confirmations(rt)
+    for reason in problems:
         err.print(reason, markup=False)
     out.print(f"confirmation emails sent: {sent}")
 
@@ -55,10 +54,13 @@ def add(
         assert sub.id is not None
         follows = " ".join(regions_of(session, subscriber_id=sub.id))
         sid, address, status = sub.id, sub.email, sub.status
+        queued = send and created and status == SubscriberStatus.pending
+        if queued:
+            queue_confirmations(session, subscriber_ids=[sid], now=rt.now())
     verb = "added" if created else "updated"
     out.print(f"{verb} subscriber {sid} {address} ({status}) [{follows}]", markup=False)
-    if send and created and status == SubscriberStatus.pending:
-        _confirm(rt, [sid])
+    if queued:
+        _confirm(rt)
 
 
 @app.command("import")
@@ -71,14 +73,16 @@ def import_(
     rt = ready(ctx)
     with rt.session() as session:
         report = import_subscribers(session, path=file, tree=rt.tree, now=rt.now())
+        if send:
+            queue_confirmations(session, subscriber_ids=report.pending_ids, now=rt.now())
     for e in report.errors:
         err.print(str(e), markup=False)
     out.print(
         f"added {report.added}, updated {report.updated}, already present {report.unchanged}, "
         f"skipped {len(report.errors)}"
     )
-    if send:
-        _confirm(rt, report.pending_ids)
+    if send and report.pending_ids:
+        _confirm(rt)
     if report.errors:
         raise typer.Exit(1)
 

@@ -158,11 +158,14 @@ def send_digests(
     config: EngineConfig | None = None,
     stop: threading.Event | None = None,
     runner: str | None = None,
+    deliver_now: bool = True,
 ) -> SendReport:
     """Assemble, queue and deliver the digests of ``regions`` (None: all) for ``week``.
 
     ``week`` defaults to the week just ended in each region's time zone. A dry run assembles and
-    counts recipients but queues and sends nothing. When sending had to pause (the SMTP server
+    counts recipients but queues and sends nothing; ``deliver_now=False`` queues and leaves the
+    sending to the deliverer (serve's delivery loop or `publisher worker`), as the API does.
+    When sending had to pause (the SMTP server
     kept failing), ``report.run.paused`` says why and the rows wait as deferred. Setting ``stop``
     (a signal handler) ends the run early: messages in flight finish, the rest are put back.
     """
@@ -182,7 +185,7 @@ def send_digests(
         if done.status == QUEUED and digest.id is not None and done.mail is not None:
             mails[digest.id] = done.mail
     result = SendReport(reports, dry_run=dry_run)
-    if not dry_run and mails:
+    if not dry_run and deliver_now and mails:
         result.recovered, result.resent_unknown = settle(rt, list(mails), resend_unknown)
         messenger = DigestMessenger(lambda digest_id: mails[digest_id])
         result.run = deliver(

@@ -2,7 +2,8 @@
 
 Import checks every row, reports bad ones as FILE:LINE: reason and keeps the good ones; new
 addresses go in with a few bulk statements per thousand rows, existing ones only gain regions
-(or move from pending to active), and an erased address is reported instead of re-added.
+(or move from pending to active), and a suppressed address (erased, unsubscribed, bounced)
+is reported instead of re-added or re-activated.
 """
 
 from __future__ import annotations
@@ -19,19 +20,19 @@ from typing import Any
 from sqlmodel import Session
 
 from publisher.addresses import normalize_address
-from publisher.delivery.mailer import Mailer, envelope_sender, smtp_mailer
-from publisher.delivery.smtp import Outcome
-from publisher.email.outgoing import confirmation_message
+from publisher.delivery.mailer import Mailer
 from publisher.errors import InputError, UnknownRegionError
 from publisher.models import Subscriber, SubscriberStatus
+from publisher.pipeline.outbox import OutboxDeliverer, fixed_mailer
 from publisher.regions.tree import RegionTree
 from publisher.runtime import Runtime
+from publisher.store import outbox
 from publisher.store import subscribers as store
-from publisher.tokens import Tokens
 
 FORM_VERSION = "cli-1"
 _LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 _CHUNK = 1_000
+GONE = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class SubscriberImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    suppressed: int = 0  # rows refused because the address is suppressed (also in errors)
     errors: list[InputError] = field(default_factory=list)
     pending_ids: list[int] = field(default_factory=list)
 
@@ -134,17 +136,18 @@ def _import_chunk(
 ) -> None:  # fmt: skip
     emails = [r.email for r in rows]
     existing = store.existing_by_email(session, emails=emails)
-    suppressed = store.suppressed_among(
-        session, emails=[e for e in emails if e.lower() not in existing]
-    )
+    suppressed = store.suppressed_among(session, emails=emails)
+    suppressed |= {e for e, sub in existing.items() if sub.status in GONE}
     fresh: dict[str, SubscriberRow] = {}
     later: list[SubscriberRow] = []
     for row in rows:
         low = row.email.lower()
         if low in suppressed:
+            reason = store.suppression_reason(session, email=row.email) or existing[low].status
+            report.suppressed += 1
             report.errors.append(
                 InputError(
-                    f"{row.email} was erased at the person's request; not re-added",
+                    store.suppressed_text(row.email, reason) + "; not imported",
                     source=source,
                     line=row.line,
                 )
@@ -278,46 +281,35 @@ def erase_subscriber(session: Session, *, email: str, now: datetime) -> bool:
     return store.erase(session, email=email, now=now)
 
 
-def send_confirmations(rt: Runtime, subscriber_ids: list[int]) -> tuple[int, list[str]]:
-    """Email each still-pending subscriber their double opt-in link; (sent, failure reasons).
+def queue_confirmations(session: Session, *, subscriber_ids: list[int], now: datetime) -> int:
+    """Put a confirmation email for each still-pending subscriber in the outbox; how many.
 
-    One connection through the delivery side's SMTP target (SMTP_URL or the embedded Maildir
-    server) for the whole batch; a refused message is reported and the rest continue.
+    Called in the transaction that added them, so the emails are as durable as the rows.
     """
-    if not subscriber_ids:
-        return 0, []
-    with smtp_mailer(rt.settings) as mailer:
-        return send_confirmations_by(rt, mailer, subscriber_ids)
-
-
-def send_confirmations_by(
-    rt: Runtime, mailer: Mailer, subscriber_ids: list[int]
-) -> tuple[int, list[str]]:
-    """``send_confirmations`` through a given Mailer (an in-memory one in unit tests)."""
-    sender = envelope_sender(rt.settings.from_)
-    sent, failures = 0, []
+    queued = 0
     for sid in subscriber_ids:
-        built = _confirmation(rt, rt.tokens, sid)
-        if built is None:
+        sub = store.get_subscriber(session, subscriber_id=sid)
+        if sub is None or sub.status != SubscriberStatus.pending:
             continue
-        address, message = built
-        result = mailer.send(sender, [address], message)[address]
-        if result.outcome is Outcome.sent:
-            sent += 1
-        else:
-            failures.append(f"confirmation to {address} not sent: {result.describe()}")
-    return sent, failures
+        if store.may_mail(session, email=sub.email, now=now):
+            outbox.add(session, subscriber_id=sid, now=now)
+            queued += 1
+    return queued
 
 
-def _confirmation(rt: Runtime, tokens: Tokens, subscriber_id: int) -> tuple[str, bytes] | None:
-    """(address, message) of a pending subscriber's confirmation email, None if not pending."""
-    with rt.session() as session:
-        sub = store.get_subscriber(session, subscriber_id=subscriber_id)
-        if sub is None or sub.id is None or sub.status != SubscriberStatus.pending:
-            return None
-        names = [rt.tree.get(s).name_en for s in store.regions_of(session, subscriber_id=sub.id)]
-        message = confirmation_message(
-            settings=rt.settings, tokens=tokens, subscriber_id=sub.id, key=sub.key,
-            email=sub.email, region_names=names, locale=sub.locale, now=rt.now(),
-        )  # fmt: skip
-        return sub.email, message
+def send_confirmations(rt: Runtime, mailer: Mailer | None = None) -> tuple[int, list[str]]:
+    """Deliver what waits in the outbox now (CLI commands, before they exit); (sent, problems).
+
+    Through the one Mailer interface (SMTP_URL or the embedded server, or ``mailer``); a message
+    the server deferred stays in the outbox for the deliverer to retry, and is reported.
+    """
+    deliverer = OutboxDeliverer(rt, mailer=fixed_mailer(mailer) if mailer else None)
+    stats = deliverer.drain()
+    problems = []
+    if stats.deferred:
+        problems.append(f"{stats.deferred} confirmation email(s) deferred; the deliverer retries")
+    if stats.failed:
+        problems.append(f"{stats.failed} confirmation email(s) refused by the server")
+    if stats.unknown:
+        problems.append(f"{stats.unknown} confirmation email(s) in doubt; they will be sent again")
+    return stats.sent, problems

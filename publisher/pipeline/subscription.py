@@ -10,26 +10,28 @@ somebody else's subscription. Every change keeps a consent record (time, IP, reg
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Container, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from publisher.delivery.mailer import send_one_message
-from publisher.email.outgoing import confirmation_message
-from publisher.models import Subscriber, SubscriberStatus
+from publisher.models import Subscriber, SubscriberStatus, SuppressionReason
+from publisher.pipeline.outbox import NO_MAIL, DeliverMailer, OutboxDeliverer, fixed_mailer
 from publisher.runtime import Runtime
 from publisher.settings import Settings
+from publisher.store import outbox
 from publisher.store.subscribers import (
     add_or_update,
+    get_by_email,
+    may_mail,
     record_consent,
     regions_of,
     requested_regions,
     set_regions,
     set_status,
+    suppress,
+    suppression_reason,
+    unsuppress,
 )
 
 log = logging.getLogger(__name__)
@@ -39,74 +41,17 @@ GONE = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced)
 Deliver = Callable[[str, bytes], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Confirmation:
-    """What the confirmation email of one signup needs (built inside the request)."""
+class ConfirmationMailer(OutboxDeliverer):
+    """The web app's outbox deliverer: woken after each signup, or draining on ``flush``.
 
-    subscriber_id: int
-    email: str
-    key: str
-    region_names: tuple[str, ...]
-    locale: str
-
-
-class ConfirmationMailer:
-    """Renders and sends double opt-in emails on a small thread pool, after the answer is sent."""
+    ``deliver(to, message)`` replaces the SMTP Mailer (tests that keep the messages).
+    """
 
     def __init__(
         self, runtime: Runtime, *, settings: Settings | None = None, deliver: Deliver | None = None
     ) -> None:
-        self.settings = settings or runtime.settings
-        self.tokens = runtime.tokens
-        self.clock = runtime.now
-        self._deliver = deliver or self._smtp
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="confirm-mail")
-        self._pending: set[Future[None]] = set()
-        self._lock = threading.Lock()
-
-    def _smtp(self, to: str, message: bytes) -> None:
-        send_one_message(self.settings, self.settings.from_, to, message)
-
-    def build(self, job: Confirmation) -> bytes:
-        """The confirmation message for one signup (CRLF line endings)."""
-        return confirmation_message(
-            settings=self.settings,
-            tokens=self.tokens,
-            subscriber_id=job.subscriber_id,
-            key=job.key,
-            email=job.email,
-            region_names=list(job.region_names),
-            locale=job.locale,
-            now=self.clock(),
-        )
-
-    def _send(self, job: Confirmation) -> None:
-        try:
-            self._deliver(job.email, self.build(job))
-        except Exception:
-            # The reader already has their answer; a failed confirmation is the operator's to see.
-            log.exception("confirmation email to subscriber %s failed", job.key)
-
-    def submit(self, job: Confirmation) -> None:
-        """Queue one confirmation email; returns at once."""
-        future = self._pool.submit(self._send, job)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._done)
-
-    def _done(self, future: Future[None]) -> None:
-        with self._lock:
-            self._pending.discard(future)
-
-    def flush(self, timeout: float = 30) -> None:
-        """Wait for queued emails (tests, shutdown)."""
-        with self._lock:
-            pending = list(self._pending)
-        wait(pending, timeout=timeout)
-
-    def close(self) -> None:
-        self.flush()
-        self._pool.shutdown(wait=True)
+        mailer = fixed_mailer(DeliverMailer(deliver)) if deliver else None
+        super().__init__(runtime, settings=settings, mailer=mailer)
 
 
 def signup(
@@ -114,15 +59,27 @@ def signup(
     *,
     email: str,
     regions: Sequence[str],
-    region_names: Sequence[str],
     ip: str,
     form_version: str,
     now: datetime,
-) -> Confirmation:
-    """Record a signup request for a normalised address; the same work whoever it is."""
-    sub, _created = add_or_update(
-        session, email=email, regions=(), status=SubscriberStatus.pending, now=now, reconsent=True
-    )
+) -> int | None:
+    """Record a signup request for a normalised address; its outbox row, or None if no mail.
+
+    The caller answers the same whatever happens here. A hard-bounced or complained-about
+    address gets nothing at all; an unsubscribed one keeps its status (no import can activate
+    it) and gets at most one confirmation a day; only that confirmation brings it back.
+    """
+    known = get_by_email(session, email=email)
+    reason = suppression_reason(session, email=email)
+    if reason in NO_MAIL or (known is not None and known.status == SubscriberStatus.bounced):
+        return None
+    if known is not None and known.status in GONE:
+        sub = known
+    else:
+        sub, _created = add_or_update(
+            session, email=email, regions=(), status=SubscriberStatus.pending, now=now,
+            reconsent=True,
+        )  # fmt: skip
     assert sub.id is not None
     record_consent(
         session,
@@ -133,16 +90,29 @@ def signup(
         regions=regions,
         form_version=form_version,
     )
-    return Confirmation(sub.id, sub.email, sub.key, tuple(region_names), sub.locale)
+    if not may_mail(session, email=sub.email, now=now):
+        return None
+    return outbox.add(session, subscriber_id=sub.id, now=now)
 
 
 def confirm(
-    session: Session, *, subscriber: Subscriber, ip: str, now: datetime, known: Container[str]
-) -> list[str] | None:
-    """Activate a subscriber and add the regions they asked for; None if they have left since."""
+    session: Session, *, subscriber: Subscriber, ip: str, now: datetime, known: Container[str],
+    signed: datetime | None = None,
+) -> list[str] | None:  # fmt: skip
+    """Activate a subscriber and add the regions they asked for; None if the link may not.
+
+    Someone who left comes back only through a confirmation signed after they left (``signed``,
+    the token's time); a hard bounce or complaint never comes back this way.
+    """
     assert subscriber.id is not None
-    if subscriber.status in GONE:
+    reason = suppression_reason(session, email=subscriber.email)
+    if reason in NO_MAIL or subscriber.status == SubscriberStatus.bounced:
         return None
+    if subscriber.status in GONE or reason is not None:
+        left = subscriber.left or subscriber.created
+        if signed is None or signed < left.replace(microsecond=0):
+            return None
+        unsuppress(session, email=subscriber.email)
     current = regions_of(session, subscriber_id=subscriber.id)
     asked = requested_regions(session, subscriber_id=subscriber.id)
     wanted = sorted(set(current) | {r for r in asked if r in known})
@@ -175,6 +145,12 @@ def change_regions(
     chosen = set_regions(session, subscriber_id=subscriber.id, regions=regions)
     action = "preferences"
     if subscriber.status in GONE:
+        if (
+            subscriber.status == SubscriberStatus.bounced
+            or suppression_reason(session, email=subscriber.email) in NO_MAIL
+        ):
+            return chosen  # regions kept; a bounced address is not mailed again
+        unsuppress(session, email=subscriber.email)
         set_status(session, subscriber_id=subscriber.id, status=SubscriberStatus.active, now=now)
         action = "resubscribe"
     record_consent(
@@ -195,6 +171,7 @@ def leave(session: Session, *, subscriber: Subscriber, ip: str, now: datetime) -
     if subscriber.status == SubscriberStatus.unsubscribed:
         return False
     set_status(session, subscriber_id=subscriber.id, status=SubscriberStatus.unsubscribed, now=now)
+    suppress(session, email=subscriber.email, reason=SuppressionReason.unsubscribed, now=now)
     record_consent(
         session,
         subscriber_id=subscriber.id,

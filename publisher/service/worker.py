@@ -1,4 +1,4 @@
-"""`publisher worker`: claim due ledger rows in batches, send them, repeat until stopped.
+"""`publisher worker`: send the outbox, claim due ledger rows in batches, send them, repeat.
 
 Each drain first settles what dead workers left (``publisher.delivery.recovery``: rows a dead
 worker held may have reached the server, so they become ``unknown`` and are never resent), then
@@ -25,6 +25,7 @@ from publisher.delivery.smtp import SendResult
 from publisher.errors import DeliveryError
 from publisher.logs import event
 from publisher.models import DeliveryState
+from publisher.pipeline.outbox import OutboxDeliverer
 from publisher.pipeline.send import digest_messenger, engine_config, send_engine
 from publisher.runtime import Runtime
 from publisher.service.metrics import Metrics, metrics_for
@@ -137,6 +138,7 @@ class Worker:
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._regions: dict[int, str] = {}
+        self.outbox = OutboxDeliverer(rt, worker_id=self.worker_id)
 
     def stop(self) -> None:
         """Finish the messages in flight, give back the rest, and make ``run`` return."""
@@ -157,7 +159,9 @@ class Worker:
         return unknown
 
     def drain(self) -> RunStats | None:
-        """Send every due row now; None when there was nothing to do (or stopping)."""
+        """Send the outbox, then every due ledger row; None when no ledger row was due."""
+        if not self.stopping.is_set():
+            self.outbox.drain()
         self.recover()
         if self.stopping.is_set() or not has_due(self.rt, self.rt.now()):
             return None

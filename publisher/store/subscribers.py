@@ -1,8 +1,9 @@
-"""Subscribers, the regions they follow, their consents, and the suppression list of erased people.
+"""Subscribers, the regions they follow, their consents, and the suppression list.
 
 Addresses are stored in the normal form of publisher.addresses and compared case-insensitively
-through a unique index on lower(email). Erasure keeps only a hash, so an erased person can
-come back only by consenting again (a signup), never through an import.
+through a unique index on lower(email). The suppression list holds hashes of addresses that get
+no mail (hard bounce, complaint) or that left (unsubscribed, erased): an import or the API never
+brings them back; only the person's own confirmation does (see pipeline.subscription).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -21,16 +22,24 @@ from publisher.errors import InputError, SuppressedError
 from publisher.models import (
     Consent,
     Delivery,
+    OutboxMessage,
     Subscriber,
     SubscriberStatus,
     Subscription,
     Suppression,
+    SuppressionReason,
 )
 
 _CHUNK = 1_000
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
 _SUB: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
 _GONE = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced)
+# Stronger reasons replace weaker ones; hard bounces and complaints get no mail at all.
+_RANK = {
+    SuppressionReason.erased: 0, SuppressionReason.unsubscribed: 1,
+    SuppressionReason.hard_bounce: 2, SuppressionReason.complaint: 3,
+}  # fmt: skip
+MAIL_EVERY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +104,62 @@ def suppressed_among(session: Session, *, emails: Collection[str]) -> set[str]:
 
 
 def suppress(session: Session, *, email: str, reason: str, now: datetime) -> None:
-    """Add the address's hash to the suppression list (idempotent)."""
+    """Put the address's hash on the suppression list, or raise its reason (idempotent)."""
     digest = suppression_hash(email)
-    if session.get(Suppression, digest) is None:
+    found = session.get(Suppression, digest)
+    if found is None:
         session.add(Suppression(email_hash=digest, reason=reason[:32], created=now))
-        session.flush()
+    elif _RANK[_reason(reason)] > _RANK[_reason(found.reason)]:
+        found.reason, found.created = reason[:32], now
+        session.add(found)
+    session.flush()
+
+
+def _reason(value: str) -> SuppressionReason:
+    try:
+        return SuppressionReason(value)
+    except ValueError:
+        return SuppressionReason.erased
+
+
+def suppression_of(session: Session, *, email: str) -> Suppression | None:
+    """The suppression entry of an address, or None."""
+    try:
+        return session.get(Suppression, suppression_hash(email))
+    except InputError:
+        return None
+
+
+def suppression_reason(session: Session, *, email: str) -> SuppressionReason | None:
+    """Why this address is suppressed, or None."""
+    found = suppression_of(session, email=email)
+    return None if found is None else _reason(found.reason)
+
+
+def unsuppress(session: Session, *, email: str) -> None:
+    """Take the address off the suppression list (its own confirmation brought it back)."""
+    session.execute(
+        sa.delete(Suppression).where(col(Suppression.email_hash) == suppression_hash(email))
+    )
+
+
+def may_mail(session: Session, *, email: str, now: datetime) -> bool:
+    """Whether a confirmation may go to this address now; stamps it when it may.
+
+    Not suppressed: always. Unsubscribed or erased: at most one a day. Bounced or complained:
+    never.
+    """
+    found = suppression_of(session, email=email)
+    if found is None:
+        return True
+    if _reason(found.reason) not in (SuppressionReason.erased, SuppressionReason.unsubscribed):
+        return False
+    if found.last_mail is not None and now - found.last_mail < MAIL_EVERY:
+        return False
+    found.last_mail = now
+    session.add(found)
+    session.flush()
+    return True
 
 
 def regions_of(session: Session, *, subscriber_id: int) -> list[str]:
@@ -176,24 +236,18 @@ def add_or_update(
 ) -> tuple[Subscriber, bool]:
     """Store a subscriber or add regions to an existing one; returns (subscriber, created).
 
-    ``reconsent`` says the person acted just now (a signup form): only then may an erased
-    (suppressed) address be stored again, or an unsubscribed or bounced one come back.
+    ``reconsent`` says the person acted just now (a signup form): only then may a suppressed
+    address be stored again (it stays suppressed until its own confirmation). Without it, a
+    suppressed, unsubscribed or bounced address raises SuppressedError and nothing changes.
     """
     address = normalize_address(email)
     wanted = SubscriberStatus(status)
     sub = get_by_email(session, email=address)
+    reason = suppression_reason(session, email=address)
+    why = reason or (sub.status if sub is not None and sub.status in _GONE else None)
+    if why is not None and not reconsent:
+        raise SuppressedError(suppressed_text(address, why))
     if sub is None:
-        if is_suppressed(session, email=address):
-            if not reconsent:
-                raise SuppressedError(
-                    f"{address} was erased at the person's request; "
-                    "only their own signup can add it again"
-                )
-            session.execute(
-                sa.delete(Suppression).where(
-                    col(Suppression.email_hash) == suppression_hash(address)
-                )
-            )
         try:
             with session.begin_nested():
                 sub = Subscriber(
@@ -218,6 +272,13 @@ def add_or_update(
             sub.locale = locale[:16]
     _follow(session, sub.id, set(regions) - set(regions_of(session, subscriber_id=sub.id)))
     return sub, False
+
+
+def suppressed_text(address: str, reason: str) -> str:
+    """The report line of an import or API add refused for a suppressed address."""
+    return (
+        f"{address} is suppressed ({reason}); only the person's own confirmation can bring it back"
+    )
 
 
 def bulk_add(session: Session, *, rows: Sequence[NewSubscriber], now: datetime) -> list[int]:
@@ -343,6 +404,7 @@ def erase(session: Session, *, email: str, now: datetime, reason: str = "erased"
     )
     session.execute(sa.delete(Subscription).where(col(Subscription.subscriber_id) == sub.id))
     session.execute(sa.delete(Consent).where(col(Consent.subscriber_id) == sub.id))
+    session.execute(sa.delete(OutboxMessage).where(col(OutboxMessage.subscriber_id) == sub.id))
     address = sub.email
     session.delete(sub)
     session.flush()

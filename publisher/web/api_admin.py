@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from publisher.digest.windows import parse_week
-from publisher.errors import InputError, UnknownRegionError
+from publisher.errors import InputError, SuppressedError, UnknownRegionError
 from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import digests as digest_pipeline
-from publisher.pipeline.subscribers import add_subscriber, erase_subscriber, export_subscriber
-from publisher.pipeline.subscription import Confirmation
+from publisher.pipeline.subscribers import (
+    add_subscriber,
+    erase_subscriber,
+    export_subscriber,
+    queue_confirmations,
+)
 from publisher.store import subscribers as store
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.delivery_counts import per_state as delivery_per_state
@@ -97,17 +102,18 @@ def add(
             tree=rt.tree,
             now=rt.now(),
         )
-    except InputError as e:  # SuppressedError included: erased people come back only by signup
-        raise HTTPException(409 if "erased" in e.reason else 422, e.reason) from e
+    except SuppressedError as e:  # suppressed people come back only by their own confirmation
+        raise HTTPException(409, {"error": "suppressed", "detail": e.reason}) from e
+    except InputError as e:
+        raise HTTPException(422, e.reason) from e
     assert sub.id is not None
     regions = store.regions_of(session, subscriber_id=sub.id)
+    if sub.status == SubscriberStatus.pending:
+        queue_confirmations(session, subscriber_ids=[sub.id], now=rt.now())
+        background.add_task(state.mailer.wake)
     session.commit()
     if not created:
         response.status_code = 200
-    if sub.status == SubscriberStatus.pending:
-        names = [rt.tree.get(r).name_en for r in regions if r in rt.tree]
-        job = Confirmation(sub.id, sub.email, sub.key, tuple(names), sub.locale)
-        background.add_task(state.mailer.submit, job)
     return _out(sub, regions)
 
 
@@ -215,6 +221,9 @@ class SendOut(BaseModel):
     accepted: bool
     dry_run: bool
     digests: list[DigestSendOut] = []
+    status_url: str | None = Field(
+        default=None, description="Where to follow a queued send (GET, the digests' ledger counts)"
+    )
 
 
 def checked_week(week: str | None) -> str | None:
@@ -231,13 +240,13 @@ def checked_week(week: str | None) -> str | None:
 
 
 @digests.post("/send", response_model=SendOut, responses={202: {"model": SendOut}})
-def send_now(
-    body: SendRequest, state: StateDep, background: BackgroundTasks, response: Response
-) -> SendOut:
-    """Assemble and send digests now, as the scheduler does on its day.
+def send_now(body: SendRequest, state: StateDep, response: Response) -> SendOut:
+    """Assemble and queue digests now, as the scheduler does on its day; never sends in here.
 
-    A dry run answers with each digest and how many readers it would reach. A real send is
-    accepted (202) and runs after the answer; /api/digests shows its progress.
+    A dry run answers with each digest and how many readers it would reach. A real send
+    assembles each digest and queues its recipients in the ledger, then answers 202 with
+    ``Location`` (and ``status_url``): the digests with their ledger rows per state. The
+    deliverer (serve's delivery loop or `publisher worker`) sends them.
     """
     rt = state.runtime
     regions = None
@@ -247,14 +256,12 @@ def send_now(
         except UnknownRegionError as e:
             raise HTTPException(404, str(e)) from e
     week = checked_week(body.week)
-    if not body.dry_run:
-        background.add_task(state.send_digests, rt, regions=regions, week=week)
-        response.status_code = 202
-        return SendOut(accepted=True, dry_run=False)
-    report = state.send_digests(rt, regions=regions, week=week, dry_run=True)
-    return SendOut(
+    report = state.send_digests(
+        rt, regions=regions, week=week, dry_run=body.dry_run, deliver_now=False
+    )
+    out = SendOut(
         accepted=True,
-        dry_run=True,
+        dry_run=body.dry_run,
         digests=[
             DigestSendOut(
                 region=d.region,
@@ -268,6 +275,19 @@ def send_now(
             for d in report.digests
         ],
     )
+    if not body.dry_run:
+        query = {"week": w} if (w := week or _only_week(report.digests)) else {}
+        if regions:
+            query["region"] = regions[0]
+        out.status_url = "/api/digests" + (f"?{urlencode(query)}" if query else "")
+        response.status_code = 202
+        response.headers["location"] = out.status_url
+    return out
+
+
+def _only_week(reports: list[Any]) -> str | None:
+    weeks = {r.week for r in reports}
+    return weeks.pop() if len(weeks) == 1 else None
 
 
 class StatsOut(BaseModel):

@@ -162,6 +162,8 @@ def create_app(
         token_now=rt.now,
         services=list(services or []),
     )
+    if services:  # a process that delivers also sends the outbox, woken by each signup
+        state.services.append(state.mailer.run)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -126,16 +126,16 @@ def subscribe(
     wait = state.address_limit.hit(address.lower())
     if wait:
         return _too_many(state, request, wait)
-    job = flow.signup(
+    # The outbox row commits with the signup, before the answer; the deliverer is woken after.
+    flow.signup(
         session,
         email=address,
         regions=chosen,
-        region_names=[tree.get(s).name_en for s in chosen],
         ip=_ip(request),
         form_version=form_version or flow.FORM_VERSION,
         now=state.runtime.now(),
     )
-    background.add_task(state.mailer.submit, job)
+    background.add_task(state.mailer.wake)
     return _check_inbox(state, request)
 
 
@@ -160,7 +160,11 @@ def _too_many(state: WebState, request: Request, wait: int) -> HTMLResponse:
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
-    sub = _subscriber(state, session, "confirm", token)
+    try:
+        key, signed = state.tokens.read_signed("confirm", token, now=state.token_now())
+    except BadToken:
+        raise HTTPException(400, "bad token") from None
+    sub = get_by_key(session, key=key)
     regions = None
     if sub is not None:
         regions = flow.confirm(
@@ -169,6 +173,7 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
             ip=_ip(request),
             now=state.runtime.now(),
             known=state.runtime.tree,
+            signed=signed,
         )
     if sub is None or regions is None:
         return _notice(
