@@ -66,6 +66,8 @@ def test_web_scheduler_two_workers_send_one_copy_each(
         web = start(["serve", "--web-only", "--port", str(port)], env)
         wait_until(lambda: healthy(base) or web.popen.poll() is not None, 40, "the web app")
         assert web.popen.poll() is None, web.output()
+        # the workers deliver the outbox too: the web app only writes it
+        workers = [start(["worker", "--idle", "0.2"], env) for _ in range(2)]
 
         # readers through the web: signup, the confirmation email, its link
         for address in WEB_READERS:
@@ -93,7 +95,6 @@ def test_web_scheduler_two_workers_send_one_copy_each(
         # the Monday fire passed while no scheduler ran; it starts now, with two workers
         leave_missed_digest_job(rt, REGION, now - timedelta(minutes=30))
         scheduler = start(["scheduler", "--no-deliver"], env)
-        workers = [start(["worker", "--idle", "0.2"], env) for _ in range(2)]
         scheduler.wait_for("digest.queued", 40)
         readers = WEB_READERS + CSV_READERS
         try:

@@ -1,0 +1,135 @@
+"""The suppression list (issue 9, defect 3): nobody but the person can undo an unsubscribe.
+
+An unsubscribed address stays unsubscribed through public signups, imports and the API; it gets
+at most one confirmation a day and only that confirmation brings it back. A hard-bounced address
+gets no mail at all. The web answers the same for every address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from publisher.models import SubscriberStatus, SuppressionReason
+from publisher.pipeline.subscribers import import_subscribers
+from publisher.pipeline.subscription import leave
+from publisher.store.subscribers import add_or_update, get_by_email, suppress, suppression_reason
+from tests.conftest import FixedClockRuntime
+from tests.web_support import AUTH, Web, seeded_web
+
+FORM = {"regions": ["caribbean"]}
+
+
+@pytest.fixture
+def web(runtime: FixedClockRuntime) -> Iterator[Web]:
+    yield from seeded_web(runtime)
+
+
+def status(web: Web, email: str) -> str | None:
+    with web.runtime.session() as session:
+        sub = get_by_email(session, email=email)
+        return None if sub is None else sub.status
+
+
+def reason(web: Web, email: str) -> str | None:
+    with web.runtime.session() as session:
+        return suppression_reason(session, email=email)
+
+
+def active_then_left(web: Web, email: str) -> None:
+    with web.runtime.session() as session:
+        sub, _ = add_or_update(
+            session, email=email, regions=["caribbean"], status="active", now=web.runtime.now()
+        )
+        leave(session, subscriber=sub, ip="", now=web.runtime.now())
+
+
+def bounced(web: Web, email: str) -> None:
+    with web.runtime.session() as session:
+        add_or_update(
+            session, email=email, regions=["caribbean"], status="active", now=web.runtime.now()
+        )
+        suppress(session, email=email, reason=SuppressionReason.hard_bounce, now=web.runtime.now())
+
+
+def signup(web: Web, email: str) -> tuple[int, str]:
+    r = web.client.post("/subscribe", data={**FORM, "email": email})
+    web.flush()
+    return r.status_code, r.text
+
+
+def test_signup_then_api_and_import_never_reactivate_an_unsubscribed_address(
+    web: Web, tmp_path: Path
+) -> None:
+    active_then_left(web, "gone@example.org")
+    assert reason(web, "gone@example.org") == "unsubscribed"
+
+    assert signup(web, "gone@example.org")[0] == 200  # anyone may type the address in
+    assert status(web, "gone@example.org") == "unsubscribed"
+
+    api = web.client.post(
+        "/api/subscribers",
+        headers=AUTH,
+        json={"email": "GONE@example.org", "regions": ["caribbean"], "status": "active"},
+    )
+    assert api.status_code == 409
+    assert api.json()["detail"]["error"] == "suppressed"
+    assert "unsubscribed" in api.json()["detail"]["detail"]
+
+    csv = tmp_path / "list.csv"
+    csv.write_text("email,regions,status\ngone@example.org,caribbean,active\nnew@example.org,gt,\n")
+    with web.runtime.session() as session:
+        report = import_subscribers(
+            session, path=str(csv), tree=web.runtime.tree, now=web.runtime.now()
+        )
+    assert (report.added, report.suppressed) == (1, 1)
+    assert [str(e) for e in report.errors] == [
+        f"{csv}:2: gone@example.org is suppressed (unsubscribed); only the person's own "
+        "confirmation can bring it back; not imported"
+    ]
+    assert status(web, "gone@example.org") == "unsubscribed"
+
+
+def test_an_unsubscribed_address_gets_one_confirmation_a_day_and_only_it_brings_it_back(
+    web: Web, runtime: FixedClockRuntime
+) -> None:
+    active_then_left(web, "back@example.org")
+    signup(web, "back@example.org")
+    signup(web, "back@example.org")  # the same day: no second email
+    assert [to for to, _ in web.outbox.sent] == ["back@example.org"]
+
+    runtime.fixed_now += timedelta(days=1, seconds=1)
+    web.clock.advance(3600 * 25)  # the per-address rate limit too
+    signup(web, "back@example.org")
+    assert [to for to, _ in web.outbox.sent] == ["back@example.org"] * 2
+
+    r = web.client.get(urlsplit(web.outbox.confirm_links()[-1]).path)
+    assert r.status_code == 200 and "You are subscribed" in r.text
+    assert status(web, "back@example.org") == "active"
+    assert reason(web, "back@example.org") is None
+
+
+def test_a_hard_bounced_address_gets_no_mail_at_all(web: Web) -> None:
+    bounced(web, "bounced@example.org")
+    assert signup(web, "bounced@example.org")[0] == 200
+    assert web.outbox.sent == []
+    assert reason(web, "bounced@example.org") == "hard_bounce"
+    assert status(web, "bounced@example.org") == SubscriberStatus.active  # not moved anywhere
+
+
+def test_the_answer_is_the_same_for_every_address(web: Web) -> None:
+    active_then_left(web, "left@example.org")
+    bounced(web, "bounced@example.org")
+    with web.runtime.session() as session:
+        add_or_update(
+            session, email="on@example.org", regions=["gt"], status="active", now=web.runtime.now()
+        )
+    answers = {
+        signup(web, a)
+        for a in ("fresh@example.org", "on@example.org", "left@example.org", "bounced@example.org")
+    }
+    assert len(answers) == 1 and next(iter(answers))[0] == 200
