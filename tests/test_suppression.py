@@ -133,3 +133,17 @@ def test_the_answer_is_the_same_for_every_address(web: Web) -> None:
         for a in ("fresh@example.org", "on@example.org", "left@example.org", "bounced@example.org")
     }
     assert len(answers) == 1 and next(iter(answers))[0] == 200
+
+
+def test_a_digest_hard_bounce_puts_the_address_on_the_list(web: Web) -> None:
+    from publisher.store.deliveries import record
+
+    with web.runtime.session() as session:
+        sub, _ = add_or_update(
+            session, email="b2@example.org", regions=["gt"], status="active", now=web.runtime.now()
+        )
+        assert sub.id is not None
+        record(session, worker_id="w", updates=[], now=web.runtime.now(), bounced=[sub.id])
+    assert reason(web, "b2@example.org") == "hard_bounce"
+    signup(web, "b2@example.org")
+    assert web.outbox.sent == [] and status(web, "b2@example.org") == "bounced"

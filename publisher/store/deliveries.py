@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from publisher.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
+from publisher.store.subscribers import suppress_bounced
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -310,6 +311,8 @@ def record(
             .where(S.c.id.in_(part), S.c.status == SubscriberStatus.active)
             .values(status=SubscriberStatus.bounced)
         )
+    if bounced:
+        suppress_bounced(session, subscriber_ids=bounced, now=now)
     return written
 
 

@@ -136,6 +136,15 @@ def suppression_reason(session: Session, *, email: str) -> SuppressionReason | N
     return None if found is None else _reason(found.reason)
 
 
+def suppress_bounced(session: Session, *, subscriber_ids: Collection[int], now: datetime) -> None:
+    """Put the addresses of subscribers whose mail hard-bounced on the suppression list."""
+    ids = sorted(subscriber_ids)
+    for i in range(0, len(ids), _CHUNK):
+        stmt = select(Subscriber.email).where(col(Subscriber.id).in_(ids[i : i + _CHUNK]))
+        for email in session.exec(stmt):
+            suppress(session, email=email, reason=SuppressionReason.hard_bounce, now=now)
+
+
 def unsuppress(session: Session, *, email: str) -> None:
     """Take the address off the suppression list (its own confirmation brought it back)."""
     session.execute(
