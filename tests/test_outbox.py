@@ -177,6 +177,7 @@ def test_kill_9_serve_right_after_a_signup_and_the_confirmation_arrives_after_re
         second = start(["serve", "--port", str(port)], service_env(rt))
         wait_until(lambda: catch.received() == {ADDRESS: 1}, 60, "the confirmation after restart")
         assert "/confirm/" in catch.parsed(ADDRESS).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        wait_until(lambda: _states(rt) == {"sent": 1}, 30, "the outcome recorded")
         second.stop()
     with rt.session() as session:
         sub = get_by_email(session, email=ADDRESS)
@@ -184,6 +185,11 @@ def test_kill_9_serve_right_after_a_signup_and_the_confirmation_arrives_after_re
         (message,) = store.messages_of(session, subscriber_id=sub.id)
     assert message.state == OutboxState.sent and message.attempts == 2
     rt.close()
+
+
+def _states(rt: FixedClockRuntime) -> dict[str, int]:
+    with rt.session() as session:
+        return store.states(session)
 
 
 def _healthy(base: str) -> bool:
@@ -217,3 +223,21 @@ def test_cli_add_exits_only_after_its_confirmation_was_delivered(
     with rt.session() as session:
         assert store.states(session) == {"sent": 1, "deferred": 1}
     rt.close()
+
+
+def test_a_connection_lost_after_the_final_dot_is_sent_again_later_not_in_a_loop(
+    runtime: FixedClockRuntime, smtp: Recorder
+) -> None:
+    from tests.smtp_servers import DROP
+
+    row = sign_up(on(runtime, smtp))
+    smtp.data_replies[ADDRESS] = DROP  # the server keeps it and hangs up before replying
+    stats = OutboxDeliverer(runtime).drain()
+    assert stats.unknown == 1 and smtp.received() == {ADDRESS: 1}  # once, not over and over
+    doubt = row_of(runtime, row)
+    assert doubt.state == OutboxState.unknown
+    assert doubt.next_attempt == runtime.now() + timedelta(minutes=5)
+    del smtp.data_replies[ADDRESS]
+    runtime.fixed_now += timedelta(minutes=5)
+    assert OutboxDeliverer(runtime).drain().sent == 1  # a second confirmation beats none
+    assert smtp.received() == {ADDRESS: 2}

@@ -157,15 +157,15 @@ class OutboxDeliverer:
                 with self.rt.session() as session:
                     subscribers.suppress(session, email=address, now=self.rt.now(),
                                          reason=SuppressionReason.hard_bounce)  # fmt: skip
-        elif result.outcome is Outcome.unknown:
-            self._record(row, OutboxState.unknown, error)
-            stats.unknown += 1
-        else:
+        else:  # deferred, or unknown (lost after the final dot): both are tried again later
             now = self.rt.now()
             when = next_attempt(attempts=row.attempts, first_attempt=row.first_attempt, now=now)
             if when is None:
                 self._record(row, OutboxState.failed, f"gave up after 3 days: {error}")
                 stats.failed += 1
+            elif result.outcome is Outcome.unknown:
+                self._record(row, OutboxState.unknown, error, when)
+                stats.unknown += 1
             else:
                 self._record(row, OutboxState.deferred, error, when)
                 stats.deferred += 1

@@ -43,10 +43,17 @@ def add(session: Session, *, subscriber_id: int, now: datetime, kind: str = CONF
 
 
 def due(now: datetime) -> sa.ColumnElement[bool]:
-    """Rows a deliverer may take now: pending, unknown (sent again), or deferred and due."""
+    """Rows a deliverer may take now: pending, or deferred or unknown and due.
+
+    An unknown row left by a crash has no next attempt and is due at once; one whose connection
+    was lost after the final dot waits like a deferred one, so a bad server is not hammered.
+    """
     waiting = sa.or_(
-        T.c.state.in_((OutboxState.pending, OutboxState.unknown)),
-        sa.and_(T.c.state == OutboxState.deferred, T.c.next_attempt <= now),
+        T.c.state == OutboxState.pending,
+        sa.and_(
+            T.c.state.in_((OutboxState.deferred, OutboxState.unknown)),
+            sa.or_(T.c.next_attempt.is_(None), T.c.next_attempt <= now),
+        ),
     )
     return sa.and_(waiting, sa.or_(T.c.lease_until.is_(None), T.c.lease_until < now))
 
@@ -99,7 +106,7 @@ def record(
     values: dict[str, object] = {"state": state, "last_error": error[:1000], "lease_until": None}
     if state is OutboxState.sent:
         values["sent_at"] = now
-    if state is OutboxState.deferred:
+    if state in (OutboxState.deferred, OutboxState.unknown):
         values["next_attempt"] = next_attempt
     stmt = (
         sa.update(T)
@@ -125,6 +132,7 @@ def recover(session: Session, *, now: datetime, dead_workers: Collection[str] = 
         .values(
             state=OutboxState.unknown,
             lease_until=None,
+            next_attempt=None,
             last_error="the deliverer stopped while sending; sent again",
         )
     )
