@@ -7,21 +7,26 @@ gets no mail at all. The web answers the same for every address.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from publisher.models import SubscriberStatus, SuppressionReason
 from publisher.pipeline.subscribers import import_subscribers
 from publisher.pipeline.subscription import leave
+from publisher.store.deliveries import record
 from publisher.store.subscribers import add_or_update, get_by_email, suppress, suppression_reason
 from tests.conftest import FixedClockRuntime
 from tests.web_support import AUTH, Web, seeded_web
 
 FORM = {"regions": ["caribbean"]}
+_COUNTER = itertools.count()
 
 
 @pytest.fixture
@@ -136,8 +141,6 @@ def test_the_answer_is_the_same_for_every_address(web: Web) -> None:
 
 
 def test_a_digest_hard_bounce_puts_the_address_on_the_list(web: Web) -> None:
-    from publisher.store.deliveries import record
-
     with web.runtime.session() as session:
         sub, _ = add_or_update(
             session, email="b2@example.org", regions=["gt"], status="active", now=web.runtime.now()
@@ -147,3 +150,71 @@ def test_a_digest_hard_bounce_puts_the_address_on_the_list(web: Web) -> None:
     assert reason(web, "b2@example.org") == "hard_bounce"
     signup(web, "b2@example.org")
     assert web.outbox.sent == [] and status(web, "b2@example.org") == "bounced"
+
+
+ACTIONS = (
+    "signup",
+    "leave",
+    "import_active",
+    "api_pending",
+    "confirm_old",
+    "confirm_new",
+    "bounce",
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=10))
+def test_only_the_persons_own_confirmation_undoes_a_leave(
+    runtime: FixedClockRuntime, steps: list[str]
+) -> None:
+    """Whatever operators, strangers and old links do, a suppressed address is never activated
+    except by a confirmation signed after it left, a bounced one never, and it gets no mail."""
+    from publisher.errors import SuppressedError
+    from publisher.pipeline.subscribers import add_subscriber
+    from publisher.pipeline.subscription import confirm, signup
+    from publisher.store import outbox as ob
+
+    email = f"p{next(_COUNTER)}@example.org"
+    t = runtime.now()
+    left_at: datetime | None = None
+    dead = False
+    for step in steps:
+        t += timedelta(minutes=1)
+        with runtime.session() as s:
+            sub = get_by_email(s, email=email)
+            before = None if sub is None else sub.status
+            mails = len(ob.messages_of(s, subscriber_id=sub.id)) if sub and sub.id else 0
+            if step == "signup":
+                signup(s, email=email, regions=["gt"], ip="", form_version="t", now=t)
+            elif step == "leave" and sub is not None:
+                leave(s, subscriber=sub, ip="", now=t)
+                left_at = t
+            elif step in ("import_active", "api_pending"):
+                try:
+                    add_subscriber(
+                        s, email=email, regions=["gt"], confirmed=step == "import_active",
+                        locale="en", tree=runtime.tree, now=t,
+                    )  # fmt: skip
+                except SuppressedError:
+                    assert left_at is not None or dead
+            elif step.startswith("confirm") and sub is not None:
+                old = (left_at or t) - timedelta(days=1)
+                signed = old if step == "confirm_old" else t + timedelta(seconds=1)
+                confirm(s, subscriber=sub, ip="", now=t, known=runtime.tree, signed=signed)
+                if step == "confirm_new" and not dead:
+                    left_at = None
+            elif step == "bounce" and sub is not None and sub.id is not None:
+                record(s, worker_id="w", updates=[], now=t, bounced=[sub.id])
+                suppress(s, email=email, reason=SuppressionReason.hard_bounce, now=t)
+                dead = True
+            after = get_by_email(s, email=email)
+            now_mails = len(ob.messages_of(s, subscriber_id=after.id)) if after and after.id else 0
+        became_active = after is not None and after.status == "active" and before != "active"
+        if became_active:
+            assert not dead, steps
+            assert left_at is None, steps
+        if dead:
+            assert now_mails == mails, steps
