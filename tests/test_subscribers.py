@@ -209,8 +209,11 @@ def test_status_changes_are_stamped(runtime: Runtime) -> None:
         assert (sub.confirmed, sub.left) == (now, None)
         store.set_status(s, subscriber_id=sid, status="unsubscribed", now=later)
         assert (sub.status, sub.confirmed, sub.left) == ("unsubscribed", now, later)
-        # an import never brings back someone who left; their own signup does
-        store.add_or_update(s, email="ann@example.org", regions=["gt"], status=ACTIVE, now=later)
+        # an import never brings back someone who left: it is refused and reported
+        with pytest.raises(SuppressedError, match="suppressed"):
+            store.add_or_update(
+                s, email="ann@example.org", regions=["gt"], status=ACTIVE, now=later
+            )
         assert sub.status == "unsubscribed"
         store.add_or_update(
             s, email="ann@example.org", regions=["gt"], status=PENDING, now=later, reconsent=True
@@ -301,7 +304,8 @@ def test_erase_keeps_only_a_hash_and_the_ledger_rows(runtime: Runtime) -> None:
             s, email="ann@example.org", regions=["gt"], now=now, reconsent=True
         )
         assert created and store.deliveries_of(s, subscriber_id=back.id or 0) == []
-        assert not store.is_suppressed(s, email="ann@example.org")
+        # back as pending, but still suppressed until their own confirmation (no import activates)
+        assert store.is_suppressed(s, email="ann@example.org")
 
 
 def test_bulk_add_and_existence_checks(runtime: Runtime) -> None:
@@ -379,7 +383,8 @@ def test_import_does_not_bring_back_an_erased_address(runtime: Runtime, tmp_path
     with runtime.session() as s:
         report = import_subscribers(s, path=path, tree=runtime.tree, now=runtime.now())
         assert [str(e) for e in report.errors] == [
-            f"{path}:2: ann@example.org was erased at the person's request; not re-added"
+            f"{path}:2: ann@example.org was erased at the person's request; "
+            "only the person's own confirmation can bring it back; not imported"
         ]
         assert (report.added, report.unchanged) == (0, 1)
         assert store.get_by_email(s, email="ann@example.org") is None

@@ -60,7 +60,7 @@ def site(
     seed(rt)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(rt.settings, runtime=rt),
+            create_app(rt.settings, runtime=rt, deliver_outbox=True),
             host="127.0.0.1",
             port=port,
             log_level="warning",

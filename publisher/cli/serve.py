@@ -54,7 +54,7 @@ def serve(
         report = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
     out.print(f"{len(report.files)} feed files in {rt.settings.feeds_dir}/")
     services = [] if web_only else [make(rt) for make in SERVICES]
-    app = create_app(rt.settings, runtime=rt, services=services)
+    app = create_app(rt.settings, runtime=rt, services=services, deliver_outbox=not web_only)
     fast = importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
     out.print(f"serving {rt.settings.site_title} on http://{host}:{port}/")
     uvicorn.run(

@@ -285,9 +285,11 @@ def add_or_update(
 
 def suppressed_text(address: str, reason: str) -> str:
     """The report line of an import or API add refused for a suppressed address."""
-    return (
-        f"{address} is suppressed ({reason}); only the person's own confirmation can bring it back"
-    )
+    if reason == SuppressionReason.erased:
+        why = "was erased at the person's request"
+    else:
+        why = f"is suppressed ({reason})"
+    return f"{address} {why}; only the person's own confirmation can bring it back"
 
 
 def bulk_add(session: Session, *, rows: Sequence[NewSubscriber], now: datetime) -> list[int]:

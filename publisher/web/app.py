@@ -144,8 +144,12 @@ def create_app(
     ip_limit: SlidingWindow | None = None,
     address_limit: SlidingWindow | None = None,
     services: list[BackgroundService] | None = None,
+    deliver_outbox: bool = False,
 ) -> FastAPI:
-    """The whole web app for ``settings`` (and an existing runtime, e.g. a test's)."""
+    """The whole web app for ``settings`` (and an existing runtime, e.g. a test's).
+
+    ``deliver_outbox``: run the outbox deliverer in this process (`serve`, not `--web-only`).
+    """
     owns_runtime = runtime is None
     rt = runtime if runtime is not None else Runtime(settings)
     state = WebState(
@@ -162,7 +166,7 @@ def create_app(
         token_now=rt.now,
         services=list(services or []),
     )
-    if services:  # a process that delivers also sends the outbox, woken by each signup
+    if deliver_outbox:  # this process sends the outbox too, woken by each signup
         state.services.append(state.mailer.run)
 
     @asynccontextmanager
