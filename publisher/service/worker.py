@@ -161,7 +161,10 @@ class Worker:
     def drain(self) -> RunStats | None:
         """Send the outbox, then every due ledger row; None when no ledger row was due."""
         if not self.stopping.is_set():
-            self.outbox.drain()
+            try:
+                self.outbox.drain()
+            except Exception:  # confirmations wait in the outbox; digests must still go out
+                log.exception("outbox delivery failed; the ledger is sent anyway")
         self.recover()
         if self.stopping.is_set() or not has_due(self.rt, self.rt.now()):
             return None
