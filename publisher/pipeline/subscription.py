@@ -1,10 +1,12 @@
 """The subscription lifecycle: sign up, confirm, change regions, leave (web forms, admin API, CLI).
 
-Signing up never reveals whether an address is known: new, pending, active and former
-subscribers all get the same treatment (one upsert, one consent record, one confirmation email
-sent after the answer). Requested regions wait in the signup's consent record and are merged
-into the subscriptions only when the confirmation link is opened, so nobody can add regions to
-somebody else's subscription. Every change keeps a consent record (time, IP, regions, form).
+Signing up never reveals whether an address is known: every address gets the same answer. The
+confirmation email is an outbox row written in the signup's transaction (publisher.pipeline.
+outbox sends it); a suppressed address keeps its status, gets at most one a day (none after a
+hard bounce), and only a confirmation signed after it left brings it back. Requested regions
+wait in the signup's consent record and are merged into the subscriptions only when the
+confirmation link is opened, so nobody can add regions to somebody else's subscription. Every
+change keeps a consent record (time, IP, regions, form).
 """
 
 from __future__ import annotations
