@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from publisher.digest.assembly import build_content, count_label, period_label, shorten, subject_for
 from publisher.errors import InputError, UnknownRegionError
@@ -236,10 +237,16 @@ def test_a_concurrent_assembly_loses_to_the_first(
 ) -> None:
     winner = assemble(runtime, "central-america")
     real = pipeline.find_digest
-    calls = iter([None])  # the loser looked before the winner committed
-    monkeypatch.setattr(pipeline, "find_digest", lambda s, **kw: next(calls, None) or real(s, **kw))
+    looked = []  # the loser's first look happened before the winner committed
+
+    def find(s: Session, **kw: str) -> Digest | None:
+        looked.append(kw)
+        return None if len(looked) == 1 else real(s, **kw)
+
+    monkeypatch.setattr(pipeline, "find_digest", find)
     loser = assemble(runtime, "central-america")
     assert loser.id == winner.id and loser.html == winner.html
+    assert len(looked) == 2  # it lost the insert, then read the winner back
 
 
 def test_bad_region_or_week(runtime: Runtime) -> None:
