@@ -23,6 +23,9 @@ MAX_GUID = 300
 
 # XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# Line, page and record separators that are not line ends in our files: inside a field they
+# separate words, so they become spaces (before the other controls are removed).
+_SEPARATORS = dict.fromkeys(map(ord, "\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029"), " ")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TAGLIKE = re.compile(r"<[A-Za-z/!?]|&[#A-Za-z]")
 
@@ -53,7 +56,7 @@ def clean_field(value: str | None, *, name: str, limit: int, required: bool = Fa
     if not (value.isascii() and value.isprintable()):
         if has_lone_surrogate(value):
             raise InputError(f"{name} holds a lone surrogate (invalid Unicode)")
-        value = unicodedata.normalize("NFC", strip_forbidden(value))
+        value = unicodedata.normalize("NFC", strip_forbidden(value.translate(_SEPARATORS)))
     text = " ".join(to_plain(value).split())
     if required and not text:
         raise InputError(f"{name} is empty")
