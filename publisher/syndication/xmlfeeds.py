@@ -171,8 +171,9 @@ class _Entry(GeneratorEntry):
 
     feedgen drops the rel and type of every Atom entry link, so a source link would become a
     second rel="alternate" link, which RFC 4287 forbids: it gets the permalink only and the
-    rest is written here. Readers take an RSS <description> as HTML, so the plain-text
-    summary is HTML-escaped there ("a <b>" must not turn bold, "</description>" must survive).
+    rest is written here. Readers take an RSS <title> and <description> as HTML, so the
+    plain-text title and summary are HTML-escaped there ("a <b>" must not turn bold, "&lt;"
+    must stay four characters, "</description>" must survive), as Atom's type="text" says.
     feedgen's RSS dates switch the process locale (setlocale: slow, and not thread-safe), so
     publication dates are written here too, in the same places. The elements are built once
     and a copy goes into each feed.
@@ -210,9 +211,10 @@ class _Entry(GeneratorEntry):
         """The <item> element with <pubDate> (RFC 822, English names whatever the locale)."""
         if "rss" not in self._built:
             element = super().rss_entry(extensions)
-            description = element.find("description")
-            if description is not None:
-                description.text = html.escape(description.text, quote=False)
+            for name in ("title", "description"):  # plain text, escaped for HTML-minded readers
+                child = element.find(name)
+                if child is not None:
+                    child.text = html.escape(child.text, quote=False)
             xml_elem("pubDate", element).text = format_datetime(self.published_at)
             self._built["rss"] = element
         return copy.deepcopy(self._built["rss"])
