@@ -169,6 +169,8 @@ class Digest(SQLModel, table=True):
     html: str = Field(default="", sa_type=sa.Text)
     text: str = Field(default="", sa_type=sa.Text)
     created: datetime = _ts()
+    # The random key of the per-recipient markers in html/text (None: the old fixed markers).
+    placeholder_key: str | None = Field(default=None, max_length=32)
 
 
 class DeliveryState(StrEnum):

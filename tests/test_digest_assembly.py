@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from publisher.digest.assembly import build_content, count_label, period_label, shorten, subject_for
+from publisher.email.placeholders import Placeholders
 from publisher.errors import InputError, UnknownRegionError
 from publisher.intake.records import RawRecord
 from publisher.models import Digest, ItemPublic, RegionRow
@@ -187,7 +188,8 @@ def test_digest_holds_the_window_items_of_related_regions(
     )
     assert d.subject == "Central America news, week 48 of 2026"
     assert "Guatemala item" in d.html and "Caribbean item" not in d.html
-    assert "%%UNSUBSCRIBE_URL%%" in d.html and "%%UNSUBSCRIBE_URL%%" in d.text
+    marker = Placeholders.of(d.placeholder_key).unsubscribe_url
+    assert d.placeholder_key and marker in d.html and marker in d.text
     assert f"{BASE}/items/{w['guatemala']}" in d.html
     caribbean = assemble(runtime, "caribbean")
     assert digest_item_ids(caribbean) == [w["world"], w["americas"], w["caribbean"]]
