@@ -10,7 +10,6 @@ import hashlib
 import html
 import re
 import unicodedata
-from urllib.parse import urlsplit
 
 import nh3
 
@@ -18,7 +17,6 @@ from publisher.errors import InputError
 
 MAX_TITLE = 500
 MAX_SUMMARY = 20_000
-MAX_LINK = 2_000
 MAX_GUID = 300
 
 # XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
@@ -63,21 +61,6 @@ def clean_field(value: str | None, *, name: str, limit: int, required: bool = Fa
     if len(text) > limit:
         raise InputError(f"{name} is {len(text):,} characters; the limit is {limit:,}")
     return text
-
-
-def clean_link(value: str | None) -> str | None:
-    """Accept only absolute http(s) links without spaces or control characters."""
-    if value is None or not value.strip():
-        return None
-    link = value.strip()
-    if has_lone_surrogate(link) or _XML_FORBIDDEN.search(link) or any(c.isspace() for c in link):
-        raise InputError("link holds spaces or control characters")
-    parts = urlsplit(link)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError(f"link must be an absolute http(s) URL, not {link[:80]!r}")
-    if len(link) > MAX_LINK:
-        raise InputError(f"link is {len(link):,} characters; the limit is {MAX_LINK:,}")
-    return link
 
 
 def content_guid(title: str, summary: str) -> str:

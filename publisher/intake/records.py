@@ -10,14 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from publisher.errors import InputError
-from publisher.text import (
-    MAX_GUID,
-    MAX_SUMMARY,
-    MAX_TITLE,
-    clean_field,
-    clean_link,
-    content_guid,
-)
+from publisher.links import check_link
+from publisher.text import MAX_GUID, MAX_SUMMARY, MAX_TITLE, clean_field, content_guid
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +84,7 @@ def clean_record(raw: RawRecord) -> NewItem:
     try:
         title = clean_field(_text(raw.title, "title"), name="title", limit=MAX_TITLE, required=True)
         summary = clean_field(_text(raw.summary, "summary"), name="summary", limit=MAX_SUMMARY)
-        link = clean_link(_text(raw.link, "link")) if raw.link else None
+        link = check_link(_text(raw.link, "link")) if raw.link else None
         guid_in = (
             clean_field(_text(raw.guid, "guid"), name="guid", limit=MAX_GUID) if raw.guid else ""
         )
