@@ -25,7 +25,9 @@ from publisher.digest.assembly import DigestContent, pick_locale
 from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.settings import Settings
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
+# templates/email/ at the top level, mapped into the package by the link email/templates (a wheel
+# holds the files themselves), so an installed publisher finds them without the source tree.
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # The fixed markers of digests assembled before markers were random (Placeholders.of(None)).
 EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL = PLACEHOLDERS = LEGACY.all
