@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
+    sources_allow_private: bool = False  # let sources and feed imports reach private addresses
+    sources_concurrency: int = Field(default=20, ge=1, le=500)
+    websub_hub_url: str = ""
 
     @field_validator("base_url")
     @classmethod

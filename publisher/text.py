@@ -20,6 +20,7 @@ MAX_TITLE = 500
 MAX_SUMMARY = 20_000
 MAX_LINK = 2_000
 MAX_GUID = 300
+MAX_ALT = 300
 
 # XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -62,18 +63,18 @@ def clean_field(value: str | None, *, name: str, limit: int, required: bool = Fa
     return text
 
 
-def clean_link(value: str | None) -> str | None:
+def clean_link(value: str | None, *, name: str = "link") -> str | None:
     """Accept only absolute http(s) links without spaces or control characters."""
     if value is None or not value.strip():
         return None
     link = value.strip()
     if has_lone_surrogate(link) or _XML_FORBIDDEN.search(link) or any(c.isspace() for c in link):
-        raise InputError("link holds spaces or control characters")
+        raise InputError(f"{name} holds spaces or control characters")
     parts = urlsplit(link)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError(f"link must be an absolute http(s) URL, not {link[:80]!r}")
+        raise InputError(f"{name} must be an absolute http(s) URL, not {link[:80]!r}")
     if len(link) > MAX_LINK:
-        raise InputError(f"link is {len(link):,} characters; the limit is {MAX_LINK:,}")
+        raise InputError(f"{name} is {len(link):,} characters; the limit is {MAX_LINK:,}")
     return link
 
 

@@ -16,7 +16,16 @@ from publisher.errors import InputError
 from publisher.intake.records import RawRecord
 
 Read = Iterator[RawRecord | InputError]
-ITEM_COLUMNS = ("title", "summary", "link", "published", "regions", "guid")
+ITEM_COLUMNS = (
+    "title",
+    "summary",
+    "link",
+    "published",
+    "regions",
+    "guid",
+    "image_url",
+    "image_alt",
+)
 
 
 def read_text(path: Path) -> str:
@@ -43,7 +52,7 @@ def read_seed(path: Path) -> Read:
 
 
 def read_csv(path: Path) -> Read:
-    """A header row naming title and summary, optionally link, published, regions, guid."""
+    """A header row naming title and summary, optionally link, published, regions, guid, image."""
     source = str(path)
     reader = csv.reader(io.StringIO(read_text(path), newline=""))
     try:

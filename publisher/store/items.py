@@ -18,7 +18,7 @@ _CHUNK = 5_000
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
-    "regions_inferred",
+    "regions_inferred", "image_url", "image_alt",
 )  # fmt: skip
 
 
@@ -34,6 +34,8 @@ class ItemInsert:
     regions: tuple[str, ...]
     source: str
     regions_inferred: bool
+    image_url: str | None = None
+    image_alt: str = ""
 
 
 def _chunks(seq: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
@@ -55,7 +57,7 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
     rows = [
         (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
-         it.source, it.regions_inferred)
+         it.source, it.regions_inferred, it.image_url, it.image_alt)
         for it in items
     ]  # fmt: skip
     bulk_insert(session, table="items", columns=_ITEM_COLUMNS, rows=rows)
@@ -92,6 +94,8 @@ def _public(item: Item, regions: list[str]) -> ItemPublic:
         published=item.published,
         updated=item.updated,
         regions=regions,
+        image_url=item.image_url,
+        image_alt=item.image_alt,
     )
 
 
