@@ -6,7 +6,18 @@ import sys
 
 import typer
 
-from publisher.cli import dbcmd, demo, digests, feeds, items, regions, serve, service, subscribers
+from publisher.cli import (
+    dbcmd,
+    demo,
+    digests,
+    feeds,
+    items,
+    regions,
+    serve,
+    service,
+    sources,
+    subscribers,
+)
 from publisher.cli import send as _send  # noqa: F401  (adds `digests send` and `digests status`)
 from publisher.errors import PublisherError
 
@@ -23,6 +34,7 @@ app.add_typer(regions.app, name="regions")
 app.add_typer(feeds.app, name="feeds")
 app.add_typer(subscribers.app, name="subscribers")
 app.add_typer(digests.app, name="digests")
+app.add_typer(sources.app, name="sources")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(service.scheduler)

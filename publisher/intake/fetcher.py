@@ -53,7 +53,7 @@ class FetchError(FeedFetchError):
         self.retry_after = retry_after
 
 
-class RefusedAddress(Exception):  # noqa: N818 (raised inside httpcore, turned into FetchError)
+class RefusedAddress(Exception):
     """A name that resolves to an address the fetcher must not connect to."""
 
 
@@ -61,7 +61,7 @@ def refused_reason(address: IPAddress) -> str | None:
     """Why the fetcher will not connect to ``address`` (e.g. "loopback"), or None when it may."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return refused_reason(address.ipv4_mapped)
-    for name in ("loopback", "private", "link_local", "unspecified", "multicast", "reserved"):
+    for name in ("loopback", "link_local", "unspecified", "multicast", "private", "reserved"):
         if getattr(address, f"is_{name}"):
             return name.replace("_", "-")
     return None if address.is_global else "non-global"
@@ -70,8 +70,11 @@ def refused_reason(address: IPAddress) -> str | None:
 class GuardedBackend(httpcore.AnyIOBackend):
     """Resolves each host once, refuses non-global addresses, then connects to that address."""
 
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(
+        self, *, allow_private: bool, exempt: frozenset[tuple[str, int]] = frozenset()
+    ) -> None:
         self.allow_private = allow_private
+        self.exempt = exempt  # (address, port) pairs let through anyway: tests' first hop only
 
     async def connect_tcp(
         self,
@@ -96,7 +99,7 @@ class GuardedBackend(httpcore.AnyIOBackend):
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
         if not addresses:
             raise httpcore.ConnectError(f"{host} has no address")
-        if not self.allow_private:
+        if not self.allow_private and (str(addresses[0]), port) not in self.exempt:
             for address in addresses:
                 reason = refused_reason(address)
                 if reason:
@@ -122,7 +125,12 @@ class Fetched:
         return self.status == 304
 
 
-def make_client(*, allow_private: bool, max_connections: int = 100) -> httpx.AsyncClient:
+def make_client(
+    *,
+    allow_private: bool,
+    max_connections: int = 100,
+    exempt: frozenset[tuple[str, int]] = frozenset(),
+) -> httpx.AsyncClient:
     """An AsyncClient whose every connection goes through ``GuardedBackend``; no proxies."""
     transport = httpx.AsyncHTTPTransport(retries=0)
     transport._pool = httpcore.AsyncConnectionPool(  # the one documented-by-source seam
@@ -130,7 +138,7 @@ def make_client(*, allow_private: bool, max_connections: int = 100) -> httpx.Asy
         max_connections=max_connections,
         max_keepalive_connections=max_connections // 4,
         keepalive_expiry=5.0,
-        network_backend=GuardedBackend(allow_private=allow_private),
+        network_backend=GuardedBackend(allow_private=allow_private, exempt=exempt),
     )
     return httpx.AsyncClient(
         transport=transport,

@@ -18,7 +18,7 @@ _CHUNK = 5_000
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
-    "regions_inferred", "image_url", "image_alt",
+    "regions_inferred", "image_url", "image_alt", "source_id", "entry_id",
 )  # fmt: skip
 
 
@@ -36,6 +36,8 @@ class ItemInsert:
     regions_inferred: bool
     image_url: str | None = None
     image_alt: str = ""
+    source_id: int | None = None
+    entry_id: str | None = None
 
 
 def _chunks(seq: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
@@ -57,7 +59,7 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
     rows = [
         (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
-         it.source, it.regions_inferred, it.image_url, it.image_alt)
+         it.source, it.regions_inferred, it.image_url, it.image_alt, it.source_id, it.entry_id)
         for it in items
     ]  # fmt: skip
     bulk_insert(session, table="items", columns=_ITEM_COLUMNS, rows=rows)
