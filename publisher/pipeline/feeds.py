@@ -35,9 +35,11 @@ def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntr
             published=published,
             updated=updated,
             regions=tuple(tags.get(item_id, ())),
+            image_url=image_url,
+            image_alt=image_alt,
         )
-        for item_id, guid, title, summary, link, published, updated in item_rows(
-            session, item_ids=ids
+        for item_id, guid, title, summary, link, published, updated, image_url, image_alt in (
+            item_rows(session, item_ids=ids)
         )
     ]
 

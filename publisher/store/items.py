@@ -171,10 +171,11 @@ def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
     return sorted(found)
 
 
-def item_rows(
-    session: Session, *, item_ids: Sequence[int] | None = None
-) -> list[tuple[int, str, str, str, str | None, datetime, datetime]]:
-    """(id, guid, title, summary, link, published, updated) of items, without ORM objects."""
+ItemRow = tuple[int, str, str, str, str | None, datetime, datetime, str | None, str]
+
+
+def item_rows(session: Session, *, item_ids: Sequence[int] | None = None) -> list[ItemRow]:
+    """(id, guid, title, summary, link, published, updated, image_url, image_alt) of items."""
     table = Item.__table__  # type: ignore[attr-defined]
     stmt = sa.select(
         table.c.id,
@@ -184,10 +185,12 @@ def item_rows(
         table.c.link,
         table.c.published,
         table.c.updated,
+        table.c.image_url,
+        table.c.image_alt,
     )
     if item_ids is None:
         return [tuple(r) for r in session.execute(stmt)]
-    rows: list[tuple[int, str, str, str, str | None, datetime, datetime]] = []
+    rows: list[ItemRow] = []
     for i in range(0, len(item_ids), _CHUNK):
         part = stmt.where(table.c.id.in_(item_ids[i : i + _CHUNK]))
         rows.extend(tuple(r) for r in session.execute(part))

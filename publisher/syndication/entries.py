@@ -44,6 +44,8 @@ class FeedEntry:
     published: datetime
     updated: datetime
     regions: tuple[str, ...]
+    image_url: str | None = None
+    image_alt: str = ""
 
     @property
     def uri(self) -> str:
@@ -126,6 +128,8 @@ def entry_problem(entry: FeedEntry) -> str | None:
             and not entry.title.isspace()
             and not entry.guid.isspace()
             and (entry.link is None or _fast_url(entry.link))
+            and (entry.image_url is None or _fast_url(entry.image_url))
+            and entry.image_alt.isprintable()
             and type(entry.published) is datetime
             and type(entry.updated) is datetime
             and entry.published.utcoffset() is not None
@@ -159,10 +163,15 @@ def _diagnose(entry: FeedEntry) -> str | None:
         problem = text_problem(value)
         if problem:
             return f"{name} {problem}"
-    if entry.link is not None:
-        problem = url_problem(entry.link) if isinstance(entry.link, str) else "is not text"
-        if problem:
-            return f"link {problem}"
+    for name in ("link", "image_url"):
+        url = getattr(entry, name)
+        if url is not None:
+            problem = url_problem(url) if isinstance(url, str) else "is not text"
+            if problem:
+                return f"{name} {problem}"
+    alt = entry.image_alt
+    if not isinstance(alt, str) or text_problem(alt):
+        return "image_alt is not clean text"
     for name in ("published", "updated"):
         value = getattr(entry, name)
         if not isinstance(value, datetime):
@@ -226,6 +235,16 @@ def _renders_alone(
             on_skip(entry, f"cannot be rendered: {type(e).__name__}: {e}")
         return False
     return True
+
+
+def image_type(url: str) -> str:
+    """The media type of an image URL from its extension; JPEG when it does not say."""
+    path = url.split("?", 1)[0].split("#", 1)[0].lower()
+    for ext, kind in ((".png", "image/png"), (".gif", "image/gif"), (".webp", "image/webp"),
+                      (".svg", "image/svg+xml"), (".avif", "image/avif")):  # fmt: skip
+        if path.endswith(ext):
+            return kind
+    return "image/jpeg"
 
 
 def utc(moment: datetime) -> datetime:

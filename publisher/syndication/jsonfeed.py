@@ -100,6 +100,8 @@ def _item(channel: FeedChannel, entry: FeedEntry, names: Mapping[str, str]) -> d
     if entry.link:
         item["external_url"] = entry.link
     item["title"] = entry.title
+    if entry.image_url:
+        item["image"] = entry.image_url
     item["content_text"] = entry.summary
     item["date_published"] = rfc3339(entry.published)
     item["date_modified"] = rfc3339(entry.updated)

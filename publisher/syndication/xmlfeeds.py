@@ -25,12 +25,14 @@ from publisher.syndication.entries import (
     SkipHandler,
     category_labels,
     channel_updated,
+    image_type,
     render_guarded,
     usable,
     utc,
 )
 
 GENERATOR = "publisher"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
 
@@ -190,6 +192,9 @@ class _Entry(GeneratorEntry):
         if labels:
             self.category([{"term": label} for label in labels])
         self.source = entry.link
+        self.image = entry.image_url
+        if entry.image_url:  # RSS <enclosure>; Atom gets rel="enclosure" in atom_entry
+            self.enclosure(entry.image_url, "0", image_type(entry.image_url))
         self.published_at = utc(entry.published)
         self._built: dict[str, Any] = {}
 
@@ -197,9 +202,13 @@ class _Entry(GeneratorEntry):
         """The <entry> element, links repaired, <published> added."""
         if "atom" not in self._built:
             element = super().atom_entry(extensions)
-            permalink = element.find("link")
+            permalink, *others = element.findall("link")
             permalink.set("rel", "alternate")
             permalink.set("type", "text/html")
+            for link in others:  # the enclosure, rel and type dropped by feedgen
+                if link.get("href") == self.image and link.get("rel") is None:
+                    link.set("rel", "enclosure")
+                    link.set("type", image_type(link.get("href")))
             if self.source:
                 xml_elem("link", element, href=self.source, rel="related")
             xml_elem("published", element).text = self.published_at.isoformat()
@@ -214,5 +223,7 @@ class _Entry(GeneratorEntry):
             if description is not None:
                 description.text = html.escape(description.text, quote=False)
             xml_elem("pubDate", element).text = format_datetime(self.published_at)
+            if self.source:  # the original article, as in Atom (the atom prefix is declared)
+                xml_elem(f"{{{ATOM_NS}}}link", element, href=self.source, rel="related")
             self._built["rss"] = element
         return copy.deepcopy(self._built["rss"])
