@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("websub_hub_url")
+    @classmethod
+    def _check_hub(cls, value: str) -> str:
+        if value and not (value.startswith(("http://", "https://")) and value.isprintable()):
+            raise ValueError("WEBSUB_HUB_URL must be an http(s) URL, or empty")
+        return value.strip()
+
     @field_validator("digest_time")
     @classmethod
     def _check_time(cls, value: str) -> str:

@@ -35,6 +35,8 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.posts: list[tuple[str, bytes]] = []
+        self.posted = threading.Event()
         self._lock = threading.Lock()
         server = self
 
@@ -43,6 +45,15 @@ class FeedServer:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with server._lock:
+                    server.posts.append((self.path, body))
+                server.posted.set()
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}

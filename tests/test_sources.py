@@ -277,3 +277,47 @@ def test_success_after_errors_resets(failures: int) -> None:
 
     values = after_poll(every=600, failures=failures, outcome=Outcome(ok=True), now=FIXED_NOW)
     assert values["failures"] == 0 and values["next_poll"] == FIXED_NOW + timedelta(seconds=600)
+
+
+def test_scheduler_task_polls_what_is_due(rt: Runtime, server: FeedServer) -> None:
+    from publisher.schedule.tasks import poll_due_sources
+
+    server.routes["/news"] = Answer(body=rss(("e1", "Peru", "x"), ("e2", "Chile", "y")))
+    add(rt, server.url("/news"))
+    assert poll_due_sources(rt) == 2
+    assert poll_due_sources(rt) == 0  # not due again yet
+    assert len(server.seen("/news")) == 1
+
+
+def test_websub_hub_is_advertised_and_pinged(
+    rt: Runtime, server: FeedServer, make_settings: object
+) -> None:
+    from urllib.parse import parse_qs
+
+    hub = server.url("/hub")
+    rt.settings.websub_hub_url = hub
+    server.routes["/news"] = Answer(body=rss(("e1", "Floods in Peru", "x")))
+    add(rt, server.url("/news"))
+    poll_sources(rt)
+    with rt.session() as session:
+        build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+    [(path, body)] = server.posts
+    form = parse_qs(body.decode())
+    assert path == "/hub" and form["hub.mode"] == ["publish"]
+    base = rt.settings.base_url
+    assert f"{base}/feeds/pe.rss" in form["hub.url"] and f"{base}/feeds/all.json" in form["hub.url"]
+    assert not any(url.endswith(".opml") for url in form["hub.url"])
+    for ext, version in (("rss", "rss20"), ("atom", "atom10")):
+        parsed = feedparser.parse((rt.settings.feeds_dir / f"pe.{ext}").read_bytes())
+        assert not parsed.bozo and parsed.version == version
+        rels = {link.rel: link.href for link in parsed.feed.links}
+        assert rels["hub"] == hub and rels["self"] == f"{base}/feeds/pe.{ext}"
+    import json  # feedparser 6 does not read JSON Feed
+
+    assert json.loads((rt.settings.feeds_dir / "pe.json").read_bytes())["hubs"] == [
+        {"type": "WebSub", "url": hub}
+    ]
+    # Nothing changed: nothing to announce.
+    with rt.session() as session:
+        build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+    assert len(server.posts) == 1

@@ -64,6 +64,7 @@ class FeedChannel:
     author_name: str
     author_email: str | None
     language: str = "en"
+    hub_url: str | None = None  # WebSub hub, advertised as rel="hub"
 
     def __post_init__(self) -> None:
         for name in ("slug", "title", "base_url", "author_name", "language"):
@@ -76,6 +77,8 @@ class FeedChannel:
                 raise ValueError(f"feed channel {name} {problem}")
         if self.base_url.endswith("/") or url_problem(self.base_url):
             raise ValueError(f"feed channel base_url {self.base_url!r} must be http(s), no final /")
+        if self.hub_url is not None and url_problem(self.hub_url):
+            raise ValueError(f"feed channel hub_url {self.hub_url!r} must be an http(s) URL")
         if self.author_email is not None and not _EMAIL.fullmatch(self.author_email):
             raise ValueError(f"feed channel author_email {self.author_email!r} is not an address")
 

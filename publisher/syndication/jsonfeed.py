@@ -90,6 +90,8 @@ def _head(channel: FeedChannel) -> dict[str, Any]:
     }
     if channel.description:
         head["description"] = channel.description
+    if channel.hub_url:
+        head["hubs"] = [{"type": "WebSub", "url": channel.hub_url}]
     head["language"] = channel.language
     head["authors"] = [author]  # items inherit the feed's authors (JSON Feed 1.1, "authors")
     return head

@@ -16,7 +16,10 @@ from email.utils import format_datetime
 from typing import Any
 
 from feedgen.entry import FeedEntry as GeneratorEntry
-from feedgen.feed import FeedGenerator
+from feedgen.feed import (
+    FeedGenerator,
+    etree,  # feedgen's own lxml (lxml ships no type stubs)
+)
 from feedgen.util import xml_elem
 
 from publisher.syndication.entries import (
@@ -143,8 +146,13 @@ class XmlRenderer:
         return generator
 
 
+def _hub(channel: FeedChannel) -> list[dict[str, str]]:
+    return [{"href": channel.hub_url, "rel": "hub"}] if channel.hub_url else []
+
+
 def _rss_bytes(generator: FeedGenerator, channel: FeedChannel) -> bytes:
-    # feedgen writes the first rel=self link as <atom:link rel="self"> and the last as <link>.
+    # feedgen writes the first rel=self link as <atom:link rel="self"> and the last as <link>;
+    # any other channel link (the WebSub hub) is added here, next to the self link.
     generator.link(
         [
             {"href": channel.feed_url("rss"), "rel": "self", "type": RSS_TYPE},
@@ -152,14 +160,21 @@ def _rss_bytes(generator: FeedGenerator, channel: FeedChannel) -> bytes:
         ],
         replace=True,
     )
-    data: bytes = generator.rss_str(pretty=True)
-    return data
+    if not channel.hub_url:
+        data: bytes = generator.rss_str(pretty=True)
+        return data
+    feed, _doc = generator._create_rss()
+    self_link = feed.find("channel").find(f"{{{ATOM_NS}}}link")
+    self_link.addnext(etree.Element(f"{{{ATOM_NS}}}link", href=channel.hub_url, rel="hub"))
+    hubbed: bytes = etree.tostring(feed, pretty_print=True, encoding="UTF-8", xml_declaration=True)
+    return hubbed
 
 
 def _atom_bytes(generator: FeedGenerator, channel: FeedChannel) -> bytes:
     generator.link(
         [
             {"href": channel.feed_url("atom"), "rel": "self", "type": ATOM_TYPE},
+            *_hub(channel),
             {"href": channel.html_url, "rel": "alternate", "type": "text/html"},
         ],
         replace=True,
