@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from collections.abc import Iterator
 from datetime import timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
