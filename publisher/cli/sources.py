@@ -8,8 +8,8 @@ from datetime import datetime
 import typer
 from rich.table import Table
 
-from publisher.cli.context import err, fail, out, ready
-from publisher.errors import InputError
+from publisher.cli.context import fail, out, ready
+from publisher.errors import InputError, UnknownRegionError
 from publisher.pipeline.poll_policy import describe_every, parse_every
 from publisher.pipeline.sources import poll_sources
 from publisher.store.sources import add_source, list_sources, remove_source
@@ -42,8 +42,8 @@ def add(
             source = add_source(
                 session, url=link, regions=slugs, every=seconds, lang=lang, now=rt.now()
             )
-    except InputError as e:
-        fail(e.reason)
+    except (InputError, UnknownRegionError) as e:
+        fail(e.reason if isinstance(e, InputError) else str(e))
     out.print(f"added source {source.id}: {link} every {describe_every(seconds)}", markup=False)
 
 
@@ -94,12 +94,13 @@ def poll(
     for report in reports:
         outcome = report.outcome
         for problem in report.errors:
-            err.print(str(problem), markup=False)
+            print(_one_line(str(problem)), file=sys.stderr)
         if outcome.ok:
-            out.print(f"{report.source_id}\t{report.url}\t{outcome.summary}", markup=False)
+            print(f"{report.source_id}\t{report.url}\t{outcome.summary}")
         else:
             failed += 1
-            err.print(f"{report.source_id}\t{report.url}\terror: {outcome.error}", markup=False)
+            print(f"{report.source_id}\t{report.url}\terror: {_one_line(outcome.error)}",
+                  file=sys.stderr)  # fmt: skip
     if failed:
         raise typer.Exit(1)
 
