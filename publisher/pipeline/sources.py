@@ -91,9 +91,15 @@ def _regions(rt: Runtime, ref: SourceRef, item: NewItem) -> tuple[tuple[str, ...
 
 
 def take_in(
-    rt: Runtime, ref: SourceRef, records: Sequence[RawRecord], *, now: datetime
+    rt: Runtime,
+    ref: SourceRef,
+    records: Sequence[RawRecord],
+    *,
+    now: datetime,
+    hints: dict[str, Any] | None = None,
 ) -> tuple[Outcome, list[InputError]]:
-    """Write a feed's entries as items (new ones added, edited ones updated) in one transaction."""
+    """Write a feed's entries as items (new ones added, edited ones updated) and the source's
+    new state, in one transaction: validators are never saved without the entries they cover."""
     errors: list[InputError] = []
     batch: dict[str, tuple[NewItem, str, int]] = {}
     for position, raw in enumerate(records):
@@ -127,7 +133,11 @@ def take_in(
                 changes.append((known.id, values))
         insert_items(session, items=fresh, now=now)
         store.update_entries(session, changes=changes, now=now)
-    outcome = Outcome(ok=True, added=len(fresh), updated=len(changes), skipped=len(errors))
+        outcome = Outcome(
+            ok=True, added=len(fresh), updated=len(changes), skipped=len(errors), **(hints or {})
+        )
+        values = after_poll(every=ref.every, failures=ref.failures, outcome=outcome, now=now)
+        store.save_source(session, source_id=ref.id, values=values)
     return outcome, errors
 
 
@@ -167,10 +177,11 @@ async def _poll_one(
                 outcome = Outcome(ok=False, error=e.reason, moved_to=fetched.moved_to)
             else:
                 now = rt.now()
-                taken, errors = await anyio.to_thread.run_sync(
-                    lambda: take_in(rt, ref, records, now=now), limiter=limits["db"]
+                outcome, errors = await anyio.to_thread.run_sync(
+                    lambda: take_in(rt, ref, records, now=now, hints=hints), limiter=limits["db"]
                 )
-                outcome = replace(taken, **hints)
+                _log(ref, outcome)
+                return PollReport(ref.id, ref.url, outcome, errors)
     await anyio.to_thread.run_sync(lambda: _save(rt, ref, outcome), limiter=limits["db"])
     _log(ref, outcome)
     return PollReport(ref.id, ref.url, outcome, errors)
