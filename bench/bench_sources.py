@@ -207,8 +207,10 @@ def main() -> int:
     ratios = [pub[k] / base[k] for k in ("round1", "cpu1", "round2", "cpu2")]
     widths = (8, 7, 8, 7)
     print(f"{'ratio':24}" + "".join(f"{r:>{w}.1f}x" for r, w in zip(ratios, widths, strict=True)))
-    print(f"publisher: round 1 added {pub['added1']:.0f} items, {pub['failed1']:.0f} sources "
-          f"failed; round 2 added {pub['added2']:.0f}, {pub['unchanged2']:.0f} not modified")  # fmt: skip
+    print(
+        f"publisher: round 1 added {pub['added1']:.0f} items, {pub['failed1']:.0f} sources "
+        f"failed; round 2 added {pub['added2']:.0f}, {pub['unchanged2']:.0f} not modified"
+    )
     ok = max(pub["round1"], pub["round2"]) < 30 and pub["rss"] <= 150
     print("target (< 30 s per round, <= 150 MB):", "met" if ok else "NOT met")
     return 0 if ok else 1
