@@ -165,6 +165,13 @@ def _seconds(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified worth sending back: printable ASCII of sane length, else None."""
+    if value and len(value) <= 200 and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
 def max_age(cache_control: str | None) -> float | None:
     """The max-age of a Cache-Control header in seconds, or None."""
     for part in (cache_control or "").split(","):
@@ -228,8 +235,8 @@ async def _finish(
 ) -> Fetched:
     status = resp.status_code
     hints: dict[str, Any] = {
-        "etag": resp.headers.get("etag"),
-        "last_modified": resp.headers.get("last-modified"),
+        "etag": _validator(resp.headers.get("etag")),
+        "last_modified": _validator(resp.headers.get("last-modified")),
         "max_age": max_age(resp.headers.get("cache-control")),
         "moved_to": moved_to,
     }

@@ -32,6 +32,7 @@ from publisher.store.items import ItemInsert, insert_items
 from publisher.text import content_guid
 
 log = logging.getLogger(__name__)
+MAX_ENTRIES = 500  # per poll: a 20 MB feed of tiny entries must not hold the writer for long
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,10 @@ def _edits(known: store.StoredEntry, item: NewItem) -> dict[str, Any]:
 
 
 def _parse(ref: SourceRef, fetched: Fetched) -> list[RawRecord]:
-    return feed_records(parse_feed(fetched.body, source=ref.url), source=ref.url)
+    """The feed's first MAX_ENTRIES entries (feeds list newest first; the rest are old news)."""
+    parsed = parse_feed(fetched.body, source=ref.url)
+    parsed.entries = parsed.entries[:MAX_ENTRIES]
+    return feed_records(parsed, source=ref.url)
 
 
 async def _poll_one(
