@@ -260,6 +260,7 @@ class Source(SQLModel, table=True):
     paused: bool = Field(default=False)
     etag: str | None = Field(default=None, max_length=1000)
     last_modified: str | None = Field(default=None, max_length=100)
+    content_hash: str | None = Field(default=None, max_length=64)  # of the last body taken in
     failures: int = Field(default=0)
     next_poll: datetime = _ts(index=True)
     last_polled: datetime | None = _ts(nullable=True)

@@ -91,8 +91,9 @@ def test_entries_arrive_once_and_304_adds_nothing(rt: Runtime, server: FeedServe
     titles = [i.title for i in items(rt)]
     assert sorted(titles) == ["Cuba hurricane", "Floods in Peru worsen", "Honduras vote"]
     advance(rt, 1800)
-    [fourth] = poll_sources(rt)  # same body again: nothing new, nothing changed
+    [fourth] = poll_sources(rt)  # same bytes again, no ETag: known by their hash, not parsed
     assert (fourth.outcome.added, fourth.outcome.updated) == (0, 0)
+    assert fourth.outcome.not_modified
     assert len(items(rt)) == 3
     assert row(rt, sid).etag is None  # the server stopped sending one
 
@@ -321,3 +322,33 @@ def test_websub_hub_is_advertised_and_pinged(
     with rt.session() as session:
         build_store_feeds(session, settings=rt.settings, tree=rt.tree)
     assert len(server.posts) == 1
+
+
+def test_two_pollers_at_once_store_each_entry_once(rt: Runtime, server: FeedServer) -> None:
+    """`sources poll` beside the scheduler: both fetch the same new entries at the same time."""
+    import threading
+
+    release = threading.Event()
+    server.routes["/news"] = Answer(
+        body=rss(*((f"e{n}", f"Peru item {n}", "x") for n in range(30))), hold=release
+    )
+    sid = add(rt, server.url("/news"))
+    results: list[list[object]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(list(poll_sources(rt, source_id=sid))))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for _ in range(200):  # both requests are at the server before either is answered
+        if len(server.seen("/news")) == 2:
+            break
+        threading.Event().wait(0.05)
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2
+    outcomes = [r[0].outcome for r in results]  # type: ignore[attr-defined]
+    assert all(o.ok for o in outcomes), outcomes
+    assert sorted(o.added for o in outcomes) == [0, 30]
+    assert len(items(rt)) == 30

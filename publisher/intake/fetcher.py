@@ -136,7 +136,7 @@ def make_client(
     transport._pool = httpcore.AsyncConnectionPool(  # the one documented-by-source seam
         ssl_context=httpx.create_ssl_context(),
         max_connections=max_connections,
-        max_keepalive_connections=max_connections // 4,
+        max_keepalive_connections=max_connections,
         keepalive_expiry=5.0,
         network_backend=GuardedBackend(allow_private=allow_private, exempt=exempt),
     )

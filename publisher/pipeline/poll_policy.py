@@ -56,6 +56,7 @@ class Outcome:
     last_modified: str | None = None
     moved_to: str | None = None
     not_modified: bool = False
+    content_hash: str | None = None  # of a body whose entries were taken in
 
     @property
     def summary(self) -> str:
@@ -95,6 +96,8 @@ def after_poll(*, every: int, failures: int, outcome: Outcome, now: datetime) ->
         failures=0, last_error="", last_ok=now, paused=False,
         next_poll=now + timedelta(seconds=wait),
     )  # fmt: skip
+    if outcome.content_hash is not None:
+        values["content_hash"] = outcome.content_hash
     if outcome.etag is not None or not outcome.not_modified:
         values["etag"] = (outcome.etag or None) and outcome.etag[:1000]
     if outcome.last_modified is not None or not outcome.not_modified:

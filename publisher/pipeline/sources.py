@@ -46,13 +46,14 @@ class SourceRef:
     failures: int
     etag: str | None
     last_modified: str | None
+    content_hash: str | None = None
 
     @classmethod
     def of(cls, row: Source) -> SourceRef:
         assert row.id is not None
         return cls(
             row.id, row.url, tuple(row.regions.split()), row.every, row.failures, row.etag,
-            row.last_modified,
+            row.last_modified, row.content_hash,
         )  # fmt: skip
 
     @property
@@ -170,9 +171,11 @@ async def _poll_one(
     if fetched is not None:
         hints: dict[str, Any] = {"etag": fetched.etag, "last_modified": fetched.last_modified,
                  "max_age": fetched.max_age, "moved_to": fetched.moved_to}  # fmt: skip
-        if fetched.not_modified:
+        digest = hashlib.sha256(fetched.body).hexdigest()
+        if fetched.not_modified or digest == ref.content_hash:  # the same bytes: nothing new
             outcome = Outcome(ok=True, not_modified=True, **hints)
         else:
+            hints["content_hash"] = digest
             try:
                 records = await anyio.to_thread.run_sync(
                     _parse, ref, fetched, limiter=limits["cpu"]
@@ -182,13 +185,25 @@ async def _poll_one(
             else:
                 now = rt.now()
                 outcome, errors = await anyio.to_thread.run_sync(
-                    lambda: take_in(rt, ref, records, now=now, hints=hints), limiter=limits["db"]
+                    lambda: _take_in_once_more_if_raced(rt, ref, records, now=now, hints=hints),
+                    limiter=limits["db"],
                 )
                 _log(ref, outcome)
                 return PollReport(ref.id, ref.url, outcome, errors)
     await anyio.to_thread.run_sync(lambda: _save(rt, ref, outcome), limiter=limits["db"])
     _log(ref, outcome)
     return PollReport(ref.id, ref.url, outcome, errors)
+
+
+def _take_in_once_more_if_raced(
+    rt: Runtime, ref: SourceRef, records: Sequence[RawRecord], **kw: Any
+) -> tuple[Outcome, list[InputError]]:
+    """take_in; if another poller (`sources poll` beside the scheduler) wrote the same entries
+    first, the unique guid refuses ours and a second pass finds them stored."""
+    try:
+        return take_in(rt, ref, records, **kw)
+    except store.DUPLICATE:
+        return take_in(rt, ref, records, **kw)
 
 
 def _save(rt: Runtime, ref: SourceRef, outcome: Outcome) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -14,6 +16,9 @@ from publisher.errors import InputError
 from publisher.models import Item, Source
 
 _CHUNK = 2_000
+# A unique key taken by a concurrent writer: bulk inserts run on the DB-API cursor, so the
+# drivers' own errors arrive unwrapped.
+DUPLICATE = (sa.exc.IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 def add_source(

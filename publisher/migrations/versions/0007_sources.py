@@ -4,10 +4,11 @@ Revision ID: 0007
 Revises: 0005
 Create Date: 2026-11-30 23:00:00
 
-``sources`` holds each polled feed with its HTTP validators (ETag, Last-Modified), backoff and
-last result. Items gain ``source_id`` and ``entry_id`` (which source entry they came from; the
-item's guid encodes the same identity, so the unique guid makes "once per entry" hold) and an
-optional image (``image_url``, ``image_alt``). Existing rows get no image and no source.
+``sources`` holds each polled feed with its HTTP validators (ETag, Last-Modified), the hash of
+the last body taken in (for servers without validators), backoff and last result. Items gain
+``source_id`` and ``entry_id`` (which source entry they came from; the item's guid encodes the
+same identity, so the unique guid makes "once per entry" hold) and an optional image
+(``image_url``, ``image_alt``). Existing rows get no image and no source.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def upgrade() -> None:
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("etag", sa.String(length=1000), nullable=True),
         sa.Column("last_modified", sa.String(length=100), nullable=True),
+        sa.Column("content_hash", sa.String(length=64), nullable=True),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("next_poll", publisher.models.UTCDateTime(), nullable=False),
         sa.Column("last_polled", publisher.models.UTCDateTime(), nullable=True),
