@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import re
 import threading
 
 import anyio
@@ -170,3 +171,32 @@ def test_max_age() -> None:
     assert max_age('max-age="60", must-revalidate') == 60
     assert max_age("no-cache") is None
     assert max_age("max-age=99999999999999999999") == 10**9
+
+
+@pytest.mark.parametrize(
+    ("host", "named"),
+    [
+        ("2130706433", "2130706433 (127.0.0.1) is a loopback"),
+        ("127.1", "127.1 (127.0.0.1) is a loopback"),
+        ("0", "0 (0.0.0.0) is an unspecified"),
+        ("[::ffff:127.0.0.1]", "is a loopback"),
+        ("[::1]", "::1 is a loopback"),
+    ],
+)
+def test_other_spellings_of_loopback_are_refused(host: str, named: str) -> None:
+    with feed_server() as server:
+        server.routes["/f"] = Answer(body=FEED)
+        with pytest.raises(FetchError, match=re.escape(named)):
+            fetch_once(f"http://{host}:{server.port}/f", allow_private=False)
+        assert server.requests == []
+
+
+def test_a_redirect_to_another_scheme_names_it() -> None:
+    with feed_server() as server:
+        server.routes["/f"] = Answer(302, headers={"Location": "file:///etc/passwd"})
+        with pytest.raises(FetchError) as info:
+            get(server.url("/f"))
+    assert str(info.value) == (
+        f"{server.url('/f')}: redirect to 'file:///etc/passwd': "
+        "only absolute http(s) URLs can be fetched"
+    )

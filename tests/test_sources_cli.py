@@ -90,3 +90,17 @@ def test_items_add_with_an_image(migrated: Path) -> None:
     assert done.returncode == 0, done.stderr
     bad = run(migrated, "items", "add", "--title", "x", "--image", "file:///etc/passwd")
     assert bad.returncode == 1 and "image_url must be an absolute http(s) URL" in bad.stderr
+
+
+def test_items_import_url_is_guarded(migrated: Path, server: FeedServer) -> None:
+    server.routes["/f"] = Answer(body=rss(("e1", "Floods in Peru", "Rain.")))
+    server.routes["/hop"] = Answer(302, headers={"Location": server.url("/f")})
+    db = {"PUBLISHER_DATABASE_URL": f"sqlite:///{migrated / 'var' / 'publisher.db'}"}
+    cli = CliRunner()
+    refused = cli.invoke(app, ["items", "import", server.url("/hop")], env=db)
+    assert refused.exit_code == 1
+    assert "127.0.0.1 is a loopback address; SOURCES_ALLOW_PRIVATE is off" in refused.stderr
+    assert server.requests == []
+    allowed = cli.invoke(app, ["items", "import", server.url("/hop")], env={**db, **ALLOW})
+    assert allowed.exit_code == 0, allowed.stderr
+    assert "added 1" in allowed.stdout

@@ -67,6 +67,10 @@ def refused_reason(address: IPAddress) -> str | None:
     return None if address.is_global else "non-global"
 
 
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
 class GuardedBackend(httpcore.AnyIOBackend):
     """Resolves each host once, refuses non-global addresses, then connects to that address."""
 
@@ -104,7 +108,7 @@ class GuardedBackend(httpcore.AnyIOBackend):
                 reason = refused_reason(address)
                 if reason:
                     named = host if host == str(address) else f"{host} ({address})"
-                    raise RefusedAddress(f"{named} is a {reason} address")
+                    raise RefusedAddress(f"{named} is {_a(reason)} address")
         return str(addresses[0])
 
 
@@ -181,10 +185,11 @@ def max_age(cache_control: str | None) -> float | None:
     return None
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, *, start: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError("only absolute http(s) URLs can be fetched", source=url)
+        where = "" if url == start else f"redirect to {url[:200]!r}: "
+        raise FetchError(f"{where}only absolute http(s) URLs can be fetched", source=start)
 
 
 async def fetch(
@@ -212,7 +217,7 @@ async def _follow(
 ) -> Fetched:
     current, moved_to, permanent_so_far = url, None, True
     for _hop in range(MAX_REDIRECTS + 1):
-        _check_url(current)
+        _check_url(current, start=url)
         try:
             async with client.stream("GET", current, headers=headers) as resp:
                 if resp.status_code in REDIRECTS and "location" in resp.headers:
