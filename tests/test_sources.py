@@ -352,3 +352,30 @@ def test_two_pollers_at_once_store_each_entry_once(rt: Runtime, server: FeedServ
     assert all(o.ok for o in outcomes), outcomes
     assert sorted(o.added for o in outcomes) == [0, 30]
     assert len(items(rt)) == 30
+
+
+def test_a_move_onto_another_sources_url_keeps_the_old_one(rt: Runtime, server: FeedServer) -> None:
+    server.routes["/old"] = Answer(301, headers={"Location": "/new"})
+    server.routes["/new"] = Answer(body=rss(("e", "Peru", "x")))
+    old, new = add(rt, server.url("/old")), add(rt, server.url("/new"))
+    reports = poll_sources(rt)
+    assert all(r.outcome.ok for r in reports)
+    assert (row(rt, old).url, row(rt, new).url) == (server.url("/old"), server.url("/new"))
+    assert len(items(rt)) == 2  # one item per (source, entry): the sources are distinct
+
+
+def test_a_hub_that_is_down_never_fails_the_build(rt: Runtime, server: FeedServer) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    rt.settings.websub_hub_url = f"http://127.0.0.1:{port}/hub"
+    server.routes["/news"] = Answer(body=rss(("e1", "Floods in Peru", "x")))
+    add(rt, server.url("/news"))
+    poll_sources(rt)
+    with rt.session() as session:
+        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+    assert "pe.rss" in report.changed
+    parsed = feedparser.parse((rt.settings.feeds_dir / "pe.atom").read_bytes())
+    assert not parsed.bozo and parsed.version == "atom10"
