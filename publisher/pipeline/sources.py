@@ -23,10 +23,10 @@ from publisher.errors import FeedFetchError, InputError
 from publisher.intake.fetcher import Fetched, FetchError, fetch, make_client
 from publisher.intake.records import NewItem, RawRecord, clean_record
 from publisher.intake.remote import feed_records, parse_feed
+from publisher.logs import event
 from publisher.models import Source
 from publisher.pipeline.poll_policy import Outcome, after_poll
 from publisher.runtime import Runtime
-from publisher.service.logs import event
 from publisher.store import sources as store
 from publisher.store.items import ItemInsert, insert_items
 from publisher.text import content_guid
