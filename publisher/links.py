@@ -34,27 +34,27 @@ _KINDS = {
 }
 
 
-def check_link(value: str | None) -> str | None:
+def check_link(value: str | None, *, name: str = "link") -> str | None:
     """``value`` as a link every feed format can carry, None when blank; InputError why not."""
     if value is None or not value.strip():
         return None
     link = value.strip()
     if len(link) > MAX_LINK:
-        raise InputError(f"link is {len(link):,} characters; the limit is {MAX_LINK:,}")
+        raise InputError(f"{name} is {len(link):,} characters; the limit is {MAX_LINK:,}")
     if " " in link or not link.isprintable() or not _UNSAFE.isdisjoint(link):
-        raise InputError(f"link holds {_bad_character(link)}")
+        raise InputError(f"{name} holds {_bad_character(link)}")
     if not _SCHEME.match(link):
-        raise InputError(f"link must be an absolute http(s) URL, not {link[:80]!r}")
+        raise InputError(f"{name} must be an absolute http(s) URL, not {link[:80]!r}")
     try:
         parts = urlsplit(link)
         port = parts.port  # raises ValueError when not a number from 0 to 65535
     except ValueError as e:
-        raise InputError(f"link has a malformed host or port ({e})") from None
+        raise InputError(f"{name} has a malformed host or port ({e})") from None
     if "@" in parts.netloc:
-        raise InputError("link must not carry a user name or password (user@host)")
+        raise InputError(f"{name} must not carry a user name or password (user@host)")
     problem = host_problem(parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc)
     if problem:
-        raise InputError(f"link host {problem}")
+        raise InputError(f"{name} host {problem}")
     return link
 
 

@@ -61,6 +61,8 @@ class ItemBase(SQLModel):
     title: str = Field(max_length=500)
     summary: str = Field(default="", sa_type=sa.Text)
     link: str | None = Field(default=None, max_length=2000)
+    image_url: str | None = Field(default=None, max_length=2000)
+    image_alt: str = Field(default="", max_length=300)
 
 
 class Item(ItemBase, table=True):
@@ -71,6 +73,9 @@ class Item(ItemBase, table=True):
     guid: str = Field(max_length=300, unique=True)
     source: str = Field(default="", max_length=300)
     regions_inferred: bool = Field(default=False)
+    # Set for items a polled source brought in (0007); the entry's upstream id, for reference.
+    source_id: int | None = Field(default=None, index=True)
+    entry_id: str | None = Field(default=None, max_length=2000)
     published: datetime = _ts(index=True)
     updated: datetime = _ts()
     created: datetime = _ts()
@@ -243,3 +248,25 @@ class DigestRun(SQLModel, table=True):
     runner: str = Field(default="", max_length=64)
     status: str = Field(default="", max_length=16)
     queued: int = Field(default=0)
+
+
+class Source(SQLModel, table=True):
+    """An upstream feed polled on a schedule; its validators, backoff and last result (0007)."""
+
+    __tablename__ = "sources"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000, unique=True)
+    regions: str = Field(default="", max_length=2000)  # default slugs, space-separated
+    every: int = Field(default=1800)  # seconds between polls
+    lang: str = Field(default="", max_length=16)
+    paused: bool = Field(default=False)
+    etag: str | None = Field(default=None, max_length=1000)
+    last_modified: str | None = Field(default=None, max_length=100)
+    content_hash: str | None = Field(default=None, max_length=64)  # of the last body taken in
+    failures: int = Field(default=0)
+    next_poll: datetime = _ts(index=True)
+    last_polled: datetime | None = _ts(nullable=True)
+    last_ok: datetime | None = _ts(nullable=True)
+    last_result: str = Field(default="", max_length=200)
+    last_error: str = Field(default="", max_length=1000)
+    created: datetime = _ts()

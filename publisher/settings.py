@@ -50,11 +50,21 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
+    sources_allow_private: bool = False  # let sources and feed imports reach private addresses
+    sources_concurrency: int = Field(default=20, ge=1, le=500)
+    websub_hub_url: str = ""
 
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("websub_hub_url")
+    @classmethod
+    def _check_hub(cls, value: str) -> str:
+        if value and not (value.startswith(("http://", "https://")) and value.isprintable()):
+            raise ValueError("WEBSUB_HUB_URL must be an http(s) URL, or empty")
+        return value.strip()
 
     @field_validator("digest_time")
     @classmethod

@@ -18,6 +18,7 @@ from publisher.errors import InputError
 MAX_TITLE = 500
 MAX_SUMMARY = 20_000
 MAX_GUID = 300
+MAX_ALT = 300
 
 # XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")

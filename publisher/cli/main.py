@@ -16,6 +16,7 @@ from publisher.cli import (
     send,
     serve,
     service,
+    sources,
     subscribers,
 )
 from publisher.errors import PublisherError
@@ -35,6 +36,7 @@ app.add_typer(subscribers.app, name="subscribers")
 digests.app.command("send")(send.send)
 digests.app.command("status")(send.status)
 app.add_typer(digests.app, name="digests")
+app.add_typer(sources.app, name="sources")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(service.scheduler)

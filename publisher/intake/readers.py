@@ -17,7 +17,16 @@ from publisher.errors import InputError
 from publisher.intake.records import RawRecord
 
 Read = Iterator[RawRecord | InputError]
-ITEM_COLUMNS = ("title", "summary", "link", "published", "regions", "guid")
+ITEM_COLUMNS = (
+    "title",
+    "summary",
+    "link",
+    "published",
+    "regions",
+    "guid",
+    "image_url",
+    "image_alt",
+)
 # DESIGN.md: a line ends at \n or \r\n only. str.splitlines() would also split on VT, FF,
 # \x1c-\x1e, NEL, U+2028 and U+2029 (and csv on a lone \r), shifting every later record.
 _LINE_END = re.compile(r"\r?\n")
@@ -49,7 +58,7 @@ def read_seed(path: Path) -> Read:
 
 
 def read_csv(path: Path) -> Read:
-    """A header row naming title and summary, optionally link, published, regions, guid."""
+    """A header row naming title and summary, optionally link, published, regions, guid, image."""
     source = str(path)
     # A lone CR is not a line end; as a space it is what clean_field would make of it anyway.
     reader = csv.reader(io.StringIO(_LONE_CR.sub(" ", read_text(path)), newline=""))

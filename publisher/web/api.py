@@ -106,6 +106,8 @@ def create(
         published=body.published,
         regions=list(body.regions),
         guid=body.guid,
+        image_url=body.image_url,
+        image_alt=body.image_alt,
     )
     try:
         guid = clean_record(raw).guid
