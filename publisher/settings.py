@@ -6,7 +6,6 @@ environment at import time, so tests can run several configurations side by side
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.errors import ConfigError
+from publisher.private_files import read_or_create_secret
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -80,12 +80,8 @@ class Settings(BaseSettings):
         """Return settings whose key comes from var/secret_key, creating it once (demo, serve)."""
         if self.secret_key:
             return self
-        path = self.var_dir / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return self.model_copy(update={"secret_key": path.read_text().strip()})
+        key = read_or_create_secret(self.var_dir / "secret_key")
+        return self.model_copy(update={"secret_key": key})
 
 
 def load_settings(**overrides: object) -> Settings:
