@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
+    # -- the web server facing the internet (issue 9)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is believed
+    allowed_hosts: str = ""  # extra Host names accepted (comma-separated); empty = any Host
+    metrics_token: str = ""  # bearer token for /metrics from public addresses (or ADMIN_TOKEN)
+    docs_public: bool = True  # /docs and /openapi.json; false hides them (404)
+    http_timeout: float = Field(default=10.0, gt=0, le=300)  # to send a whole request, or idle
+    http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    http_max_headers: int = Field(default=100, ge=10, le=10_000)
+    http_max_connections: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("base_url")
     @classmethod
