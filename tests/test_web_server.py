@@ -27,9 +27,11 @@ PATIENCE = 20.0  # how long a test waits for the server to close a socket before
 
 
 @contextmanager
-def serving(make_settings: Callable[..., Settings], **env: str) -> Iterator[tuple[int, Settings]]:
+def serving(
+    make_settings: Callable[..., Settings], *, database_url: str = "", **env: str
+) -> Iterator[tuple[int, Settings]]:
     """`publisher serve --web-only` on a free port of 127.0.0.1, until the block ends."""
-    settings = make_settings()
+    settings = make_settings(**({"database_url": database_url} if database_url else {}))
     port = free_port()
     environment = {
         "PATH": "/usr/bin:/bin",
@@ -212,6 +214,7 @@ def test_the_connection_limit_answers_503(make_settings: Callable[..., Settings]
 
 # -- X-Forwarded-For: believed from FORWARDED_ALLOW_IPS only -----------------------------------
 def _subscribe(port: int, source: str, forwarded: str, email: str) -> int:
+    """POST /subscribe from ``source`` (a loopback address) with an X-Forwarded-For."""
     transport = httpx.HTTPTransport(local_address=source)
     with httpx.Client(transport=transport, timeout=PATIENCE) as client:
         r = client.post(
@@ -255,3 +258,17 @@ def test_the_setting_names_the_trusted_proxy(make_settings: Callable[..., Settin
         assert _subscribe(port, "127.0.0.1", "6.6.6.6", "direct@example.org") == 200
         ips = _consent_ips(settings)
     assert ips == {"via@example.org": "198.51.100.9", "direct@example.org": "127.0.0.1"}
+
+
+@pytest.mark.postgres
+def test_web_processes_on_postgres_share_the_per_ip_limit(
+    make_settings: Callable[..., Settings], pg_url: str
+) -> None:
+    with (
+        serving(make_settings, database_url=pg_url) as (one, _),
+        serving(make_settings, database_url=pg_url) as (two, _),
+    ):
+        answers = [
+            _subscribe((one, two)[i % 2], "127.0.0.4", "", f"s{i}@example.org") for i in range(12)
+        ]
+    assert answers[:10] == [200] * 10 and answers[10:] == [429, 429]  # 10 per IP, in total
