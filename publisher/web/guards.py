@@ -54,6 +54,10 @@ class HostPolicy:
 
     def rewrite(self, scope: Scope) -> Scope:
         """``scope`` as if the request had named BASE_URL's host and scheme."""
+        if scope["scheme"] == self.scheme:
+            hosts = [v for n, v in scope["headers"] if n == b"host"]
+            if hosts == [self.host]:
+                return scope  # already so: the usual case behind a proxy that keeps Host
         headers = [(n, v) for n, v in scope["headers"] if n != b"host"]
         headers.append((b"host", self.host))
         return {**scope, "headers": headers, "scheme": self.scheme}
