@@ -270,3 +270,18 @@ class Source(SQLModel, table=True):
     last_result: str = Field(default="", max_length=200)
     last_error: str = Field(default="", max_length=1000)
     created: datetime = _ts()
+
+
+class RateLimit(SQLModel, table=True):
+    """One key's sliding-window counters, shared by every web process (publisher.web.ratelimit).
+
+    ``key`` is a 64-bit hash of the IP or address (never the address itself); ``window`` is
+    the index of the current fixed window; rows two windows old are purged.
+    """
+
+    __tablename__ = "rate_limits"
+    scope: str = Field(primary_key=True, max_length=16)
+    key: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    window: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    previous: int = Field(default=0)
+    current: int = Field(default=0)

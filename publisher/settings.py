@@ -6,7 +6,6 @@ environment at import time, so tests can run several configurations side by side
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.errors import ConfigError
+from publisher.private_files import read_or_create_secret
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     sources_allow_private: bool = False  # let sources and feed imports reach private addresses
     sources_concurrency: int = Field(default=20, ge=1, le=500)
     websub_hub_url: str = ""
+    # -- the web server facing the internet (issue 9)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is believed
+    allowed_hosts: str = ""  # extra Host names accepted (comma-separated); empty = any Host
+    metrics_token: str = ""  # bearer token for /metrics from public addresses (or ADMIN_TOKEN)
+    docs_public: bool = True  # /docs and /openapi.json; false hides them (404)
+    http_timeout: float = Field(default=10.0, gt=0, le=300)  # to send a whole request, or idle
+    http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    http_max_headers: int = Field(default=100, ge=10, le=10_000)
+    http_max_connections: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("base_url")
     @classmethod
@@ -90,12 +99,8 @@ class Settings(BaseSettings):
         """Return settings whose key comes from var/secret_key, creating it once (demo, serve)."""
         if self.secret_key:
             return self
-        path = self.var_dir / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return self.model_copy(update={"secret_key": path.read_text().strip()})
+        key = read_or_create_secret(self.var_dir / "secret_key")
+        return self.model_copy(update={"secret_key": key})
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -29,23 +29,25 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
     proxy_headers: bool = typer.Option(
-        True, help="Trust X-Forwarded-For from 127.0.0.1 (nginx in front)."
+        True, help="Trust X-Forwarded-For from FORWARDED_ALLOW_IPS (nginx in front)."
     ),
     # -- scheduler/service engineer (issue 5): compose runs the web alone, the scheduler and
     # workers as their own services, and nginx in another container.
     web_only: bool = typer.Option(
         False, "--web-only", help="Only the web app: no scheduler, no delivery (scale-out)."
     ),
-    forwarded_allow_ips: str = typer.Option(
-        "127.0.0.1",
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
         "--forwarded-allow-ips",
-        help="Proxies whose X-Forwarded-For is trusted, comma-separated, or * (containers).",
+        help="Proxies whose X-Forwarded-For is trusted, comma-separated "
+        "(default: the FORWARDED_ALLOW_IPS setting, 127.0.0.1).",
     ),
 ) -> None:
     """Web pages, feeds, subscriptions and /api in one process (plus the background services)."""
     import uvicorn
 
     from publisher.web.app import create_app
+    from publisher.web.server import server_options
 
     rt = runtime(ctx)
     rt.settings = rt.settings.with_local_secret()
@@ -55,17 +57,12 @@ def serve(
     out.print(f"{len(report.files)} feed files in {rt.settings.feeds_dir}/")
     services = [] if web_only else [make(rt) for make in SERVICES]
     app = create_app(rt.settings, runtime=rt, services=services)
-    fast = importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
+    options = server_options(rt.settings)
+    options["proxy_headers"] = proxy_headers
+    if forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = forwarded_allow_ips
+    fast = importlib.util.find_spec("uvloop")
     out.print(f"serving {rt.settings.site_title} on http://{host}:{port}/")
     uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=forwarded_allow_ips,
-        loop="uvloop" if fast else "asyncio",
-        http="httptools" if fast else "h11",
-        access_log=False,
-        server_header=False,
-        log_level="info",
+        app, host=host, port=port, loop="uvloop" if fast else "asyncio", log_level="info", **options
     )

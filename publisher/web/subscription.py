@@ -159,7 +159,30 @@ def _too_many(state: WebState, request: Request, wait: int) -> HTMLResponse:
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(
+    token: str, request: Request, session: SessionDep, state: StateDep
+) -> HTMLResponse:
+    """A page with a button; link scanners follow GETs, so a GET never confirms."""
+    if _subscriber(state, session, "confirm", token) is None:
+        return _ended(state, request)
+    context = {"page_title": "Confirm your subscription", "token": token}
+    return render(state.templates, request, "confirm.html", context)
+
+
+def _ended(state: WebState, request: Request) -> HTMLResponse:
+    return _notice(
+        state,
+        request,
+        "This subscription has ended",
+        "This confirmation link belongs to a subscription that was cancelled.",
+        "Subscribe again from the home page if you want the emails back.",
+        links=[("Subscribe", "/#subscribe")],
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
+    """The button: the subscription starts (or its new regions apply)."""
     sub = _subscriber(state, session, "confirm", token)
     regions = None
     if sub is not None:
@@ -171,14 +194,7 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
             known=state.runtime.tree,
         )
     if sub is None or regions is None:
-        return _notice(
-            state,
-            request,
-            "This subscription has ended",
-            "This confirmation link belongs to a subscription that was cancelled.",
-            "Subscribe again from the home page if you want the emails back.",
-            links=[("Subscribe", "/#subscribe")],
-        )
+        return _ended(state, request)
     names = ", ".join(state.runtime.tree.get(r).name_en for r in regions if r in state.runtime.tree)
     prefs = state.tokens.url("", "preferences", sub.key)
     return _notice(
