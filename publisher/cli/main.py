@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+import publisher.cli.bounces as bounce_cli
 from publisher.cli import dbcmd, demo, digests, feeds, items, regions, serve, service, subscribers
 from publisher.cli import send as _send  # noqa: F401  (adds `digests send` and `digests status`)
 from publisher.errors import PublisherError
@@ -28,6 +29,9 @@ app.command("serve")(serve.serve)
 app.command("scheduler")(service.scheduler)
 app.command("worker")(service.worker)
 serve.SERVICES.append(service.serve_background)  # serve runs the scheduler (and delivery) too
+app.add_typer(bounce_cli.app, name="bounces")
+app.command("inbound")(bounce_cli.inbound)
+serve.SERVICES.append(bounce_cli.serve_background)  # and the bounce receiver, IMAP and applier
 
 
 def main(argv: list[str] | None = None) -> None:

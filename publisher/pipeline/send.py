@@ -17,10 +17,11 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from publisher.bounces.verp import digest_envelope
 from publisher.delivery import ledger, recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats
 from publisher.delivery.ledger import Recipient
-from publisher.delivery.mailer import envelope_sender, smtp_target
+from publisher.delivery.mailer import smtp_target
 from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.store import LedgerStore
@@ -262,7 +263,7 @@ def deliver(
     with smtp_target(settings) as target, SmtpPool(target, config.concurrency) as pool:
         engine = Engine(
             store=LedgerStore(rt.engine), messenger=messenger, transport=pool,
-            envelope_from=envelope_sender(settings.from_), config=config, clock=rt.now,
+            envelope_from=digest_envelope(settings), config=config, clock=rt.now,
             limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
         )  # fmt: skip
         done = threading.Event()

@@ -20,10 +20,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from publisher.bounces.verp import digest_envelope
 from publisher.delivery import recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
 from publisher.delivery.ledger import Claim, RowUpdate
-from publisher.delivery.mailer import envelope_sender, smtp_target
+from publisher.delivery.mailer import smtp_target
 from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SendResult, SmtpPool
 from publisher.delivery.store import LedgerStore
@@ -182,7 +183,7 @@ class Worker:
                     self._regions, self.rt,
                 ),
                 messenger=digest_messenger(self.rt), transport=TimedTransport(pool, self.metrics),
-                envelope_from=envelope_sender(settings.from_), config=cfg, clock=self.rt.now,
+                envelope_from=digest_envelope(settings), config=cfg, clock=self.rt.now,
                 limiter=RateLimiter(cfg.rate),
             )  # fmt: skip
             with self._lock:
