@@ -15,11 +15,21 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.models import BounceEvent, BounceReport, Delivery, DeliveryState, Subscriber
-from publisher.store.rows import add_unless_taken
 
 PENDING = "pending"
 STATES = ("pending", "applied", "unmatched", "ignored", "duplicate", "malformed")
 MAX_RAW = 10_000_000
+
+
+def _insert(session: Session, row: BounceReport | BounceEvent) -> bool:
+    """Insert in a savepoint; False when a unique key was taken (by a concurrent writer too)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except sa.exc.IntegrityError:
+        return False
+    return True
 
 
 def report_key(basis: str | bytes) -> str:
@@ -36,7 +46,7 @@ def store_report(
         key=key, source=source[:32], envelope_to=envelope_to[:1000], received=now,
         raw=raw[:MAX_RAW],
     )  # fmt: skip
-    if add_unless_taken(session, report):
+    if _insert(session, report):
         assert report.id is not None
         return report.id, True
     found = session.exec(select(BounceReport.id).where(col(BounceReport.key) == key)).one()
@@ -78,7 +88,7 @@ def has_event(session: Session, *, delivery_id: int, kind: str) -> bool:
 
 def add_event(session: Session, event: BounceEvent) -> bool:
     """Insert an event; False when the (ledger row, kind) pair already has one."""
-    return add_unless_taken(session, event)
+    return _insert(session, event)
 
 
 def count_events(session: Session, *, subscriber_id: int, kind: str, since: datetime) -> int:
