@@ -134,3 +134,8 @@ def receiver(rt: Runtime) -> Iterator[tuple[int, Outcomes]]:
         thread.join(10)
 
 
+def keep_report(rt: Runtime, raw: bytes, source: str = "smtp") -> int:
+    """Store one report as an entrance would; its id."""
+    from publisher.bounces.inbound import keep
+
+    return keep(rt, raw=raw, source=source)[0]
