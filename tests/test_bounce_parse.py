@@ -143,7 +143,16 @@ def test_verp_malformed_tokens(token: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["", "bounces", "@example.org", "a+b@example.org", "a@b\r\nBcc: x@y", "<a@b>"]
+    "address",
+    [
+        "",
+        "bounces",
+        "@example.org",
+        "a+b@example.org",
+        "a@b\r\nBcc: x@y",
+        "<a@b>",
+        "b@ex\u00e4mple.org",
+    ],
 )
 def test_bad_bounce_address_is_one_clear_error(address: str) -> None:
     with pytest.raises(ConfigError, match="BOUNCE_ADDRESS"):

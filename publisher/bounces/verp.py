@@ -8,7 +8,6 @@ because some relays fold the local part's case; the newest key signs, every key 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -22,6 +21,9 @@ from publisher.settings import Settings
 
 KINDS: Final[dict[str, str]] = {"d": "digest", "o": "outbox"}
 MAC_CHARS: Final = 10
+_NOT_IN_ADDRESS = frozenset('+<>()[],;:\\"\r\n\0 \t')
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
+_PAIRS = [_B32[i >> 5] + _B32[i & 31] for i in range(1024)]
 _TOKEN = re.compile(rf"([a-z])([0-9]{{1,12}})-([a-z2-7]{{{MAC_CHARS}}})")
 
 
@@ -33,9 +35,8 @@ class RowRef:
     row_id: int
 
 
-def _derive(secret: str) -> hmac.HMAC:
-    key = hmac.new(secret.encode(), b"publisher.verp", hashlib.sha256).digest()
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _derive(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"publisher.verp", hashlib.sha256).digest()
 
 
 class Verp:
@@ -43,7 +44,8 @@ class Verp:
 
     def __init__(self, bounce_address: str, secret_keys: list[str]) -> None:
         local, at, domain = bounce_address.strip().rpartition("@")
-        if not at or not local or not domain or any(c in bounce_address for c in "+<>\r\n\0 "):
+        bad = not bounce_address.isascii() or any(c in _NOT_IN_ADDRESS for c in bounce_address)
+        if not at or not local or not domain or bad:
             raise ConfigError(
                 f"PUBLISHER_BOUNCE_ADDRESS must be a plain address like bounces@example.org, "
                 f"not {bounce_address!r}"
@@ -51,21 +53,25 @@ class Verp:
         if not secret_keys:
             raise ConfigError("no secret key to sign VERP tokens with; set PUBLISHER_SECRET_KEY")
         self.local, self.domain = local.lower(), domain.lower()
-        self._macs = [_derive(k) for k in secret_keys]
+        self._keys = [_derive(k) for k in secret_keys]
         self._find = re.compile(
             re.escape(self.local) + r"\+([a-z0-9-]{4,40})@" + re.escape(self.domain), re.I
         )
 
-    def _mac(self, mac: hmac.HMAC, kind: str, row_id: int) -> str:
-        m = mac.copy()
-        m.update(f"{kind}:{row_id}".encode("ascii"))
-        return base64.b32encode(m.digest()[:7]).decode("ascii")[:MAC_CHARS].lower()
+    def _mac(self, key: bytes, kind: str, row_id: int) -> str:
+        # 50 bits of the MAC, as 10 base32 letters looked up two at a time (the send hot path).
+        bits = int.from_bytes(hmac.digest(key, f"{kind}:{row_id}".encode(), "sha256")[:7]) >> 6
+        p = _PAIRS
+        return (
+            p[bits >> 40] + p[(bits >> 30) & 1023] + p[(bits >> 20) & 1023]
+            + p[(bits >> 10) & 1023] + p[bits & 1023]
+        )  # fmt: skip
 
     def token(self, row_id: int, kind: str = "d") -> str:
         """The token of ledger row ``row_id`` of table ``kind``."""
         if kind not in KINDS or row_id < 0:
             raise ValueError(f"no VERP token for {kind!r} row {row_id}")
-        return f"{kind}{row_id}-{self._mac(self._macs[0], kind, row_id)}"
+        return f"{kind}{row_id}-{self._mac(self._keys[0], kind, row_id)}"
 
     def address(self, row_id: int, kind: str = "d") -> str:
         """The envelope sender of one message, e.g. bounces+d42-k3j5n2m4qa@example.org."""
@@ -77,7 +83,7 @@ class Verp:
         if match is None or match[1] not in KINDS:
             return None
         kind, row_id = match[1], int(match[2])
-        if not any(hmac.compare_digest(self._mac(m, kind, row_id), match[3]) for m in self._macs):
+        if not any(hmac.compare_digest(self._mac(m, kind, row_id), match[3]) for m in self._keys):
             return None
         return RowRef(KINDS[kind], row_id)
 
