@@ -213,3 +213,22 @@ def test_raw_reports_are_purged_after_90_days(runtime: Runtime) -> None:
     with runtime.session() as session:
         raws = list(session.execute(sa.select(BounceReport.raw).order_by(BounceReport.id)))  # type: ignore[call-overload]
     assert [r[0] for r in raws] == [None, b"Subject: new\r\n\r\nnew"]
+
+
+def test_the_receiver_survives_oversized_and_unstorable_reports(runtime: Runtime) -> None:
+    with_verp(runtime)
+    sent = send_digest(runtime, 1)
+    sub_id, email = sent.readers[0]
+    dsn = report("postfix_hard.eml", verp=sent.senders[email], rcpt=email)
+    with receiver(runtime) as (port, outcomes):
+        huge = b"Subject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * (11 * 1024 * 1024 // 78)
+        assert smtp_report(port, huge, BOUNCE_ADDRESS)[0] == 552
+        with runtime.engine.begin() as conn:  # the store fails: the relay must keep the report
+            conn.execute(sa.text("ALTER TABLE bounce_reports RENAME TO bounce_reports_away"))
+        assert smtp_report(port, dsn, BOUNCE_ADDRESS)[0] == 451
+        with runtime.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE bounce_reports_away RENAME TO bounce_reports"))
+        assert smtp_report(port, dsn, BOUNCE_ADDRESS)[0] == 250  # the relay's retry
+        assert [o.state for o in outcomes.wait(1)] == ["applied"]
+    assert status(runtime, sub_id) == "bounced"
+    assert len(_reports(runtime)) == 1
