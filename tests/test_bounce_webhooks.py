@@ -17,11 +17,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from sqlmodel import select
 
 from publisher.bounces.webhooks import sns_string_to_sign
 from publisher.models import BounceReport
 from publisher.runtime import Runtime
+from publisher.service.metrics import metrics_for
 from publisher.web.app import create_app
 from tests.bounce_support import Sent, send_digest, status, suppression_reason, with_verp
 from tests.conftest import FIXED_NOW
@@ -158,6 +160,8 @@ def test_mailgun_failed_event_bounces_the_reader_once(client: Client, sent: Sent
     assert suppression_reason(client.rt, email) == "hard_bounce"
     (stored,) = client.reports()
     assert (stored.state, stored.kind, stored.source) == ("applied", "hard", "webhook:mailgun")
+    scraped = generate_latest(metrics_for(client.rt).registry).decode()
+    assert 'publisher_bounce_reports_total{kind="hard",state="applied"} 1.0' in scraped
 
 
 def test_mailgun_temporary_failure_and_complaint(client: Client, sent: Sent) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-import weakref
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -16,12 +15,9 @@ from publisher.cli.context import fail, out, ready
 from publisher.runtime import Runtime
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Counter
-
     from publisher.bounces.inbound import InboundService
 
 app = typer.Typer(help="Bounce and complaint reports.", no_args_is_help=True)
-_COUNTERS: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
 
 
 def _clean(value: str) -> str:
@@ -82,19 +78,9 @@ def serve_background(rt: Runtime) -> Callable[[threading.Event], None]:
 
 def _count(rt: Runtime, service: InboundService) -> None:
     """Count the service's outcomes in ``publisher_bounce_reports_total{state,kind}``."""
-    from prometheus_client import Counter
+    from publisher.service.bounce_metrics import count_report
 
-    from publisher.service.metrics import metrics_for
-
-    registry = metrics_for(rt).registry
-    counter = _COUNTERS.get(registry)
-    if counter is None:
-        counter = _COUNTERS[registry] = Counter(
-            "publisher_bounce_reports", "Bounce and complaint reports this process handled, "
-            "by state (applied, unmatched, ignored, duplicate, malformed) and kind.",
-            ["state", "kind"], registry=registry,
-        )  # fmt: skip
-    service.on_outcome = lambda o, n: counter.labels(o.state, o.kind or "none").inc(n)
+    service.on_outcome = lambda o, n: count_report(rt, state=o.state, kind=o.kind, n=n)
 
 
 def inbound(

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from publisher.bounces import policy, webhooks
 from publisher.runtime import Runtime
+from publisher.service.bounce_metrics import count_report
 from publisher.service.logs import event
 from publisher.store.bounces import report_key, store_report
 from publisher.web.deps import WebState
@@ -50,12 +51,15 @@ def _handle(rt: Runtime, provider: str, body: bytes, fetch: webhooks.CertFetcher
     if new:
         try:
             with rt.session() as session:
-                policy.apply_report(
+                outcome = policy.apply_report(
                     session, report_id=report_id, settings=settings,
                     verp=policy.verp_of(settings), now=now,
                 )  # fmt: skip
         except Exception:  # stored: the applier's next sweep takes it
             log.exception("webhook report %s stays pending", report_id)
+        else:
+            if outcome is not None:
+                count_report(rt, state=outcome.state, kind=outcome.kind)
     return JSONResponse({"status": "stored"})
 
 
