@@ -130,8 +130,8 @@ def receiver(rt: Runtime) -> Iterator[tuple[int, Outcomes]]:
         yield service.port, outcomes
     finally:
         stop.set()
-        service.wake.set()
         thread.join(10)
+        assert not thread.is_alive()
 
 
 def keep_report(rt: Runtime, raw: bytes, source: str = "smtp") -> int:

@@ -3,9 +3,11 @@ message, and reports come back through the embedded receiver and an IMAP mailbox
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -232,3 +234,55 @@ def test_the_receiver_survives_oversized_and_unstorable_reports(runtime: Runtime
         assert [o.state for o in outcomes.wait(1)] == ["applied"]
     assert status(runtime, sub_id) == "bounced"
     assert len(_reports(runtime)) == 1
+
+
+def test_a_week_over_the_complaint_or_bounce_rate_is_logged(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    with_verp(runtime)
+    sent = send_digest(runtime, 4)
+    (_, plaint), (_, hard) = sent.readers[:2]
+    keep(runtime, raw=report("arf_yahoo_complaint.eml", verp=sent.senders[plaint], rcpt=plaint),
+         source="smtp")  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="publisher.bounces.policy"):
+        sweep(runtime)
+        assert [r.getMessage() for r in caplog.records] == ["bounces.complaint_rate"]
+        caplog.clear()
+        keep(runtime, raw=report("gmail_hard.eml", verp=sent.senders[hard], rcpt=hard),
+             source="imap")  # fmt: skip
+        sweep(runtime)
+    names = sorted(r.getMessage() for r in caplog.records)
+    assert names == ["bounces.complaint_rate", "bounces.hard_bounce_rate"]
+    fields = caplog.records[-1].__dict__
+    assert any(v.get("sent") == 4 for k, v in fields.items() if isinstance(v, dict))
+
+
+def test_serve_runs_the_receiver_when_inbound_port_is_set(runtime: Runtime) -> None:
+    from fastapi.testclient import TestClient
+
+    from publisher.cli.bounces import serve_background
+    from publisher.delivery.embedded import free_port
+    from publisher.web.app import create_app
+    from tests.service_support import wait_until
+
+    port = free_port()
+    with_verp(runtime, inbound_port=port)
+    sent = send_digest(runtime, 1)
+    sub_id, email = sent.readers[0]
+    app = create_app(runtime.settings, runtime=runtime, services=[serve_background(runtime)])
+    with TestClient(app):
+        wait_until(lambda: _accepts(port), 20, "the receiver to listen")
+        dsn = report("exchange_hard.eml", verp=sent.senders[email], rcpt=email)
+        assert smtp_report(port, dsn, BOUNCE_ADDRESS)[0] == 250
+        wait_until(lambda: status(runtime, sub_id) == "bounced", 20, "the bounce to be applied")
+    assert not _accepts(port)  # stopped with the app
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True

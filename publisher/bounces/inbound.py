@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from email.parser import BytesHeaderParser
@@ -132,18 +133,22 @@ class InboundService:
             controller.start()
             event(log, "inbound.listening", host=self.host, port=self.port)
         self.ready.set()
+
+        def wake_on_stop() -> None:  # the loop otherwise sleeps until a report or the next poll
+            stop.wait()
+            self.wake.set()
+
+        threading.Thread(target=wake_on_stop, name="inbound-stop", daemon=True).start()
         every = float(self.rt.settings.imap_every)
         try:
             self._sweep()
-            next_poll = 0.0
+            next_poll = time.monotonic()
             while not stop.is_set():
-                if next_poll <= 0:
+                if time.monotonic() >= next_poll:
                     self._poll()
-                    next_poll = every
-                if self.wake.wait(timeout=min(SWEEP_EVERY, every)):
-                    self.wake.clear()
-                else:
-                    next_poll -= min(SWEEP_EVERY, every)
+                    next_poll = time.monotonic() + every
+                self.wake.wait(timeout=max(0.0, min(SWEEP_EVERY, next_poll - time.monotonic())))
+                self.wake.clear()
                 if stop.is_set():
                     break
                 self._sweep()
