@@ -29,6 +29,7 @@ from tests.bounce_support import (
 )
 from tests.delivery_data import add_subscribers, plain_digest
 from tests.imap_server import Mailbox, imap_server
+from tests.service_support import wait_until
 
 
 def _reports(rt: Runtime) -> list[BounceReport]:
@@ -263,7 +264,6 @@ def test_serve_runs_the_receiver_when_inbound_port_is_set(runtime: Runtime) -> N
     from publisher.cli.bounces import serve_background
     from publisher.delivery.embedded import free_port
     from publisher.web.app import create_app
-    from tests.service_support import wait_until
 
     port = free_port()
     with_verp(runtime, inbound_port=port)
@@ -286,3 +286,72 @@ def _accepts(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_the_service_polls_the_mailbox_and_survives_a_bad_login(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    with_verp(runtime)
+    sent = send_digest(runtime, 1)
+    sub_id, email = sent.readers[0]
+    box = Mailbox()
+    box.add(report("yahoo_plain.eml", verp=sent.senders[email], rcpt=email))
+    with imap_server(box) as port:
+        runtime.settings = runtime.settings.model_copy(
+            update={"imap_url": f"imap://bounces:wrong@127.0.0.1:{port}/INBOX"}
+        )
+        with caplog.at_level(logging.WARNING), receiver(runtime):
+            wait_until(lambda: "bounces.imap_failed" in caplog.text, 20, "the failed poll")
+        assert box.seen() == set() and status(runtime, sub_id) == "active"
+        runtime.settings = runtime.settings.model_copy(
+            update={"imap_url": f"imap://bounces:pa%20ss%22word@127.0.0.1:{port}/INBOX"}
+        )
+        with receiver(runtime) as (_, outcomes):
+            assert [o.state for o in outcomes.wait(1)] == ["applied"]
+        assert box.seen() == {1}
+    assert status(runtime, sub_id) == "bounced"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("pop3://u:p@host/INBOX", "must look like"),
+        ("imaps://host/INBOX", "no user name"),
+        ("imaps://u:p@host/IN%0D%0ABOX", "forbidden characters"),
+        ('imaps://u:p@host/a"b', "forbidden characters"),
+    ],
+)
+def test_bad_imap_urls_are_one_clear_error(url: str, message: str) -> None:
+    from publisher.bounces.imap import parse_imap_url
+    from publisher.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_imap_url(url)
+    assert ":p@" not in str(caught.value)
+
+
+def test_clear_text_imap_to_a_remote_host_is_refused() -> None:
+    import socketserver
+    import threading
+
+    from publisher.bounces.imap import ImapTarget, _connect
+    from publisher.errors import ConfigError
+
+    class NoTls(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"* OK [CAPABILITY IMAP4rev1] no tls here\r\n")
+            while line := self.rfile.readline():
+                tag = line.split(b" ")[0]
+                self.wfile.write(b"* CAPABILITY IMAP4rev1\r\n" + tag + b" OK done\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.2", 0), NoTls)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        # 127.0.0.2 is loopback too, but not a name the poller trusts with a clear password.
+        target = ImapTarget("127.0.0.2", port, False, "u", "secret", "INBOX")
+        with pytest.raises(ConfigError, match="no STARTTLS"):
+            _connect(target, 5)
+    finally:
+        server.shutdown()
+        server.server_close()
