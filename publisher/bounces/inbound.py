@@ -10,6 +10,7 @@ stored anyway and marked, never stopping the receiver.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -33,14 +34,18 @@ SWEEP_EVERY = 60.0
 
 
 def idempotency_basis(raw: bytes) -> bytes:
-    """A report's identity: its Message-ID when it has one (it may come by SMTP and IMAP), else
-    its bytes."""
+    """A report's identity: its Message-ID with a hash of its body (the same report by SMTP and
+    by IMAP differs only in trace headers), or all its bytes when it has no Message-ID."""
     try:
         head = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536], headersonly=True)
         msgid = " ".join(str(head.get("Message-ID", "")).split())
     except Exception:
         msgid = ""
-    return b"msgid:" + msgid.encode("utf-8", "replace") if msgid else b"raw:" + raw
+    if not msgid:
+        return b"raw:" + raw
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    body = raw[min(ends) :].lstrip(b"\r\n") if ends else b""
+    return b"msgid:" + msgid.encode("utf-8", "replace") + b"\0" + hashlib.sha256(body).digest()
 
 
 def keep(rt: Runtime, *, raw: bytes, source: str, envelope_to: str = "") -> tuple[int, bool]:
