@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from publisher.bounces.inbound import keep
 from publisher.bounces.policy import sweep, verp_of
-from publisher.delivery import ledger
 from publisher.models import BounceEvent, BounceReport, Consent
 from publisher.runtime import Runtime
+from publisher.store import deliveries
 from tests.bounce_support import (
     BOUNCE_ADDRESS,
     receiver,
@@ -129,7 +129,7 @@ def test_soft_bounces_suppress_after_n_within_m_days(runtime: Runtime) -> None:
     weeks = [plain_digest(runtime, week=f"2026-W{w}") for w in (40, 44, 48)]
     with runtime.session() as session:
         for d in weeks:
-            ledger.enqueue(session, digest_id=d, subscriber_ids=[sub_id, other_id])
+            deliveries.enqueue(session, digest_id=d, subscriber_ids=[sub_id, other_id])
     row = {(r.digest_id, r.subscriber_id): r.id for r in _ledger(runtime)}
 
     def soft_bounce(digest_id: int, subscriber_id: int, address: str, tag: str) -> None:

@@ -24,8 +24,8 @@ from aiosmtpd.controller import Controller
 
 from publisher.bounces import policy
 from publisher.bounces.imap import poll_mailbox
+from publisher.logs import event
 from publisher.runtime import Runtime
-from publisher.service.logs import event
 from publisher.store.bounces import report_key, store_report
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from sqlmodel import Session
 from publisher.bounces import webhooks
 from publisher.bounces.parse import APPLIED_KINDS, Finding, read_report
 from publisher.bounces.verp import Verp
+from publisher.logs import event
 from publisher.models import BounceEvent, BounceReport, Delivery, Subscriber, SubscriberStatus
 from publisher.runtime import Runtime
-from publisher.service.logs import event
 from publisher.settings import Settings
 from publisher.store import bounces as store
-from publisher.store.subscribers import record_consent, set_status, suppress
+from publisher.store.subscribers import get_subscriber, record_consent, set_status, suppress
 
 log = logging.getLogger(__name__)
 WEEK = timedelta(days=7)
@@ -67,7 +67,7 @@ def _match(
     if len(refs) > 1:
         return "names several messages"
     if digest_refs:
-        row = session.get(Delivery, next(iter(digest_refs)))
+        row = store.get_delivery(session, row_id=next(iter(digest_refs)))
         return row if row is not None else "names a ledger row that does not exist"
     if refs:
         return "names an outbox message (not handled yet)"
@@ -80,7 +80,7 @@ def _match(
     row = store.find_delivery(session, digest_id=digest_id, subscriber_id=subscriber_id)
     if row is None:
         return "its Message-ID names no ledger row"
-    sub = session.get(Subscriber, subscriber_id)
+    sub = get_subscriber(session, subscriber_id=subscriber_id)
     if sub is None or (found.recipient and found.recipient != sub.email.lower()):
         return "its recipient is not the reader of that message"
     return row
@@ -125,7 +125,8 @@ def apply_report(
                      f"{found.recipient} {detail}")  # fmt: skip
         return Outcome("unmatched", found.kind)
     assert match.id is not None
-    sub = session.get(Subscriber, match.subscriber_id) if match.subscriber_id > 0 else None
+    known = match.subscriber_id > 0
+    sub = get_subscriber(session, subscriber_id=match.subscriber_id) if known else None
     if sub is None:
         store.finish(report, session, state="unmatched", kind=found.kind,
                      detail=f"the reader was erased: {detail}")  # fmt: skip

@@ -101,6 +101,11 @@ def count_events(session: Session, *, subscriber_id: int, kind: str, since: date
     return int(session.execute(stmt).scalar_one())
 
 
+def get_delivery(session: Session, *, row_id: int) -> Delivery | None:
+    """The ledger row a VERP token names (None: it does not exist, e.g. purged)."""
+    return session.get(Delivery, row_id)
+
+
 def find_delivery(session: Session, *, digest_id: int, subscriber_id: int) -> Delivery | None:
     """The ledger row of one (digest, subscriber), e.g. from a Message-ID."""
     stmt = select(Delivery).where(

@@ -25,8 +25,8 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from publisher.addresses import normalize_address
 from publisher.errors import BadToken, InputError, UnknownRegionError
 from publisher.models import Subscriber, SubscriberStatus
+from publisher.pipeline import subscription as flow
 from publisher.store.subscribers import get_by_key, regions_of
-from publisher.web import subscription_flow as flow
 from publisher.web.browse import tree_rows, with_ancestors
 from publisher.web.deps import SessionDep, StateDep, WebState
 from publisher.web.templating import render

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from publisher.bounces import policy, webhooks
+from publisher.logs import event
 from publisher.runtime import Runtime
 from publisher.service.bounce_metrics import count_report
-from publisher.service.logs import event
 from publisher.store.bounces import report_key, store_report
 from publisher.web.deps import WebState
 
