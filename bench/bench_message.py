@@ -4,7 +4,9 @@
 
 (a) ``MessageTemplate.for_recipient``: placeholders substituted in the tails of the bodies,
 base64 of the tails, header slots filled, bytes joined; (b) ``DigestMail.build``, which adds
-the two signed links (unsubscribe, preferences) and the Date header; (c) the baseline: an
+the two signed links (unsubscribe, preferences) and the Date header; (b') the same plus the
+VERP envelope sender of the message's ledger row (what the engine adds per message when
+BOUNCE_ADDRESS is set); (c) the baseline: an
 ``email.message.EmailMessage`` made per recipient with set_content/add_alternative and
 serialised with the SMTP policy. The digest is rendered once from synthetic items until the
 whole message is about --size bytes.
@@ -22,6 +24,7 @@ from email.policy import SMTP
 from rich.console import Console
 from rich.table import Table
 
+from publisher.bounces.verp import Verp
 from publisher.digest.assembly import build_content
 from publisher.email.message import MessageTemplate, list_id, message_id
 from publisher.email.outgoing import DigestMail
@@ -119,6 +122,11 @@ def main() -> None:
     def with_links(i: int) -> bytes:
         return mail.build(subscriber_id=i, key=f"{i:032x}", email=f"reader{i}@example.org", now=now)
 
+    verp = Verp("bounces@example.org", ["bench"])
+
+    def with_verp(i: int) -> tuple[bytes, str]:
+        return with_links(i), verp.address(i)
+
     def baseline(i: int) -> bytes:
         to, unsubscribe = f"reader{i}@example.org", f"{BASE}/unsubscribe/{i}"
         values = marks.values(
@@ -143,6 +151,8 @@ def main() -> None:
     for label, fn, count in (
         ("MessageTemplate.for_recipient", ours, args.count),
         ("DigestMail.build (+ 2 signed links, Date)", with_links, args.count),
+        ("  + VERP envelope sender (BOUNCE_ADDRESS set)", with_verp, args.count),
+        ("DigestMail.build again (noise check)", with_links, args.count),
         ("EmailMessage per recipient (baseline)", baseline, max(200, args.count // 50)),
     ):
         seconds = per_call(fn, count)

@@ -285,3 +285,46 @@ class RateLimit(SQLModel, table=True):
     window: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
     previous: int = Field(default=0)
     current: int = Field(default=0)
+
+
+class BounceReport(SQLModel, table=True):
+    """A bounce or complaint report as it arrived, stored before it is acknowledged.
+
+    ``key`` makes a report that arrives twice (by two entrances, or retried) one row; ``state``
+    moves pending -> applied | unmatched | ignored | duplicate | malformed; ``raw`` is purged
+    (set to NULL) after 90 days, the row itself stays for the counts.
+    """
+
+    __tablename__ = "bounce_reports"
+    __table_args__ = (sa.Index("ix_bounce_reports_state_received", "state", "received"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    source: str = Field(max_length=32)
+    envelope_to: str = Field(default="", max_length=1000)
+    received: datetime = _ts()
+    state: str = Field(default="pending", max_length=16)
+    kind: str = Field(default="", max_length=16)
+    detail: str = Field(default="", max_length=1000)
+    raw: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
+
+
+class BounceEvent(SQLModel, table=True):
+    """What one report said about one message: a hard or soft bounce or a complaint.
+
+    ``delivery_id`` links it to its ledger row; an unmatched report has no event. One event per
+    (ledger row, kind): the same bounce reported twice counts once.
+    """
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (
+        sa.UniqueConstraint("delivery_id", "kind", name="uq_bounce_event_delivery_kind"),
+        sa.Index("ix_bounce_events_subscriber_kind_at", "subscriber_id", "kind", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="bounce_reports.id", index=True)
+    delivery_id: int = Field(foreign_key="deliveries.id")
+    subscriber_id: int
+    kind: str = Field(max_length=16)
+    status: str = Field(default="", max_length=16)
+    diagnostic: str = Field(default="", max_length=500)
+    at: datetime = _ts(index=True)

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
     http_max_headers: int = Field(default=100, ge=10, le=10_000)
     http_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    # -- bounces and complaints (issue 14)
+    bounce_address: str = ""  # envelope sender base for VERP: bounces+TOKEN@domain
+    inbound_port: int = Field(default=0, ge=0, le=65535)  # embedded report receiver; 0 = off
+    inbound_host: str = "127.0.0.1"
+    imap_url: str = ""  # imaps://user:pass@host[:port]/MAILBOX; empty = off
+    imap_every: int = Field(default=60, ge=5)  # seconds between polls of IMAP_URL
+    soft_bounce_limit: int = Field(default=3, ge=1)  # this many soft bounces ...
+    soft_bounce_days: int = Field(default=30, ge=1)  # ... within this many days suppress
+    bounce_raw_days: int = Field(default=90, ge=1)  # raw reports kept this long
+    mailgun_signing_key: str = ""  # POST /webhooks/mailgun; empty = refused
+    sns_topic_arns: str = ""  # POST /webhooks/ses: accepted SNS topics (comma-separated)
+    sns_cert_hosts: str = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"  # SigningCertURL hosts
 
     @field_validator("base_url")
     @classmethod

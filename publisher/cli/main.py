@@ -7,6 +7,7 @@ import sys
 import typer
 
 from publisher.cli import (
+    bounces,
     dbcmd,
     demo,
     digests,
@@ -41,6 +42,8 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(service.scheduler)
 app.command("worker")(service.worker)
+app.add_typer(bounces.app, name="bounces")
+app.command("inbound")(bounces.inbound)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import typer
 
+from publisher.cli.bounces import serve_background as bounce_background
 from publisher.cli.context import out, runtime
 from publisher.cli.service import serve_background
 from publisher.pipeline.feeds import build_store_feeds
@@ -20,8 +21,9 @@ from publisher.runtime import Runtime
 
 ServiceFactory = Callable[[Runtime], Callable[[threading.Event], None]]
 
-# The long-running parts `publisher serve` starts next to the web app (scheduler, delivery).
-SERVICES: list[ServiceFactory] = [serve_background]
+# The long-running parts `publisher serve` starts next to the web app (scheduler, delivery; the
+# bounce receiver, IMAP poller and applier).
+SERVICES: list[ServiceFactory] = [serve_background, bounce_background]
 
 
 def serve(

@@ -9,7 +9,8 @@ scheduler on that store (see ``publisher.schedule.leader``); APScheduler must ne
     feeds          every 60 s: rebuild feeds/ when the items changed
     sync           every 60 s: one digest job per region with active subscribers; finish runs a
                    dead scheduler left unfinished
-    purge          daily at 03:15 in TIMEZONE: delete signups unconfirmed for 7 days
+    purge          daily at 03:15 in TIMEZONE: delete signups unconfirmed for 7 days, and
+                   the raw bytes of bounce reports older than BOUNCE_RAW_DAYS (90)
     sources        every 60 s: poll the upstream feeds that are due (concurrently, bounded)
 
 Every job coalesces missed runs into one, never overlaps itself, and has a misfire grace of
@@ -38,6 +39,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from publisher.bounces.policy import purge_raw as purge_raw_reports
 from publisher.digest.windows import zone
 from publisher.logs import event
 from publisher.models import SchedulerJob
@@ -176,6 +178,7 @@ def sync_job(context: str) -> None:
 def purge_job(context: str) -> None:
     ctx = _context(context)
     tasks.purge_signups(ctx.runtime, now=ctx.runtime.now())
+    event(log, "bounces.raw_purged", reports=purge_raw_reports(ctx.runtime))
 
 
 def sources_job(context: str) -> None:

@@ -28,7 +28,7 @@ from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.subscription import FORM_VERSION, ConfirmationMailer
 from publisher.runtime import Runtime
 from publisher.settings import Settings
-from publisher.web import api, ops, pages, subscription
+from publisher.web import api, ops, pages, subscription, webhooks
 from publisher.web.browse import RegionCounts
 from publisher.web.deps import BackgroundService, WebState
 from publisher.web.feeds import FeedCache, FeedRebuilder, FeedsEndpoint
@@ -224,5 +224,6 @@ def create_app(
     app.include_router(subscription.router)
     app.include_router(api.router)
     app.include_router(ops.router)
+    app.include_router(webhooks.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
