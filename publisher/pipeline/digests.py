@@ -30,7 +30,7 @@ from publisher.email.render import (
     fill,
 )
 from publisher.errors import StoreError
-from publisher.models import Digest, RegionRow
+from publisher.models import Digest, RegionRow, utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.items import list_items
@@ -84,12 +84,13 @@ def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
 
 def collect(
     session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
-    locale: str = "en",
+    locale: str = "en", now: datetime | None = None,
 ) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
-    """The digest content of ``region`` for ``week`` and its [start, end) window in UTC."""
+    """The digest content of ``region`` for ``week`` (no embargoed item) and its window in UTC."""
     tz = region_zone(session, region=region, settings=settings)
     start, end = week_window(week, tz)
-    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
+    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None,
+                       visible_by=now or utcnow())  # fmt: skip
     content = build_content(
         items, region=region, week=week, base_url=settings.base_url,
         name_of=_name_of(tree, locale), locale=locale, tz=tz,
@@ -113,7 +114,8 @@ def assemble_digest(
     existing = find_digest(session, region=region, week=week)
     if existing is not None:
         return existing
-    content, start, end = collect(session, region=region, week=week, settings=settings, tree=tree)
+    content, start, end = collect(session, region=region, week=week, settings=settings, tree=tree,
+                                  now=now)  # fmt: skip
     html = text = ""
     if not content.empty:
         rendered = (renderer or default_renderer()).digest(

@@ -5,7 +5,8 @@
   recorded per (region, week) in digest_runs; a finished one makes any later fire for the same
   week (a DST change, a second scheduler, a catch-up) a no-op.
 - ``resume_unfinished``: finish runs a dead (or failed) scheduler left unfinished.
-- ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved.
+- ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved or an embargo
+  lifted (the next lift time is part of the fingerprint).
 - ``purge_signups``: delete signups left unconfirmed for seven days.
 """
 
@@ -25,6 +26,7 @@ from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of
 from publisher.service.logs import event
 from publisher.settings import Settings
 from publisher.store import schedule as store
+from publisher.store.items import next_embargo_lift
 from publisher.store.schedule import RegionSchedule
 from publisher.syndication import BuildReport
 from publisher.tokens import Tokens
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 UNCONFIRMED_FOR = timedelta(days=7)
 QUEUED, SKIPPED_WEEK, ALREADY_DONE = "queued", "skipped", "done"
-Fingerprint = tuple[int, int, str]
+Fingerprint = tuple[int, int, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +137,12 @@ def rebuild_feeds_if_changed(
     rt: Runtime, last: Fingerprint | None
 ) -> tuple[Fingerprint, BuildReport | None]:
     """Rebuild feeds/ when the items changed since ``last`` (always when ``last`` is None)."""
+    now = rt.now()
     with rt.session() as session:
-        current = store.items_fingerprint(session)
+        current = (*store.items_fingerprint(session), str(next_embargo_lift(session, now=now)))
         if current == last:
             return current, None
-        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree, now=now)
     event(log, "feeds.built", files=len(report.files), changed=len(report.changed),
           items=current[0])  # fmt: skip
     return current, report

@@ -18,7 +18,7 @@ _CHUNK = 5_000
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
-    "regions_inferred",
+    "regions_inferred", "visible_at",
 )  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
     rows = [
         (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
-         it.source, it.regions_inferred)
+         it.source, it.regions_inferred, db_time(max(it.published, now)))
         for it in items
     ]  # fmt: skip
     bulk_insert(session, table="items", columns=_ITEM_COLUMNS, rows=rows)
@@ -92,13 +92,16 @@ def _public(item: Item, regions: list[str]) -> ItemPublic:
         published=item.published,
         updated=item.updated,
         regions=regions,
+        visible_at=item.visible_at,
     )
 
 
-def get_item(session: Session, *, item_id: int) -> ItemPublic | None:
-    """One item with its regions, or None."""
+def get_item(
+    session: Session, *, item_id: int, visible_by: datetime | None = None
+) -> ItemPublic | None:
+    """One item with its regions, or None (also when still embargoed at ``visible_by``)."""
     item = session.get(Item, item_id)
-    if item is None:
+    if item is None or (visible_by is not None and item.visible_at > visible_by):
         return None
     return _public(item, tags_of(session, item_ids=[item_id]).get(item_id, []))
 
@@ -111,9 +114,13 @@ def list_items(
     until: datetime | None = None,
     limit: int | None = 50,
     offset: int = 0,
+    visible_by: datetime | None = None,
 ) -> list[ItemPublic]:
-    """Items newest first, optionally only those tagged with any of ``regions`` or in a window."""
+    """Items newest first, optionally only those tagged with any of ``regions``, in a window,
+    or visible (not embargoed) at ``visible_by``."""
     stmt = select(Item).order_by(col(Item.published).desc(), col(Item.id).desc())
+    if visible_by is not None:
+        stmt = stmt.where(col(Item.visible_at) <= visible_by)
     if regions is not None:
         tagged = select(ItemRegion.item_id).where(col(ItemRegion.region).in_(list(regions)))
         stmt = stmt.where(col(Item.id).in_(tagged))
@@ -142,8 +149,10 @@ def count_by_region(session: Session) -> dict[str, int]:
     return {region: int(n) for region, n in session.exec(stmt)}
 
 
-def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
-    """Ids of the newest ``limit`` items of every region tag, and of the store as a whole.
+def newest_per_region_ids(
+    session: Session, *, limit: int, visible_by: datetime | None = None
+) -> list[int]:
+    """Ids of the newest ``limit`` (visible) items of every region tag, and of the store.
 
     These are all the items any feed can show: an item among the newest ``limit`` of a feed is
     among the newest ``limit`` of each tag that puts it there, because that feed holds every item
@@ -155,20 +164,23 @@ def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
         .over(partition_by=tags.c.region, order_by=(items.c.published.desc(), items.c.id.desc()))
         .label("rank")
     )
-    ranked = sa.select(tags.c.item_id, rank).join(items, items.c.id == tags.c.item_id).subquery()
-    per_tag = sa.select(ranked.c.item_id).where(ranked.c.rank <= limit)
-    newest = (
-        sa.select(items.c.id).order_by(items.c.published.desc(), items.c.id.desc()).limit(limit)
-    )
+    ranked = sa.select(tags.c.item_id, rank).join(items, items.c.id == tags.c.item_id)
+    newest = sa.select(items.c.id).order_by(items.c.published.desc(), items.c.id.desc())
+    if visible_by is not None:
+        ranked = ranked.where(items.c.visible_at <= visible_by)
+        newest = newest.where(items.c.visible_at <= visible_by)
+    ranked_rows = ranked.subquery()
+    per_tag = sa.select(ranked_rows.c.item_id).where(ranked_rows.c.rank <= limit)
+    newest = newest.limit(limit)
     found = {row[0] for row in session.execute(per_tag)}
     found.update(row[0] for row in session.execute(newest))
     return sorted(found)
 
 
 def item_rows(
-    session: Session, *, item_ids: Sequence[int] | None = None
+    session: Session, *, item_ids: Sequence[int] | None = None, visible_by: datetime | None = None
 ) -> list[tuple[int, str, str, str, str | None, datetime, datetime]]:
-    """(id, guid, title, summary, link, published, updated) of items, without ORM objects."""
+    """(id, guid, title, summary, link, published, updated) of (visible) items, without ORM."""
     table = Item.__table__  # type: ignore[attr-defined]
     stmt = sa.select(
         table.c.id,
@@ -179,6 +191,8 @@ def item_rows(
         table.c.published,
         table.c.updated,
     )
+    if visible_by is not None:
+        stmt = stmt.where(table.c.visible_at <= visible_by)
     if item_ids is None:
         return [tuple(r) for r in session.execute(stmt)]
     rows: list[tuple[int, str, str, str, str | None, datetime, datetime]] = []
@@ -186,3 +200,30 @@ def item_rows(
         part = stmt.where(table.c.id.in_(item_ids[i : i + _CHUNK]))
         rows.extend(tuple(r) for r in session.execute(part))
     return rows
+
+
+def next_embargo_lift(session: Session, *, now: datetime) -> datetime | None:
+    """When the next embargoed item becomes visible (the feeds must be rebuilt then), or None."""
+    stmt = sa.select(sa.func.min(col(Item.visible_at))).where(col(Item.visible_at) > now)
+    found: datetime | None = session.execute(stmt).scalar()
+    return found
+
+
+def visible_tags(session: Session, *, now: datetime) -> list[tuple[int, str]]:
+    """(item id, region) of every tag of the items visible at ``now`` (the region counts)."""
+    items, tags = Item.__table__, ItemRegion.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.select(tags.c.item_id, tags.c.region)
+        .join(items, items.c.id == tags.c.item_id)
+        .where(items.c.visible_at <= now)
+    )
+    return [(int(i), str(r)) for i, r in session.execute(stmt)]
+
+
+def visible_key(session: Session, *, now: datetime) -> tuple[object, ...]:
+    """A cheap summary that changes when the visible items change (edits, deletes, embargoes)."""
+    items = Item.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(sa.func.count(), sa.func.max(items.c.id), sa.func.max(items.c.updated)).where(
+        items.c.visible_at <= now
+    )
+    return tuple(session.execute(stmt).one())

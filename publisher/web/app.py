@@ -27,8 +27,9 @@ from publisher.pipeline.feeds import build_store_feeds
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.tokens import Tokens
-from publisher.web import api, ops, pages, subscription
+from publisher.web import api, archive_pages, ops, pages, subscription
 from publisher.web.browse import RegionCounts
+from publisher.web.coverage import coverage_root
 from publisher.web.deps import BackgroundService, WebState
 from publisher.web.feeds import FeedCache, FeedRebuilder, FeedsEndpoint
 from publisher.web.ratelimit import SlidingWindow
@@ -116,7 +117,7 @@ class PublisherApp(FastAPI):
 def build_feeds(rt: Runtime, settings: Settings) -> None:
     """Rebuild feeds/ from the store (only changed files are rewritten)."""
     with rt.session() as session:
-        build_store_feeds(session, settings=settings, tree=rt.tree)
+        build_store_feeds(session, settings=settings, tree=rt.tree, now=rt.now())
 
 
 def _run_services(services: list[BackgroundService]) -> Callable[[], None]:
@@ -149,6 +150,7 @@ def create_app(
     """The whole web app for ``settings`` (and an existing runtime, e.g. a test's)."""
     owns_runtime = runtime is None
     rt = runtime if runtime is not None else Runtime(settings)
+    coverage_root(rt.tree, settings.coverage)  # a bad COVERAGE stops the start, in one line
     state = WebState(
         runtime=rt,
         settings=settings,
@@ -193,6 +195,7 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.include_router(pages.router)
+    app.include_router(archive_pages.router)
     app.include_router(subscription.router)
     app.include_router(api.router)
     app.include_router(ops.router)
