@@ -114,3 +114,21 @@ def test_world_is_the_default_coverage(runtime: Runtime) -> None:
     assert covered(runtime.tree, runtime.settings.coverage) == frozenset(
         r.slug for r in runtime.tree
     )
+
+
+HOSTILE_REGIONS = [
+    "hn\r\nX-Injected: 1", "\u202ehn", "<script>alert(1)</script>", "x" * 5_000, "x" * 100_000, "", " ",
+    "../fr", "FR", "250", "world", "hn\x00",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", HOSTILE_REGIONS)
+def test_hostile_region_values_are_refused_escaped_and_store_nothing(web: Web, value: str) -> None:
+    r = web.client.post("/subscribe", data={"email": "eve@example.org", "regions": [value]})
+    assert r.status_code == (413 if len(value) > 60_000 else 400)  # the body limit comes first
+    assert "<script>alert" not in r.text and "X-Injected" not in r.headers
+    if "\u202e" in value:  # a bidi override stays inside its own isolate
+        assert "<bdi>“\u202ehn”</bdi>" in r.text
+    assert len(r.content) < 20_000  # the value is cut short in the answer
+    with web.runtime.session() as session:
+        assert get_by_email(session, email="eve@example.org") is None
