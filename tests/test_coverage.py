@@ -117,8 +117,8 @@ def test_world_is_the_default_coverage(runtime: Runtime) -> None:
 
 
 HOSTILE_REGIONS = [
-    "hn\r\nX-Injected: 1", "\u202ehn", "<script>alert(1)</script>", "x" * 5_000, "x" * 100_000, "", " ",
-    "../fr", "FR", "250", "world", "hn\x00",
+    "hn\r\nX-Injected: 1", "\u202ehn", "<script>alert(1)</script>", "x" * 5_000, "x" * 100_000,
+    "", " ", "../fr", "FR", "250", "world", "hn\x00",
 ]  # fmt: skip
 
 
