@@ -122,13 +122,13 @@ HOSTILE_REGIONS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("value", HOSTILE_REGIONS)
-def test_hostile_region_values_are_refused_escaped_and_store_nothing(web: Web, value: str) -> None:
-    r = web.client.post("/subscribe", data={"email": "eve@example.org", "regions": [value]})
-    assert r.status_code == (413 if len(value) > 60_000 else 400)  # the body limit comes first
-    assert "<script>alert" not in r.text and "X-Injected" not in r.headers
-    if "\u202e" in value:  # a bidi override stays inside its own isolate
-        assert "<bdi>“\u202ehn”</bdi>" in r.text
-    assert len(r.content) < 20_000  # the value is cut short in the answer
+def test_hostile_region_values_are_refused_escaped_and_store_nothing(web: Web) -> None:
+    for value in HOSTILE_REGIONS:
+        r = web.client.post("/subscribe", data={"email": "eve@example.org", "regions": [value]})
+        assert r.status_code == (413 if len(value) > 60_000 else 400), value[:20]
+        assert "<script>alert" not in r.text and "X-Injected" not in r.headers
+        if "\u202e" in value:  # a bidi override stays inside its own isolate
+            assert "<bdi>“\u202ehn”</bdi>" in r.text
+        assert len(r.content) < 20_000  # the value is cut short in the answer
     with web.runtime.session() as session:
         assert get_by_email(session, email="eve@example.org") is None
