@@ -215,3 +215,15 @@ def test_region_digest_feed_stays_and_parses(archive: tuple[Web, dict[str, int]]
     assert f'href="/archive/central-america/{W48}/email"' in page
     email = web.client.get(f"/archive/central-america/{W48}/email")
     assert email.status_code == 200 and "Week news" in email.text
+
+
+def test_a_withdrawn_id_is_never_given_to_a_new_item(archive: tuple[Web, dict[str, int]]) -> None:
+    """SQLite reuses the highest rowid once its row is gone; the withdrawn link must stay."""
+    web, _ = archive
+    body = {"title": "Newest item", "summary": "Now.", "regions": ["gt"]}
+    newest = web.client.post("/api/items", headers=AUTH, json=body).json()["id"]
+    assert web.client.delete(f"/api/items/{newest}", headers=AUTH).status_code == 204
+    again = web.client.post("/api/items", headers=AUTH, json={**body, "title": "Corrected"})
+    assert again.json()["id"] > newest
+    gone = web.client.get(f"/items/{newest}")
+    assert gone.status_code == 410 and "Newest item" in gone.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.models import Item, WithdrawnItem
@@ -23,6 +24,12 @@ def add_tombstone(session: Session, *, item: Item, regions: list[str], now: date
             withdrawn_at=now,
         )
     )
+
+
+def newest_withdrawn_id(session: Session) -> int:
+    """The highest id a withdrawn item had (0 if none): new items must not take it again."""
+    found = session.execute(sa.select(sa.func.max(col(WithdrawnItem.item_id)))).scalar()
+    return int(found or 0)
 
 
 def find_withdrawn(session: Session, *, item_id: int) -> WithdrawnItem | None:
