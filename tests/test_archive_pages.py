@@ -156,7 +156,7 @@ def test_bad_weeks_get_a_clear_404_page(archive: tuple[Web, dict[str, int]]) -> 
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     week=st.one_of(

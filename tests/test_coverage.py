@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from publisher.errors import ConfigError
 from publisher.regions.tree import RegionTree
 from publisher.runtime import Runtime
+from publisher.settings import Settings
 from publisher.store.subscribers import get_by_email, regions_of
 from publisher.web.app import create_app
 from publisher.web.coverage import covered, form_tree, refused
+from tests.conftest import FixedClockRuntime
 from tests.web_support import Web, make_web
 
 
 @pytest.fixture
-def web(runtime: Runtime) -> Iterator[Web]:
+def sqlite_runtime(make_settings: Callable[..., Settings]) -> Iterator[Runtime]:
+    """Forms and their checks do not depend on the backend: one SQLite file is enough."""
+    rt = FixedClockRuntime(make_settings())
+    rt.migrate()
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def web(sqlite_runtime: Runtime) -> Iterator[Web]:
     """An empty store (no items at all) with COVERAGE=americas."""
-    yield from make_web(runtime, coverage="americas")
+    yield from make_web(sqlite_runtime, coverage="americas")
 
 
 def offered(html: str) -> set[str]:
@@ -103,13 +114,14 @@ def test_preferences_refuse_a_region_outside_coverage_and_change_nothing(web: We
         assert regions_of(session, subscriber_id=sub_id) == ["hn", "sv"]
 
 
-def test_a_bad_coverage_stops_the_app_with_one_clear_line(runtime: Runtime) -> None:
-    settings = runtime.settings.model_copy(update={"coverage": "atlantis"})
+def test_a_bad_coverage_stops_the_app_with_one_clear_line(sqlite_runtime: Runtime) -> None:
+    settings = sqlite_runtime.settings.model_copy(update={"coverage": "atlantis"})
     with pytest.raises(ConfigError, match="COVERAGE 'atlantis' is not a region"):
-        create_app(settings, runtime=runtime)
+        create_app(settings, runtime=sqlite_runtime)
 
 
-def test_world_is_the_default_coverage(runtime: Runtime) -> None:
+def test_world_is_the_default_coverage(sqlite_runtime: Runtime) -> None:
+    runtime = sqlite_runtime
     assert runtime.settings.coverage == "world"
     assert covered(runtime.tree, runtime.settings.coverage) == frozenset(
         r.slug for r in runtime.tree
