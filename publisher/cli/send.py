@@ -1,4 +1,4 @@
-"""`publisher digests send` and `publisher digests status` (registered on the digests group)."""
+"""`publisher digests send` and `publisher digests status` (registered in publisher.cli.main)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 
 from publisher.cli.context import err, fail, out, ready
-from publisher.cli.digests import app
 from publisher.db import is_postgres
 from publisher.delivery.engine import RunStats
 from publisher.digest.windows import parse_week
@@ -84,7 +83,6 @@ def _print_report(report: SendReport) -> None:
         out.print(f"this run: {_outcomes(report.run)}", markup=False)
 
 
-@app.command("send")
 def send(
     ctx: typer.Context,
     region: list[str] = typer.Option([], "--region", help="Region slug; repeat for several."),
@@ -153,7 +151,6 @@ def shown_status(r: DigestReport) -> str:
     return r.status
 
 
-@app.command("status")
 def status(
     ctx: typer.Context,
     week: str | None = typer.Option(None, "--week", help="Only this ISO week."),

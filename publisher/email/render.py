@@ -24,7 +24,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from publisher.digest.assembly import DigestContent, pick_locale
 from publisher.settings import Settings
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
+# templates/email/ at the top level, mapped into the package by the link email/templates (a wheel
+# holds the files themselves), so an installed publisher finds them without the source tree.
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 EMAIL = "%%EMAIL%%"
 UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"

@@ -14,7 +14,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from publisher.digest.assembly import DigestContent, build_content, pick_locale
 from publisher.digest.windows import current_week, parse_week, region_timezone, week_window
@@ -30,10 +30,12 @@ from publisher.email.render import (
     fill,
 )
 from publisher.errors import StoreError
-from publisher.models import Digest, RegionRow, utcnow
+from publisher.models import Digest, utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
+from publisher.store.digests import find_digest
 from publisher.store.items import list_items
+from publisher.store.regions import get_region
 from publisher.store.rows import add_unless_taken
 from publisher.tokens import Tokens
 
@@ -61,19 +63,13 @@ class DigestPreview:
 
 def region_zone(session: Session, *, region: str, settings: Settings) -> ZoneInfo:
     """The region's time zone override (regions.timezone) or TIMEZONE."""
-    row = session.get(RegionRow, region)
+    row = get_region(session, slug=region)
     return region_timezone(settings, row.timezone if row else None)
 
 
 def next_week(session: Session, *, region: str, settings: Settings, now: datetime) -> str:
     """The week in progress in the region's zone: the digest that will go out next."""
     return current_week(now, region_zone(session, region=region, settings=settings))
-
-
-def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
-    """The stored digest of ``region`` for ``week``, if assembled."""
-    stmt = select(Digest).where(col(Digest.region) == region, col(Digest.week) == week)
-    return session.exec(stmt).first()
 
 
 def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
@@ -84,10 +80,10 @@ def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
 
 def collect(
     session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
-    locale: str = "en", now: datetime | None = None,
+    locale: str = "en", zone: ZoneInfo | None = None, now: datetime | None = None,
 ) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
     """The digest content of ``region`` for ``week`` (no embargoed item) and its window in UTC."""
-    tz = region_zone(session, region=region, settings=settings)
+    tz = zone or region_zone(session, region=region, settings=settings)
     start, end = week_window(week, tz)
     items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None,
                        visible_by=now or utcnow())  # fmt: skip
@@ -107,6 +103,7 @@ def assemble_digest(
     tree: RegionTree,
     now: datetime,
     renderer: EmailRenderer | None = None,
+    zone: ZoneInfo | None = None,
 ) -> Digest:
     """Get or create the frozen digest of ``region`` for ``week`` (status assembled or skipped)."""
     region = tree.normalize(region)
@@ -114,8 +111,9 @@ def assemble_digest(
     existing = find_digest(session, region=region, week=week)
     if existing is not None:
         return existing
-    content, start, end = collect(session, region=region, week=week, settings=settings, tree=tree,
-                                  now=now)  # fmt: skip
+    content, start, end = collect(
+        session, region=region, week=week, settings=settings, tree=tree, zone=zone, now=now
+    )
     html = text = ""
     if not content.empty:
         rendered = (renderer or default_renderer()).digest(
@@ -142,12 +140,14 @@ def digest_item_ids(digest: Digest) -> list[int]:
 
 
 def digest_mail(
-    digest: Digest, *, settings: Settings, tree: RegionTree, tokens: Tokens
-) -> DigestMail:
+    digest: Digest, *, settings: Settings, tree: RegionTree, tokens: Tokens,
+    clock: Callable[[], datetime] = utcnow,
+) -> DigestMail:  # fmt: skip
     """The per-recipient message builder of a stored digest (what a sender calls per row)."""
     return DigestMail(
-        digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en
-    )
+        digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en,
+        clock=clock,
+    )  # fmt: skip
 
 
 def _sample_values(settings: Settings) -> dict[str, str]:

@@ -218,21 +218,50 @@ def next_embargo_lift(session: Session, *, now: datetime) -> datetime | None:
     return found
 
 
-def visible_tags(session: Session, *, now: datetime) -> list[tuple[int, str]]:
-    """(item id, region) of every tag of the items visible at ``now`` (the region counts)."""
+def item_row(session: Session, *, item_id: int) -> Item | None:
+    """The stored row of one item (to edit it), or None."""
+    return session.get(Item, item_id)
+
+
+def retag(session: Session, *, item_id: int, regions: Collection[str]) -> None:
+    """Replace an item's region tags with ``regions``."""
+    session.execute(sa.delete(ItemRegion).where(col(ItemRegion.item_id) == item_id))
+    if regions:
+        session.execute(sa.insert(ItemRegion), [{"item_id": item_id, "region": r} for r in regions])
+
+
+def delete_item_row(session: Session, *, item: Item) -> None:
+    """Remove one item and its tags."""
+    session.execute(sa.delete(ItemRegion).where(col(ItemRegion.item_id) == item.id))
+    session.delete(item)
+
+
+def id_by_guid(session: Session, *, guid: str) -> int | None:
+    """The id of the item with this guid, or None."""
+    return session.exec(select(Item.id).where(Item.guid == guid)).first()
+
+
+def change_key(session: Session, *, visible_by: datetime | None = None) -> tuple[object, ...]:
+    """(count, newest id, latest update) of the (visible) items: changes whenever any does
+    (edits, deletes, an embargo lifting)."""
+    items = Item.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(sa.func.count(), sa.func.max(items.c.id), sa.func.max(items.c.updated))
+    if visible_by is not None:
+        stmt = stmt.where(items.c.visible_at <= visible_by)
+    return tuple(session.execute(stmt).one())
+
+
+def all_tags(session: Session, *, visible_by: datetime | None = None) -> list[tuple[int, str]]:
+    """Every (item id, region) tag, or only those of the items visible at ``visible_by``."""
     items, tags = Item.__table__, ItemRegion.__table__  # type: ignore[attr-defined]
-    stmt = (
-        sa.select(tags.c.item_id, tags.c.region)
-        .join(items, items.c.id == tags.c.item_id)
-        .where(items.c.visible_at <= now)
-    )
+    stmt = sa.select(tags.c.item_id, tags.c.region)
+    if visible_by is not None:
+        stmt = stmt.join(items, items.c.id == tags.c.item_id).where(
+            items.c.visible_at <= visible_by
+        )
     return [(int(i), str(r)) for i, r in session.execute(stmt)]
 
 
-def visible_key(session: Session, *, now: datetime) -> tuple[object, ...]:
-    """A cheap summary that changes when the visible items change (edits, deletes, embargoes)."""
-    items = Item.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(sa.func.count(), sa.func.max(items.c.id), sa.func.max(items.c.updated)).where(
-        items.c.visible_at <= now
-    )
-    return tuple(session.execute(stmt).one())
+def count_items(session: Session) -> int:
+    """How many items the store holds."""
+    return int(session.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one())

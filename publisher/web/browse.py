@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from publisher.regions.tree import RegionTree
-from publisher.store.items import visible_key, visible_tags
+from publisher.store.items import all_tags, change_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class RegionCounts:
 
     def get(self, session: Session, *, now: datetime) -> dict[str, int]:
         """Counts of the items visible at ``now`` (embargoed items are not counted)."""
-        key = visible_key(session, now=now)
+        key = change_key(session, visible_by=now)
         with self._lock:
             if key != self._key:
                 self._counts = self._compute(session, now)
@@ -49,7 +49,7 @@ class RegionCounts:
 
     def _compute(self, session: Session, now: datetime) -> dict[str, int]:
         per_item: dict[int, set[str]] = {}
-        for item_id, region in visible_tags(session, now=now):
+        for item_id, region in all_tags(session, visible_by=now):
             per_item.setdefault(item_id, set()).add(region)
         counts: Counter[str] = Counter()
         closure: dict[frozenset[str], frozenset[str]] = {}

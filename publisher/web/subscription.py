@@ -25,8 +25,8 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from publisher.addresses import normalize_address
 from publisher.errors import BadToken, InputError
 from publisher.models import Subscriber, SubscriberStatus
+from publisher.pipeline import subscription as flow
 from publisher.store.subscribers import get_by_key, regions_of
-from publisher.web import subscription_flow as flow
 from publisher.web.coverage import coverage_root, form_tree, refused
 from publisher.web.deps import SessionDep, StateDep, WebState
 from publisher.web.templating import render
