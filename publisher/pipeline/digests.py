@@ -73,12 +73,13 @@ def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
 
 def collect(
     session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
-    locale: str = "en", zone: ZoneInfo | None = None,
+    locale: str = "en", zone: ZoneInfo | None = None, now: datetime | None = None,
 ) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
-    """The digest content of ``region`` for ``week`` and its [start, end) window in UTC."""
+    """The digest content of ``region`` for ``week`` (no embargoed item) and its window in UTC."""
     tz = zone or region_zone(session, region=region, settings=settings)
     start, end = week_window(week, tz)
-    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
+    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None,
+                       visible_by=now or utcnow())  # fmt: skip
     content = build_content(
         items, region=region, week=week, base_url=settings.base_url,
         name_of=_name_of(tree, locale), locale=locale, tz=tz,
@@ -104,7 +105,7 @@ def assemble_digest(
     if existing is not None:
         return existing
     content, start, end = collect(
-        session, region=region, week=week, settings=settings, tree=tree, zone=zone
+        session, region=region, week=week, settings=settings, tree=tree, zone=zone, now=now
     )
     html = text = ""
     marks = Placeholders.fresh()  # after the items are fixed, so none of them can hold these
