@@ -93,7 +93,7 @@ def test_preferences_refuse_a_region_outside_coverage_and_change_nothing(web: We
     web.flush()
     (link,) = web.outbox.confirm_links()
     path = "/confirm/" + link.rsplit("/confirm/", 1)[1]
-    assert web.client.get(path).status_code == 200
+    assert web.client.post(path).status_code == 200
     with web.runtime.session() as session:
         sub = get_by_email(session, email="ana@example.org")
         assert sub is not None and sub.id is not None
