@@ -1,27 +1,34 @@
 """After a crash: which rows a dead worker left behind, and what they become.
 
-A row a dead worker held (``sending``) may or may not have reached the server, so it becomes
-``unknown`` and is never resent by itself; ``resend_unknown`` is the operator's decision to resend.
-(Rows a worker claimed but never handed to SMTP are released by the worker itself when it stops
-cleanly; after a crash nothing can prove that, so they are unknown too.) A worker is dead when
-its lease has expired, or, on this machine, when its process is gone: the worker id carries the
-host name and pid, so a restarted ``digests send`` need not wait out the lease.
+A dead worker of this machine that kept a journal (``publisher.delivery.journal``) is settled
+from it first: answered rows get their outcome, rows whose final dot went out unanswered become
+``unknown``, and rows that never reached the final dot go back to pending. Any other row a dead
+worker held (``sending``) may or may not have reached the server, so it becomes ``unknown`` and
+is never resent by itself; ``resend_unknown`` is the operator's decision to resend. A worker is
+dead when its lease has expired, or, on this machine, when its process is gone: the worker id
+carries the host name and pid, so a restarted ``digests send`` need not wait out the lease.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.delivery.ledger import T
+from publisher.delivery import journal, ledger
+from publisher.delivery.ledger import _CLAIMED, Claimed, Recipient, RowUpdate, T
+from publisher.delivery.policy import decide
 from publisher.models import DeliveryState
+
+log = logging.getLogger(__name__)
 
 
 def worker_identity() -> str:
@@ -58,8 +65,64 @@ def dead_local_workers(session: Session, *, now: datetime) -> list[str]:
     return [w for w in holders if w and is_dead_here(w)]
 
 
-def recover(session: Session, *, now: datetime, dead_workers: Collection[str] = ()) -> int:
-    """Mark unknown the rows of workers whose lease expired or who died; returns how many."""
+def replay(session: Session, *, worker: str, replay: journal.Replay, now: datetime) -> int:
+    """Settle a dead worker's ``sending`` rows by its journal; returns how many became unknown."""
+    stmt = sa.select(*(T.c[n] for n in _CLAIMED)).where(
+        T.c.claimed_by == worker, T.c.state == DeliveryState.sending
+    )
+    updates: list[RowUpdate] = []
+    bounced: list[int] = []
+    unsent: list[int] = []
+    for r in session.execute(stmt):
+        row = Claimed(*r)
+        result = replay.settle(row.id, row.attempts)
+        if result is None:
+            unsent.append(row.id)
+            continue
+        update, bounce = decide(Recipient(row, "", ""), result, now=now)
+        updates.append(update)
+        if bounce:
+            bounced.append(row.subscriber_id)
+    ledger.record(session, worker_id=worker, updates=updates, now=now, bounced=bounced)
+    ledger.release(session, worker_id=worker, ids=unsent)
+    unknown = sum(u.state is DeliveryState.unknown for u in updates)
+    log.info(
+        "journal of %s: %d rows recorded (%d unknown), %d back to pending, %d lines ignored",
+        worker, len(updates), unknown, len(unsent), replay.ignored,
+    )  # fmt: skip
+    return unknown
+
+
+def replay_journals(session: Session, *, root: Path, now: datetime) -> int:
+    """Settle the rows of every dead sender of this machine that left a journal under ``root``,
+    and delete the journals of dead senders; returns how many rows became unknown."""
+    holders = set(
+        session.scalars(
+            sa.select(T.c.claimed_by).where(T.c.state == DeliveryState.sending).distinct()
+        )
+    )
+    unknown = 0
+    for folder in journal.folders(root):
+        worker = journal.worker_of(folder)
+        if not is_dead_here(worker):
+            continue  # alive, or of another machine: its journal may still grow
+        if worker in holders:
+            unknown += replay(session, worker=worker, replay=journal.read(folder), now=now)
+        journal.remove(folder)  # a failed commit now leaves the rows to the rule below
+    return unknown
+
+
+def recover(
+    session: Session,
+    *,
+    now: datetime,
+    dead_workers: Collection[str] = (),
+    journal_dir: Path | None = None,
+) -> int:
+    """Settle what dead workers left: from their journal where one is in ``journal_dir``, else
+    every row of a worker whose lease expired or who died becomes unknown; returns how many
+    rows became unknown."""
+    settled = replay_journals(session, root=journal_dir, now=now) if journal_dir else 0
     gone = sa.or_(T.c.lease_until < now, T.c.claimed_by.in_(list(dead_workers)))
     stmt = (
         sa.update(T)
@@ -71,7 +134,7 @@ def recover(session: Session, *, now: datetime, dead_workers: Collection[str] = 
             + " stopped while sending; the server may or may not have the message",
         )
     )
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return settled + int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def resend_unknown(session: Session, *, digest_ids: Collection[int] | None = None) -> int:

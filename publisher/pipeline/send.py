@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from publisher.delivery import ledger, recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats
+from publisher.delivery.journal import journal_dir, open_journal
 from publisher.delivery.ledger import Recipient
 from publisher.delivery.mailer import envelope_sender, smtp_target
 from publisher.delivery.ratelimit import RateLimiter
@@ -225,7 +226,9 @@ def settle(rt: Runtime, digest_ids: Collection[int], resend_unknown: bool) -> tu
     now = rt.now()
     with rt.session() as session:
         dead = recovery.dead_local_workers(session, now=now)
-        recovered = recovery.recover(session, now=now, dead_workers=dead)
+        recovered = recovery.recover(
+            session, now=now, dead_workers=dead, journal_dir=journal_dir(rt.settings.var_dir)
+        )
         resent = recovery.resend_unknown(session, digest_ids=digest_ids) if resend_unknown else 0
     return recovered, resent
 
@@ -260,10 +263,12 @@ def deliver(
     if progress is not None:
         progress.start(due_rows(rt, digest_ids, rt.now()))
     with smtp_target(settings) as target, SmtpPool(target, config.concurrency) as pool:
+        store = LedgerStore(rt.engine)
         engine = Engine(
-            store=LedgerStore(rt.engine), messenger=messenger, transport=pool,
+            store=store, messenger=messenger, transport=pool,
             envelope_from=envelope_sender(settings.from_), config=config, clock=rt.now,
             limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
+            journal=open_journal(journal_dir(settings.var_dir), store.worker_id),
         )  # fmt: skip
         done = threading.Event()
         if stop is not None:

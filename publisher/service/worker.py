@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from publisher.delivery import recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
+from publisher.delivery.journal import journal_dir, open_journal
 from publisher.delivery.ledger import Claim, RowUpdate
 from publisher.delivery.mailer import envelope_sender, smtp_target
 from publisher.delivery.ratelimit import RateLimiter
@@ -107,6 +108,7 @@ class TimedTransport:
 
     def __init__(self, inner: Transport, metrics: Metrics) -> None:
         self.inner, self.metrics = inner, metrics
+        self.announces_final_dot = getattr(inner, "announces_final_dot", False)
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> dict[str, SendResult]:
         began = time.perf_counter()
@@ -162,7 +164,10 @@ class Worker:
         now = self.rt.now()
         with self.rt.session() as session:
             dead = recovery.dead_local_workers(session, now=now)
-            unknown = recovery.recover(session, now=now, dead_workers=dead)
+            unknown = recovery.recover(
+                session, now=now, dead_workers=dead,
+                journal_dir=journal_dir(self.rt.settings.var_dir),
+            )  # fmt: skip
         if unknown:
             event(log, "delivery.recovered", worker=self.worker_id, unknown=unknown,
                   dead_workers=",".join(dead))  # fmt: skip
@@ -184,6 +189,7 @@ class Worker:
                 messenger=digest_messenger(self.rt), transport=TimedTransport(pool, self.metrics),
                 envelope_from=envelope_sender(settings.from_), config=cfg, clock=self.rt.now,
                 limiter=RateLimiter(cfg.rate),
+                journal=open_journal(journal_dir(settings.var_dir), self.worker_id),
             )  # fmt: skip
             with self._lock:
                 if self.stopping.is_set():
