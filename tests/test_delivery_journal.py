@@ -72,6 +72,7 @@ def test_a_row_goes_back_to_pending_only_when_its_final_dot_was_never_journaled(
             j.end_of_data(row_id, 1)
         if stage == "reply":
             j.reply(row_id, 1, result)
+    j.close(settled=False)
     path = next(j.folder.glob("*.journal"))
     with path.open("ab") as f:  # a record torn by the kill: never a whole line
         f.write(b"R\t0\t1\tsent\t250\t0\t" + b"x" * torn)
@@ -141,9 +142,14 @@ def test_an_unwritable_journal_directory_only_loses_the_journal(
 
 
 def test_worker_ids_map_to_their_own_folders(tmp_path: Path) -> None:
-    for worker in ("mail-1.example.org:12:ab", "../../etc:1:x", "a/b:2:c", "\u202eevil:3:d"):
+    odd = ("mail-1.example.org:12:ab", ".:1:a", "../../etc:1:x", "a/b:2:c", "\u202eevil:3:d")
+    for worker in odd:
         folder = journal.folder_of(tmp_path, worker)
         assert folder.parent == tmp_path and journal.worker_of(folder) == worker
+    for worker in (".", ".."):
+        assert journal.folder_of(tmp_path, worker).name.startswith("%2E")
+    with pytest.raises(ValueError, match="worker id"):
+        journal.folder_of(tmp_path, "")
 
 
 # -- recovery by the journal, on both ledgers ------------------------------------------------
@@ -182,6 +188,7 @@ def test_recovery_settles_each_row_by_its_journal(
     for row_id, result in replies.items():
         j.reply(row_id, 1, result)
     j.end_of_data(ids[5], 2)  # another attempt's record says nothing about this one
+    j.close(settled=False)  # the worker died here: its lock is gone, its files stay
     live = Journal(root, recovery.worker_identity())  # this process: alive, never touched
     with runtime.session() as s:
         assert recovery.recover(s, now=runtime.now(), journal_dir=root) == 2
@@ -196,6 +203,38 @@ def test_recovery_settles_each_row_by_its_journal(
     assert sorted(r.state for r in table.values()).count("sending") == 3  # the live worker's
     assert not j.folder.exists() and live.folder.exists()
     live.close(settled=True)
+
+
+def test_a_journal_still_locked_is_left_alone(
+    runtime: Runtime, dead_worker: str, claimed: tuple[list[int], list[int]]
+) -> None:
+    """A writer whose pid looks gone (another pid namespace with the same host name) but who
+    still holds its journal's lock is alive: nothing is released, the journal stays."""
+    ids, _ = claimed
+    root = journal_dir(runtime.settings.var_dir)
+    j = Journal(root, dead_worker)
+    j.end_of_data(ids[0], 1)
+    assert journal.in_use(j.folder)
+    with runtime.session() as s:
+        assert recovery.recover(s, now=runtime.now(), journal_dir=root) == 0
+    assert {row.state for row in rows(runtime).values() if row.id in ids} == {"sending"}
+    j.close(settled=False)
+    assert not journal.in_use(j.folder)
+
+
+def test_a_symlinked_journal_folder_is_neither_read_nor_removed(
+    runtime: Runtime, dead_worker: str, claimed: tuple[list[int], list[int]], tmp_path: Path
+) -> None:
+    root = journal_dir(runtime.settings.var_dir)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.journal").write_bytes(f"J\t1\t{journal.boot_id()}\n".encode())
+    root.mkdir(parents=True)
+    journal.folder_of(root, dead_worker).symlink_to(elsewhere)
+    with runtime.session() as s:
+        dead = recovery.dead_local_workers(s, now=runtime.now())
+        assert recovery.recover(s, now=runtime.now(), dead_workers=dead, journal_dir=root) == 7
+    assert (elsewhere / "a.journal").exists()  # no rows released on its word, nothing deleted
 
 
 def test_without_a_journal_the_dead_workers_rows_become_unknown(

@@ -16,6 +16,7 @@ boot is trusted for its replies only: its rows without a reply become ``unknown`
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -31,6 +32,7 @@ from publisher.delivery.outcome import Outcome, SendResult
 
 log = logging.getLogger(__name__)
 
+LOCK = "lock"
 SEGMENT_BYTES = 1 << 20  # a new file once this much is written; settled files are deleted
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # (journal, row id, attempt) of the message the current sending thread is handing to SMTP
@@ -51,8 +53,10 @@ def journal_dir(var_dir: Path) -> Path:
 
 
 def folder_of(root: Path, worker_id: str) -> Path:
-    """A worker's own folder; its name is the worker id, reversibly quoted."""
-    return root / quote(worker_id, safe="")
+    """A worker's own folder; its name is the worker id, reversibly quoted (never . or ..)."""
+    if not worker_id:
+        raise ValueError("a journal needs a worker id")
+    return root / quote(worker_id, safe="").replace(".", "%2E")
 
 
 def worker_of(folder: Path) -> str:
@@ -89,6 +93,13 @@ class Journal:
     def __init__(self, root: Path, worker_id: str, *, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.folder = folder_of(root, worker_id)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # held while this process lives; the kernel drops it at any death, even SIGKILL
+        self._lock = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock)
+            raise
         self.segment_bytes = segment_bytes
         self._run = secrets.token_hex(4)
         self._seq = 0
@@ -142,9 +153,11 @@ class Journal:
             os.close(seg.fd)
             if settled:
                 seg.path.unlink(missing_ok=True)
-        if settled:
-            with suppress(OSError):  # still holds an earlier, unsettled run's files
+        if settled and not any(self.folder.glob("*.journal")):
+            (self.folder / LOCK).unlink(missing_ok=True)
+            with suppress(OSError):
                 self.folder.rmdir()
+        os.close(self._lock)
 
 
 def open_journal(root: Path, worker_id: str) -> Journal | None:
@@ -217,6 +230,21 @@ def read(folder: Path) -> Replay:
         for line in lines:
             replay.take(line, boot)
     return replay
+
+
+def in_use(folder: Path) -> bool:
+    """Whether a live process still writes the journal in ``folder`` (it holds the lock)."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # a writer locks before its first record
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def folders(root: Path) -> Iterator[Path]:

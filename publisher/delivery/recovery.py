@@ -104,7 +104,7 @@ def replay_journals(session: Session, *, root: Path, now: datetime) -> int:
     unknown = 0
     for folder in journal.folders(root):
         worker = journal.worker_of(folder)
-        if not is_dead_here(worker):
+        if not is_dead_here(worker) or journal.in_use(folder):
             continue  # alive, or of another machine: its journal may still grow
         if worker in holders:
             unknown += replay(session, worker=worker, replay=journal.read(folder), now=now)
