@@ -96,16 +96,17 @@ def replay(session: Session, *, worker: str, replay: journal.Replay, now: dateti
 def replay_journals(session: Session, *, root: Path, now: datetime) -> int:
     """Settle the rows of every dead sender of this machine that left a journal under ``root``,
     and delete the journals of dead senders; returns how many rows became unknown."""
-    holders = set(
-        session.scalars(
-            sa.select(T.c.claimed_by).where(T.c.state == DeliveryState.sending).distinct()
-        )
-    )
+    dead = [
+        (folder, worker)
+        for folder in journal.folders(root)
+        if is_dead_here(worker := journal.worker_of(folder)) and not journal.in_use(folder)
+    ]  # the others are alive, or of another machine: their journals may still grow
+    if not dead:
+        return 0
+    stmt = sa.select(T.c.claimed_by).where(T.c.state == DeliveryState.sending).distinct()
+    holders = set(session.scalars(stmt))
     unknown = 0
-    for folder in journal.folders(root):
-        worker = journal.worker_of(folder)
-        if not is_dead_here(worker) or journal.in_use(folder):
-            continue  # alive, or of another machine: its journal may still grow
+    for folder, worker in dead:
         if worker in holders:
             unknown += replay(session, worker=worker, replay=journal.read(folder), now=now)
         journal.remove(folder)  # a failed commit now leaves the rows to the rule below
