@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from publisher.cli.main import main
-from publisher.delivery import recovery
 from publisher.delivery.engine import EngineConfig
 from publisher.delivery.journal import journal_dir
-from publisher.pipeline.send import send_digests
+from publisher.pipeline.send import recover_dead, send_digests
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from tests.conftest import FixedClockRuntime
@@ -235,12 +234,7 @@ def _kill_repeatedly(
             recorder.on_data = recorder.on_mail = None
             before = states(rt).get("unknown", 0)
             settler = Runtime(rt.settings)  # what the next sender does first, on the real clock
-            with settler.session() as session:
-                dead = recovery.dead_local_workers(session, now=settler.now())
-                recovery.recover(
-                    session, now=settler.now(), dead_workers=dead,
-                    journal_dir=journal_dir(rt.settings.var_dir),
-                )  # fmt: skip
+            recover_dead(settler)
             settler.close()
             after = states(rt)
             assert "sending" not in after, "a killed sender's row was left unsettled"

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.delivery import journal, ledger, recovery
+from publisher.delivery import journal, recovery
 from publisher.delivery.engine import EngineConfig, RunStats
 from publisher.delivery.journal import Journal, Replay, journal_dir, open_journal
 from publisher.delivery.outcome import Outcome, SendResult
 from publisher.pipeline.send import send_digests
 from publisher.runtime import Runtime
+from publisher.store import deliveries as ledger
 from tests.delivery_data import (
     REGION,
     WEEK,

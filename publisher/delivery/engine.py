@@ -89,7 +89,7 @@ class Engine:
         store: Store,
         messenger: Messenger,
         transport: Transport,
-        envelope_from: str,
+        envelope_from: str | Callable[[int], str],  # a VERP address per ledger row id
         config: EngineConfig = EngineConfig(),
         clock: Callable[[], datetime],
         limiter: RateLimiter | None = None,
@@ -139,21 +139,23 @@ class Engine:
             log.exception("could not build the message for ledger row %s", recipient.row.id)
             detail = f"could not build the message: {type(e).__name__}: {e}"
             return SendResult(Outcome.deferred, 0, detail, systemic=True)
+        sender = self.envelope_from
+        sender = sender if isinstance(sender, str) else sender(recipient.row.id)
         try:
-            results = self._transact(recipient, message)
+            results = self._transact(recipient, sender, message)
         except Exception as e:  # the transport classifies SMTP errors; this is a bug in it
             log.exception("transport error on ledger row %s", recipient.row.id)
             return SendResult(Outcome.unknown, 0, f"transport error: {e!r}", systemic=True)
         return results[recipient.email]
 
-    def _transact(self, recipient: Recipient, message: bytes) -> dict[str, SendResult]:
+    def _transact(self, recipient: Recipient, sender: str, message: bytes) -> dict[str, SendResult]:
         journal, row = self.journal, recipient.row
         if journal is None:
-            return self.transport.send(self.envelope_from, [recipient.email], message)
+            return self.transport.send(sender, [recipient.email], message)
         if not self._dot_announced:
             journal.end_of_data(row.id, row.attempts)
         with journal.sending(row.id, row.attempts):
-            return self.transport.send(self.envelope_from, [recipient.email], message)
+            return self.transport.send(sender, [recipient.email], message)
 
     # -- the coordinator --------------------------------------------------------------------
     def run(self, *, digest_ids: Collection[int] | None = None) -> RunStats:

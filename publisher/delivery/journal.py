@@ -106,6 +106,7 @@ class Journal:
         self._boot = boot_id()
         self._old: list[_Segment] = []
         self._current = self._open()
+        self._closed = False
 
     def _open(self) -> _Segment:
         self._seq += 1
@@ -148,7 +149,11 @@ class Journal:
         self._old = keep
 
     def close(self, *, settled: bool) -> None:
-        """Close the files; delete them when every row is recorded, else keep them for recovery."""
+        """Close the files; delete them when every row is recorded, else keep them for recovery.
+        Only the first call counts (the engine's run closes it; its builder again, in case)."""
+        if self._closed:
+            return
+        self._closed = True
         for seg in [*self._old, self._current]:
             os.close(seg.fd)
             if settled:

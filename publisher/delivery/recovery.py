@@ -15,18 +15,17 @@ import logging
 import os
 import secrets
 import socket
-from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.delivery import journal, ledger
-from publisher.delivery.ledger import _CLAIMED, Claimed, Recipient, RowUpdate, T
+from publisher.delivery import journal
+from publisher.delivery.ledger import Recipient, RowUpdate
 from publisher.delivery.policy import decide
 from publisher.models import DeliveryState
+from publisher.store import deliveries
 
 log = logging.getLogger(__name__)
 
@@ -57,24 +56,15 @@ def is_dead_here(worker_id: str) -> bool:
 
 def dead_local_workers(session: Session, *, now: datetime) -> list[str]:
     """Workers of this machine whose process is gone while their leases still run."""
-    holders = session.scalars(
-        sa.select(T.c.claimed_by)
-        .where(T.c.state == DeliveryState.sending, T.c.lease_until >= now)
-        .distinct()
-    )
-    return [w for w in holders if w and is_dead_here(w)]
+    return [w for w in deliveries.lease_holders(session, now=now) if w and is_dead_here(w)]
 
 
 def replay(session: Session, *, worker: str, replay: journal.Replay, now: datetime) -> int:
     """Settle a dead worker's ``sending`` rows by its journal; returns how many became unknown."""
-    stmt = sa.select(*(T.c[n] for n in _CLAIMED)).where(
-        T.c.claimed_by == worker, T.c.state == DeliveryState.sending
-    )
     updates: list[RowUpdate] = []
     bounced: list[int] = []
     unsent: list[int] = []
-    for r in session.execute(stmt):
-        row = Claimed(*r)
+    for row in deliveries.sending_rows(session, worker_id=worker):
         result = replay.settle(row.id, row.attempts)
         if result is None:
             unsent.append(row.id)
@@ -83,8 +73,8 @@ def replay(session: Session, *, worker: str, replay: journal.Replay, now: dateti
         updates.append(update)
         if bounce:
             bounced.append(row.subscriber_id)
-    ledger.record(session, worker_id=worker, updates=updates, now=now, bounced=bounced)
-    ledger.release(session, worker_id=worker, ids=unsent)
+    deliveries.record(session, worker_id=worker, updates=updates, now=now, bounced=bounced)
+    deliveries.release(session, worker_id=worker, ids=unsent)
     unknown = sum(u.state is DeliveryState.unknown for u in updates)
     log.info(
         "journal of %s: %d rows recorded (%d unknown), %d back to pending, %d lines ignored",
@@ -103,8 +93,7 @@ def replay_journals(session: Session, *, root: Path, now: datetime) -> int:
     ]  # the others are alive, or of another machine: their journals may still grow
     if not dead:
         return 0
-    stmt = sa.select(T.c.claimed_by).where(T.c.state == DeliveryState.sending).distinct()
-    holders = set(session.scalars(stmt))
+    holders = deliveries.sending_holders(session)
     unknown = 0
     for folder, worker in dead:
         if worker in holders:
@@ -124,40 +113,4 @@ def recover(
     every row of a worker whose lease expired or who died becomes unknown; returns how many
     rows became unknown."""
     settled = replay_journals(session, root=journal_dir, now=now) if journal_dir else 0
-    gone = sa.or_(T.c.lease_until < now, T.c.claimed_by.in_(list(dead_workers)))
-    stmt = (
-        sa.update(T)
-        .where(T.c.state == DeliveryState.sending, gone)
-        .values(
-            state=DeliveryState.unknown,
-            lease_until=None,
-            last_error=sa.func.coalesce(T.c.claimed_by, "?")
-            + " stopped while sending; the server may or may not have the message",
-        )
-    )
-    return settled + int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
-
-
-def resend_unknown(session: Session, *, digest_ids: Collection[int] | None = None) -> int:
-    """Put unknown rows back to pending on the operator's word; returns how many."""
-    stmt = (
-        sa.update(T)
-        .where(T.c.state == DeliveryState.unknown)
-        .values(state=DeliveryState.pending, claimed_by=None, lease_until=None, next_attempt=None)
-    )
-    if digest_ids is not None:
-        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
-
-
-def counts(
-    session: Session, *, digest_ids: Collection[int] | None = None
-) -> dict[int, dict[str, int]]:
-    """Rows per state for each digest (states with no rows are left out)."""
-    stmt = sa.select(T.c.digest_id, T.c.state, sa.func.count()).group_by(T.c.digest_id, T.c.state)
-    if digest_ids is not None:
-        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
-    result: dict[int, dict[str, int]] = defaultdict(dict)
-    for digest_id, state, n in session.execute(stmt):
-        result[digest_id][state] = n
-    return dict(result)
+    return settled + deliveries.recover(session, now=now, dead_workers=dead_workers)

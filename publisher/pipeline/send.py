@@ -9,34 +9,42 @@ due rows. Recipients who joined since the last run are queued and get the digest
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-import sqlalchemy as sa
-from sqlmodel import col, select
-
-from publisher.delivery import ledger, recovery
-from publisher.delivery.engine import Engine, EngineConfig, RunStats
+from publisher.bounces.verp import digest_envelope
+from publisher.delivery import recovery
+from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
 from publisher.delivery.journal import journal_dir, open_journal
 from publisher.delivery.ledger import Recipient
-from publisher.delivery.mailer import envelope_sender, smtp_target
+from publisher.delivery.mailer import smtp_target
 from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
+from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
 from publisher.digest.windows import previous_week
 from publisher.email.outgoing import DigestMail
 from publisher.errors import DeliveryError
-from publisher.models import Delivery, DeliveryState, Digest
-from publisher.pipeline.digests import SKIPPED, assemble_digest, digest_mail, region_zone
+from publisher.pipeline.publish import (
+    ANALYZE_AFTER,
+    PAGE,
+    QUEUED,
+    count_recipients,
+    mail_of,
+    publish_week,
+    queue_recipients,
+    resolve_region,
+)
 from publisher.runtime import Runtime
+from publisher.settings import Settings
+from publisher.store import deliveries
+from publisher.store.delivery_counts import counts as delivery_counts
+from publisher.store.digests import get_digest, list_digests
 from publisher.store.subscribers import counts as subscriber_counts
-from publisher.store.subscribers import recipient_ids
-from publisher.tokens import Tokens
 
-PAGE = 5_000
-ANALYZE_AFTER = 1_000  # rows queued at once that make the planner's picture of the ledger stale
+__all__ = ["ANALYZE_AFTER", "PAGE", "count_recipients", "queue_recipients"]
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
 
@@ -112,14 +120,13 @@ class DigestMessenger:
 
 def digest_messenger(rt: Runtime) -> DigestMessenger:
     """A messenger reading digests from the store when first needed (also for scale-out workers)."""
-    tokens = Tokens(rt.settings.secret_keys())
 
     def load(digest_id: int) -> DigestMail:
         with rt.session() as session:
-            digest = session.get(Digest, digest_id)
+            digest = get_digest(session, digest_id=digest_id)
         if digest is None:
             raise LookupError(f"digest {digest_id} is not in the store")
-        return digest_mail(digest, settings=rt.settings, tree=rt.tree, tokens=tokens)
+        return mail_of(rt, digest)
 
     return DigestMessenger(load)
 
@@ -133,39 +140,10 @@ def scope_regions(rt: Runtime, regions: Sequence[str] | None) -> list[str]:
     return sorted(r for r, by_status in table.items() if by_status.get("active"))
 
 
-def queue_recipients(rt: Runtime, digest: Digest, mail: DigestMail | None) -> int:
-    """Add a ledger row for every active subscriber of the digest's region, in keyset pages."""
-    assert digest.id is not None
-    added, after = 0, 0
-    while True:
-        with rt.session() as session:
-            page = recipient_ids(session, region=digest.region, after_id=after, limit=PAGE)
-            if not page:
-                if added >= ANALYZE_AFTER:
-                    ledger.refresh_statistics(session)
-                return added
-            added += ledger.enqueue(
-                session, digest_id=digest.id, subscriber_ids=page,
-                message_id=mail.message_id if mail else None,
-            )  # fmt: skip
-        after = page[-1]
-
-
-def count_recipients(rt: Runtime, region: str) -> int:
-    """How many active subscribers a digest of ``region`` goes to (dry runs)."""
-    total, after = 0, 0
-    while True:
-        with rt.session() as session:
-            page = recipient_ids(session, region=region, after_id=after, limit=PAGE)
-        if not page:
-            return total
-        total, after = total + len(page), page[-1]
-
-
 def _fill_counts(rt: Runtime, reports: Sequence[DigestReport]) -> None:
     ids = [r.digest_id for r in reports if r.digest_id is not None]
     with rt.session() as session:
-        table = recovery.counts(session, digest_ids=ids)
+        table = delivery_counts(session, digest_ids=ids)
     for r in reports:
         if r.digest_id is not None:
             r.counts = table.get(r.digest_id, {})
@@ -181,6 +159,7 @@ def send_digests(
     progress: Progress | None = None,
     config: EngineConfig | None = None,
     stop: threading.Event | None = None,
+    runner: str | None = None,
 ) -> SendReport:
     """Assemble, queue and deliver the digests of ``regions`` (None: all) for ``week``.
 
@@ -189,27 +168,21 @@ def send_digests(
     kept failing), ``report.run.paused`` says why and the rows wait as deferred. Setting ``stop``
     (a signal handler) ends the run early: messages in flight finish, the rest are put back.
     """
-    settings, now = rt.settings, rt.now()
-    tokens = Tokens(settings.secret_keys())
+    now = rt.now()
+    runner = runner or recovery.worker_identity()
     reports: list[DigestReport] = []
     mails: dict[int, DigestMail] = {}
-    for region in scope_regions(rt, regions):
-        with rt.session() as session:
-            chosen = week or previous_week(
-                now, region_zone(session, region=region, settings=settings)
-            )
-            digest = assemble_digest(
-                session, region=region, week=chosen, settings=settings, tree=rt.tree, now=now
-            )
-        report = DigestReport(region, chosen, digest.status, digest.id, digest.subject)
+    for slug in scope_regions(rt, regions):
+        region = resolve_region(rt, slug)
+        chosen = week or previous_week(now, region.zone)
+        done = publish_week(rt, region, week=chosen, now=now, runner=runner, dry_run=dry_run)
+        digest = done.digest
+        assert digest is not None
+        report = DigestReport(region.slug, chosen, digest.status, digest.id, digest.subject)
         reports.append(report)
-        if digest.status == SKIPPED or digest.id is None:
-            continue
-        if dry_run:
-            report.queued = count_recipients(rt, region)
-            continue
-        mails[digest.id] = digest_mail(digest, settings=settings, tree=rt.tree, tokens=tokens)
-        report.queued = queue_recipients(rt, digest, mails[digest.id])
+        report.queued = done.queued
+        if done.status == QUEUED and digest.id is not None and done.mail is not None:
+            mails[digest.id] = done.mail
     result = SendReport(reports, dry_run=dry_run)
     if not dry_run and mails:
         result.recovered, result.resent_unknown = settle(rt, list(mails), resend_unknown)
@@ -221,31 +194,70 @@ def send_digests(
     return result
 
 
-def settle(rt: Runtime, digest_ids: Collection[int], resend_unknown: bool) -> tuple[int, int]:
-    """Recover what dead senders left, then (on the operator's word) requeue unknown rows."""
+def recover_dead(rt: Runtime) -> tuple[int, list[str]]:
+    """The one recovery of ``digests send``, ``worker`` and ``serve``: settle what dead senders
+    left, by their journals under VAR_DIR/journal/ where they kept one; returns how many rows
+    became unknown, and the dead workers of this machine."""
     now = rt.now()
     with rt.session() as session:
         dead = recovery.dead_local_workers(session, now=now)
-        recovered = recovery.recover(
+        unknown = recovery.recover(
             session, now=now, dead_workers=dead, journal_dir=journal_dir(rt.settings.var_dir)
         )
-        resent = recovery.resend_unknown(session, digest_ids=digest_ids) if resend_unknown else 0
-    return recovered, resent
+    return unknown, dead
 
 
-def due_rows(rt: Runtime, digest_ids: Collection[int] | None, now: datetime) -> int:
-    """Rows a run would take now: pending, or deferred and due."""
-    t = Delivery.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(sa.func.count()).where(
-        sa.or_(
-            t.c.state == DeliveryState.pending,
-            sa.and_(t.c.state == DeliveryState.deferred, t.c.next_attempt <= now),
-        )
-    )
-    if digest_ids is not None:
-        stmt = stmt.where(t.c.digest_id.in_(list(digest_ids)))
+def settle(rt: Runtime, digest_ids: Collection[int], resend_unknown: bool) -> tuple[int, int]:
+    """Recover what dead senders left, then (on the operator's word) requeue unknown rows."""
+    recovered, _dead = recover_dead(rt)
+    if not resend_unknown:
+        return recovered, 0
     with rt.session() as session:
-        return int(session.execute(stmt).scalar_one())
+        return recovered, deliveries.resend_unknown(session, digest_ids=digest_ids)
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's sizes from SMTP_CONCURRENCY and SMTP_RATE."""
+    return EngineConfig(concurrency=settings.smtp_concurrency, rate=settings.smtp_rate)
+
+
+@contextmanager
+def send_engine(
+    rt: Runtime,
+    messenger: DigestMessenger,
+    *,
+    config: EngineConfig | None = None,
+    worker_id: str | None = None,
+    wrap_store: Callable[[Store], Store] | None = None,
+    wrap_transport: Callable[[Transport], Transport] | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Engine, SmtpTarget]]:
+    """The one way to build the send engine (``digests send``, ``worker``, ``serve``).
+
+    An engine on SMTP_URL (or the embedded Maildir server) with a connection pool of
+    ``config.concurrency``, the ledger as its store and the Runtime's clock; the pool and the
+    target live while the block runs. ``wrap_*`` let the worker count and time what passes
+    (a transport wrapper passes on ``announces_final_dot``). The engine journals each final dot
+    and reply under VAR_DIR/journal/, which ``recover_dead`` reads after a crash.
+    """
+    settings = rt.settings
+    config = config or engine_config(settings)
+    with smtp_target(settings) as target, SmtpPool(target, config.concurrency) as pool:
+        store: Store = LedgerStore(rt.engine, worker_id=worker_id)
+        transport: Transport = pool
+        journal = open_journal(journal_dir(settings.var_dir), store.worker_id)
+        engine = Engine(
+            store=wrap_store(store) if wrap_store else store, messenger=messenger,
+            transport=wrap_transport(transport) if wrap_transport else transport,
+            envelope_from=digest_envelope(settings), config=config, clock=rt.now,
+            limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
+            journal=journal,
+        )  # fmt: skip
+        try:
+            yield engine, target
+        finally:
+            if journal is not None:  # an engine that never ran held nothing
+                journal.close(settled=True)
 
 
 def deliver(
@@ -258,18 +270,10 @@ def deliver(
     stop: threading.Event | None = None,
 ) -> RunStats:
     """Run the engine over the due rows of ``digest_ids`` (None: every digest) on SMTP_URL."""
-    settings = rt.settings
-    config = config or EngineConfig(concurrency=settings.smtp_concurrency, rate=settings.smtp_rate)
     if progress is not None:
-        progress.start(due_rows(rt, digest_ids, rt.now()))
-    with smtp_target(settings) as target, SmtpPool(target, config.concurrency) as pool:
-        store = LedgerStore(rt.engine)
-        engine = Engine(
-            store=store, messenger=messenger, transport=pool,
-            envelope_from=envelope_sender(settings.from_), config=config, clock=rt.now,
-            limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
-            journal=open_journal(journal_dir(settings.var_dir), store.worker_id),
-        )  # fmt: skip
+        with rt.session() as session:
+            progress.start(deliveries.count_waiting(session, now=rt.now(), digest_ids=digest_ids))
+    with send_engine(rt, messenger, config=config, progress=progress) as (engine, _target):
         done = threading.Event()
         if stop is not None:
             threading.Thread(target=_relay, args=(stop, done, engine), daemon=True).start()
@@ -291,11 +295,8 @@ def _relay(stop: threading.Event, done: threading.Event, engine: Engine) -> None
 
 def digest_status(rt: Runtime, *, week: str | None = None) -> list[DigestReport]:
     """Every stored digest (of ``week``) with its ledger counts, newest week first."""
-    stmt = select(Digest).order_by(col(Digest.week).desc(), col(Digest.region))
-    if week is not None:
-        stmt = stmt.where(col(Digest.week) == week)
     with rt.session() as session:
-        digests = list(session.exec(stmt))
+        digests = list_digests(session, week=week)
     reports = [DigestReport(d.region, d.week, d.status, d.id, d.subject) for d in digests]
     _fill_counts(rt, reports)
     return reports

@@ -367,3 +367,20 @@ def status_counts(session: Session) -> dict[str, int]:
     """Subscribers per status, whatever they follow."""
     stmt = sa.select(col(Subscriber.status), sa.func.count()).group_by(col(Subscriber.status))
     return {status: int(n) for status, n in session.execute(stmt)}
+
+
+def requested_regions(session: Session, *, subscriber_id: int) -> list[str]:
+    """The regions asked for in a subscriber's latest signup (waiting for the confirmation)."""
+    stmt = (
+        select(Consent.regions)
+        .where(col(Consent.subscriber_id) == subscriber_id, col(Consent.action) == "signup")
+        .order_by(col(Consent.at).desc(), col(Consent.id).desc())
+        .limit(1)
+    )
+    found = session.exec(stmt).first()
+    return found.split() if found else []
+
+
+def get_subscriber(session: Session, *, subscriber_id: int) -> Subscriber | None:
+    """The subscriber with this id, or None."""
+    return session.get(Subscriber, subscriber_id)

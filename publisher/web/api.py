@@ -15,14 +15,13 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
 from publisher.errors import InputError
 from publisher.intake.records import RawRecord, clean_record
-from publisher.models import Item, ItemCreate, ItemPublic
+from publisher.models import ItemCreate, ItemPublic
 from publisher.pipeline.edits import ItemChanges, delete_item, update_item
 from publisher.pipeline.intake import import_records
-from publisher.store.items import get_item, list_items
+from publisher.store.items import get_item, id_by_guid, list_items
 from publisher.web import api_admin
 from publisher.web.deps import SessionDep, StateDep
 
@@ -78,14 +77,16 @@ def list_(
     region: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    embargoed: Annotated[bool, Query(description="Also items not yet public.")] = False,
 ) -> list[ItemPublic]:
-    """Items newest first; with ``region``, those its feed would show."""
+    """Items newest first (public ones unless ``embargoed``); with ``region``, its feed's."""
     scope = None
     if region is not None:
         if region not in state.runtime.tree:
             raise HTTPException(404, f"unknown region {region!r}")
         scope = state.runtime.tree.related(region)
-    return list_items(session, regions=scope, limit=limit, offset=offset)
+    visible_by = None if embargoed else state.runtime.now()
+    return list_items(session, regions=scope, limit=limit, offset=offset, visible_by=visible_by)
 
 
 @items.post(
@@ -107,6 +108,8 @@ def create(
         published=body.published,
         regions=list(body.regions),
         guid=body.guid,
+        image_url=body.image_url,
+        image_alt=body.image_alt,
     )
     try:
         guid = clean_record(raw).guid
@@ -119,7 +122,7 @@ def create(
     if report.errors:
         raise HTTPException(422, report.errors[0].reason)
     if not report.ids:
-        existing = session.exec(select(Item.id).where(Item.guid == guid)).first()
+        existing = id_by_guid(session, guid=guid)
         raise HTTPException(409, f"an item with this guid already exists (id {existing})")
     session.commit()
     _rebuild_after(background, state)
@@ -175,7 +178,7 @@ def update(
 def remove(
     item_id: ItemId, session: SessionDep, state: StateDep, background: BackgroundTasks
 ) -> Response:
-    if not delete_item(session, item_id=item_id):
+    if not delete_item(session, item_id=item_id, now=state.runtime.now()):
         raise HTTPException(404, "no such item")
     session.commit()
     _rebuild_after(background, state)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -21,12 +21,12 @@ from publisher.settings import Settings
 from publisher.tokens import Tokens
 from publisher.web.browse import RegionCounts
 from publisher.web.feeds import FeedCache, FeedRebuilder
-from publisher.web.ratelimit import SlidingWindow
+from publisher.web.ratelimit import Limiter
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
 
-    from publisher.web.subscription_flow import ConfirmationMailer
+    from publisher.pipeline.subscription import ConfirmationMailer
 
 BackgroundService = Callable[[threading.Event], None]
 
@@ -41,14 +41,14 @@ class WebState:
     tokens: Tokens
     feed_cache: FeedCache
     region_counts: RegionCounts
-    ip_limit: SlidingWindow
-    address_limit: SlidingWindow
+    ip_limit: Limiter
+    address_limit: Limiter
     mailer: ConfirmationMailer
     rebuild_feeds: FeedRebuilder
+    # The clock signed links are checked against: the Runtime's (tests move it to expire tokens).
+    token_now: Callable[[], datetime]
     # Sends digests now (/api/digests/send); publisher.pipeline.send.send_digests in production.
     send_digests: Callable[..., SendReport] = field(default=send_digests)
-    # The clock signed links are checked against (tests move it to expire tokens).
-    token_now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Long-running parts started with the app (scheduler, delivery workers): each is called in
     # its own thread with a stop Event and must return soon after the event is set.
     services: list[BackgroundService] = field(default_factory=list)
