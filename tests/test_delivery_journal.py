@@ -17,8 +17,10 @@ from publisher.delivery import journal, recovery
 from publisher.delivery.engine import EngineConfig, RunStats
 from publisher.delivery.journal import Journal, Replay, journal_dir, open_journal
 from publisher.delivery.outcome import Outcome, SendResult
-from publisher.pipeline.send import send_digests
+from publisher.pipeline.send import digest_messenger, send_digests, send_engine
 from publisher.runtime import Runtime
+from publisher.service.metrics import metrics_for
+from publisher.service.worker import TimedTransport
 from publisher.store import deliveries as ledger
 from tests.delivery_data import (
     REGION,
@@ -293,3 +295,21 @@ def test_outcomes_reach_the_store_while_the_server_holds_other_messages(
             sender.join(timeout=60)
     assert {row.state for row in rows(runtime).values()} == {"sent"}
     assert not list(journal_dir(runtime.settings.var_dir).glob("*/*"))
+
+
+def test_the_one_engine_builder_journals_and_frees_the_journal_of_an_engine_never_run(
+    runtime: Runtime,
+) -> None:
+    """A worker stopping between building the engine and running it leaves no journal or lock
+    behind; the worker's timing wrapper still lets the pool journal each final dot itself."""
+    with send_engine(
+        runtime, digest_messenger(runtime), worker_id="here:1:abc",
+        wrap_transport=lambda t: TimedTransport(t, metrics_for(runtime)),
+    ) as (engine, _target):  # fmt: skip
+        assert engine.journal is not None
+        assert engine._dot_announced  # TimedTransport passes on announces_final_dot
+        assert journal.in_use(
+            journal.folder_of(journal_dir(runtime.settings.var_dir), "here:1:abc")
+        )
+    assert not list(journal_dir(runtime.settings.var_dir).glob("*/*"))
+    engine.journal.close(settled=True)  # a second close (the run's, then the builder's) is a no-op
