@@ -112,7 +112,7 @@ def test_an_unsubscribed_address_gets_one_confirmation_a_day_and_only_it_brings_
     signup(web, "back@example.org")
     assert [to for to, _ in web.outbox.sent] == ["back@example.org"] * 2
 
-    r = web.client.get(urlsplit(web.outbox.confirm_links()[-1]).path)
+    r = web.client.post(urlsplit(web.outbox.confirm_links()[-1]).path)
     assert r.status_code == 200 and "You are subscribed" in r.text
     assert status(web, "back@example.org") == "active"
     assert reason(web, "back@example.org") is None

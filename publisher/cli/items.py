@@ -28,7 +28,9 @@ def import_sources(
             with rt.session() as session:
                 report = import_records(
                     session,
-                    records=read_source(source, fmt),
+                    records=read_source(
+                        source, fmt, allow_private=rt.settings.sources_allow_private
+                    ),
                     tree=rt.tree,
                     inferrer=rt.inferrer,
                     now=rt.now(),
@@ -73,12 +75,14 @@ def add(
     link: str = typer.Option(None, "--link"),
     region: list[str] = typer.Option([], "--region", help="Region slug; repeat for several."),
     published: str = typer.Option(None, "--published", help="ISO 8601 time."),
+    image: str = typer.Option(None, "--image", help="Image URL (http or https)."),
+    image_alt: str = typer.Option("", "--image-alt", help="What the image shows."),
 ) -> None:
     """Add one item; with no --region its regions are inferred from the text."""
     rt = ready(ctx)
     record = RawRecord(
         source="items add", line=1, title=title, summary=summary, link=link,
-        published=published, regions=list(region),
+        published=published, regions=list(region), image_url=image, image_alt=image_alt,
     )  # fmt: skip
     with rt.session() as session:
         report = import_records(

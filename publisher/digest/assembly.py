@@ -41,6 +41,8 @@ class DigestItem:
     region_names: tuple[str, ...]
     published: datetime
     date_label: str
+    image_url: str | None = None
+    image_alt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,8 @@ def build_content(
             region_names=tuple(name_of(slug) for slug in it.regions),
             published=it.published,
             date_label=format_date(it.published.astimezone(tz).date(), "medium", locale=loc),
+            image_url=it.image_url,
+            image_alt=it.image_alt,
         )
         for it in ordered[:max_items]
     )

@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 from publisher.email.dkim import DkimSigner
 from publisher.email.message import MessageTemplate, list_id, message_id
+from publisher.email.placeholders import Placeholders
 from publisher.email.render import Branding, EmailRenderer, default_renderer
 from publisher.models import Digest, utcnow
 from publisher.settings import Settings
@@ -59,6 +60,7 @@ class DigestMail:
                 from_addr=settings.from_,
             ),
             dkim=DkimSigner.from_settings(settings),
+            marks=Placeholders.of(digest.placeholder_key),
         )
         self._clock = _Clock(clock)
 

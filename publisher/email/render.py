@@ -2,7 +2,7 @@
 
 A digest is rendered ONCE with placeholder strings where each recipient differs (address,
 unsubscribe and preferences links); the message builder swaps them per recipient. The
-placeholders are plain ASCII with no character that HTML escaping or css-inline rewrites.
+markers are random per digest (publisher.email.placeholders), so item text cannot fill them.
 
 Two Jinja environments: HTML autoescapes every template whatever its extension; the text
 environment does not escape, because "&amp;" would reach readers literally in text/plain, and
@@ -22,16 +22,15 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from publisher.digest.assembly import DigestContent, pick_locale
+from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.settings import Settings
 
 # templates/email/ at the top level, mapped into the package by the link email/templates (a wheel
 # holds the files themselves), so an installed publisher finds them without the source tree.
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-EMAIL = "%%EMAIL%%"
-UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"
-PREFERENCES_URL = "%%PREFERENCES_URL%%"
-PLACEHOLDERS = (EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL)
+# The fixed markers of digests assembled before markers were random (Placeholders.of(None)).
+EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL = PLACEHOLDERS = LEGACY.all
 
 LABELS: Mapping[str, Mapping[str, str]] = {
     "en": {
@@ -115,8 +114,10 @@ class EmailRenderer:
         text = self._text.get_template(f"{name}.txt").render(context)
         return self._inliner.inline(page), text
 
-    def digest(self, content: DigestContent, branding: Branding) -> RenderedEmail:
-        """The digest's bodies, with the per-recipient placeholders in place."""
+    def digest(
+        self, content: DigestContent, branding: Branding, marks: Placeholders = LEGACY
+    ) -> RenderedEmail:
+        """The digest's bodies, with ``marks`` where each recipient differs."""
         labels = LABELS[content.locale]
         context = {
             "c": content,
@@ -124,11 +125,11 @@ class EmailRenderer:
             "t": labels,
             "more_label": labels["more"].format(n=content.more),
             "sent_to": labels["sent_to"].format(
-                email=EMAIL, region=content.region_name, site=branding.site_title
+                email=marks.email, region=content.region_name, site=branding.site_title
             ),
-            "email": EMAIL,
-            "unsubscribe_url": UNSUBSCRIBE_URL,
-            "preferences_url": PREFERENCES_URL,
+            "email": marks.email,
+            "unsubscribe_url": marks.unsubscribe_url,
+            "preferences_url": marks.preferences_url,
         }
         page, text = self._both("digest", context)
         return RenderedEmail(content.subject, page, text)
@@ -165,7 +166,9 @@ def fill(body: str, values: Mapping[str, str], *, html: bool) -> str:
     return body
 
 
-def public_copy(body: str, *, base_url: str, html: bool = True) -> str:
+def public_copy(
+    body: str, *, base_url: str, html: bool = True, marks: Placeholders = LEGACY
+) -> str:
     """A digest body with no one's details: the web archive copy ("view in browser")."""
-    values = {EMAIL: "", UNSUBSCRIBE_URL: f"{base_url}/", PREFERENCES_URL: f"{base_url}/"}
+    values = marks.values(email="", unsubscribe_url=f"{base_url}/", preferences_url=f"{base_url}/")
     return fill(body, values, html=html)

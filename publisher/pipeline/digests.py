@@ -20,15 +20,8 @@ from publisher.digest.assembly import DigestContent, build_content, pick_locale
 from publisher.digest.windows import current_week, parse_week, region_timezone, week_window
 from publisher.email.message import MessageTemplate, list_id
 from publisher.email.outgoing import DigestMail
-from publisher.email.render import (
-    EMAIL,
-    PREFERENCES_URL,
-    UNSUBSCRIBE_URL,
-    Branding,
-    EmailRenderer,
-    default_renderer,
-    fill,
-)
+from publisher.email.placeholders import Placeholders
+from publisher.email.render import Branding, EmailRenderer, default_renderer, fill
 from publisher.errors import StoreError
 from publisher.models import Digest, utcnow
 from publisher.regions.tree import RegionTree
@@ -80,12 +73,13 @@ def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
 
 def collect(
     session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
-    locale: str = "en", zone: ZoneInfo | None = None,
+    locale: str = "en", zone: ZoneInfo | None = None, now: datetime | None = None,
 ) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
-    """The digest content of ``region`` for ``week`` and its [start, end) window in UTC."""
+    """The digest content of ``region`` for ``week`` (no embargoed item) and its window in UTC."""
     tz = zone or region_zone(session, region=region, settings=settings)
     start, end = week_window(week, tz)
-    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
+    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None,
+                       visible_by=now or utcnow())  # fmt: skip
     content = build_content(
         items, region=region, week=week, base_url=settings.base_url,
         name_of=_name_of(tree, locale), locale=locale, tz=tz,
@@ -111,18 +105,20 @@ def assemble_digest(
     if existing is not None:
         return existing
     content, start, end = collect(
-        session, region=region, week=week, settings=settings, tree=tree, zone=zone
+        session, region=region, week=week, settings=settings, tree=tree, zone=zone, now=now
     )
     html = text = ""
+    marks = Placeholders.fresh()  # after the items are fixed, so none of them can hold these
     if not content.empty:
         rendered = (renderer or default_renderer()).digest(
-            content, Branding.from_settings(settings)
+            content, Branding.from_settings(settings), marks
         )
         html, text = rendered.html, rendered.text
     digest = Digest(
         region=region, week=week, status=SKIPPED if content.empty else ASSEMBLED,
         window_start=start, window_end=end, item_ids=json.dumps(list(content.item_ids)),
         subject=content.subject[:300], html=html, text=text, created=now,
+        placeholder_key=marks.key,
     )  # fmt: skip
     if add_unless_taken(session, digest):
         return digest
@@ -149,12 +145,12 @@ def digest_mail(
     )  # fmt: skip
 
 
-def _sample_values(settings: Settings) -> dict[str, str]:
-    return {
-        EMAIL: PREVIEW_ADDRESS,
-        UNSUBSCRIBE_URL: f"{settings.base_url}/unsubscribe/PREVIEW",
-        PREFERENCES_URL: f"{settings.base_url}/preferences/PREVIEW",
-    }
+def _sample_values(settings: Settings, marks: Placeholders) -> dict[str, str]:
+    return marks.values(
+        email=PREVIEW_ADDRESS,
+        unsubscribe_url=f"{settings.base_url}/unsubscribe/PREVIEW",
+        preferences_url=f"{settings.base_url}/preferences/PREVIEW",
+    )
 
 
 def preview(
@@ -173,13 +169,15 @@ def preview(
     if stored is not None and stored.status != SKIPPED:
         subject, html, text = stored.subject, stored.html, stored.text
         ids = tuple(digest_item_ids(stored))
+        marks = Placeholders.of(stored.placeholder_key)
     else:
         content, _, _ = collect(session, region=region, week=week, settings=settings, tree=tree)
+        marks = Placeholders.fresh()
         rendered = (renderer or default_renderer()).digest(
-            content, Branding.from_settings(settings)
+            content, Branding.from_settings(settings), marks
         )
         subject, html, text, ids = rendered.subject, rendered.html, rendered.text, content.item_ids
-    values = _sample_values(settings)
+    values = _sample_values(settings, marks)
     return DigestPreview(
         region=region, week=week, subject=subject, html=fill(html, values, html=True),
         text=fill(text, values, html=False), item_ids=ids, stored=stored is not None,
@@ -189,19 +187,24 @@ def preview(
 def preview_message(
     result: DigestPreview, *, settings: Settings, tree: RegionTree, now: datetime
 ) -> bytes:
-    """The preview as a complete .eml message addressed to a sample reader."""
+    """The preview as a complete .eml message addressed to a sample reader.
+
+    Its bodies are already filled, so the template gets fresh markers that occur nowhere in them.
+    """
+    marks = Placeholders.fresh()
     template = MessageTemplate(
         subject=result.subject, html=result.html, text=result.text, from_addr=settings.from_,
         list_id=list_id(
             slug=result.region, name=tree.get(result.region).name_en,
             site_title=settings.site_title, from_addr=settings.from_,
         ),
+        marks=marks,
     )  # fmt: skip
-    values = _sample_values(settings)
+    values = _sample_values(settings, marks)
     return template.for_recipient(
         to=PREVIEW_ADDRESS,
-        unsubscribe_url=values[UNSUBSCRIBE_URL],
-        preferences_url=values[PREFERENCES_URL],
+        unsubscribe_url=values[marks.unsubscribe_url],
+        preferences_url=values[marks.preferences_url],
         message_id=f"<preview-{result.region}-{result.week}@{template.domain}>",
         date=format_datetime(now.replace(microsecond=0)),
     )

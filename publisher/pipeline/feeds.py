@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
 from sqlmodel import Session
 
+from publisher.models import utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.items import item_rows, newest_per_region_ids, tags_of
@@ -19,11 +21,15 @@ from publisher.syndication import (
     FeedWriter,
     build_feeds,
 )
+from publisher.syndication.websub import changed_topics, notify_hub
 
 
-def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntry]:
-    """Items as format-neutral feed entries: all, or only those a feed of ``limit`` can show."""
-    ids = None if limit is None else newest_per_region_ids(session, limit=limit)
+def feed_entries(
+    session: Session, *, limit: int | None = None, now: datetime | None = None
+) -> list[FeedEntry]:
+    """Items visible at ``now`` as feed entries: all, or only those a feed of ``limit`` shows."""
+    moment = now or utcnow()
+    ids = None if limit is None else newest_per_region_ids(session, limit=limit, visible_by=moment)
     tags = tags_of(session, item_ids=ids)
     return [
         FeedEntry(
@@ -35,9 +41,11 @@ def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntr
             published=published,
             updated=updated,
             regions=tuple(tags.get(item_id, ())),
+            image_url=image_url,
+            image_alt=image_alt,
         )
-        for item_id, guid, title, summary, link, published, updated in item_rows(
-            session, item_ids=ids
+        for item_id, guid, title, summary, link, published, updated, image_url, image_alt in (
+            item_rows(session, item_ids=ids, visible_by=moment)
         )
     ]
 
@@ -59,6 +67,7 @@ def channel_factory(settings: Settings, tree: RegionTree) -> Callable[[str], Fee
             base_url=settings.base_url,
             author_name=name or settings.site_title,
             author_email=email or None,
+            hub_url=settings.websub_hub_url or None,
         )
 
     return channel_for
@@ -71,11 +80,16 @@ def build_store_feeds(
     tree: RegionTree,
     writer: FeedWriter | None = None,
     out_dir: Path | None = None,
+    now: datetime | None = None,
 ) -> BuildReport:
-    """Write every region's RSS, Atom and JSON feed, all.*, and index.opml."""
+    """Write every region's RSS, Atom and JSON feed, all.*, and index.opml (embargoed: left out).
+
+    Built into FEEDS_DIR (the served files) with WEBSUB_HUB_URL set, the changed feeds are
+    announced to the hub.
+    """
     target = writer or DirectoryWriter(out_dir or settings.feeds_dir)
-    return build_feeds(
-        feed_entries(session, limit=settings.feed_limit),
+    report = build_feeds(
+        feed_entries(session, limit=settings.feed_limit, now=now),
         channel_for=channel_factory(settings, tree),
         related=tree.related,
         slugs=[r.slug for r in tree],
@@ -83,3 +97,9 @@ def build_store_feeds(
         writer=target,
         limit=settings.feed_limit,
     )
+    served = writer is None and out_dir in (None, settings.feeds_dir)
+    if served and settings.websub_hub_url:
+        topics = changed_topics(settings.base_url, report.changed)
+        if topics:
+            notify_hub(settings.websub_hub_url, topics)
+    return report

@@ -5,8 +5,10 @@
   recorded per (region, week) in digest_runs; a finished one makes any later fire for the same
   week (a DST change, a second scheduler, a catch-up) a no-op.
 - ``resume_unfinished``: finish runs a dead (or failed) scheduler left unfinished.
-- ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved.
+- ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved or an embargo
+  lifted (the next lift time is part of the fingerprint).
 - ``purge_signups``: delete signups left unconfirmed for seven days.
+- ``poll_due_sources``: poll the upstream feeds whose time has come.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from publisher.pipeline.publish import (
     publish_week,
     resolve_region,
 )
+from publisher.pipeline.sources import poll_sources
 from publisher.runtime import Runtime
 from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of_fire
 from publisher.settings import Settings
 from publisher.store import schedule as store
+from publisher.store.items import next_embargo_lift
 from publisher.store.schedule import RegionSchedule
 from publisher.syndication import BuildReport
 
@@ -38,7 +42,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ALREADY_DONE", "QUEUED", "SKIPPED_WEEK"]
 
 UNCONFIRMED_FOR = timedelta(days=7)
-Fingerprint = tuple[int, int, str]
+Fingerprint = tuple[int, int, str, str]
 
 
 DigestOutcome = Published  # what one digest job did for (region, week)
@@ -116,11 +120,12 @@ def rebuild_feeds_if_changed(
     rt: Runtime, last: Fingerprint | None
 ) -> tuple[Fingerprint, BuildReport | None]:
     """Rebuild feeds/ when the items changed since ``last`` (always when ``last`` is None)."""
+    now = rt.now()
     with rt.session() as session:
-        current = store.items_fingerprint(session)
+        current = (*store.items_fingerprint(session), str(next_embargo_lift(session, now=now)))
         if current == last:
             return current, None
-        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree, now=now)
     event(log, "feeds.built", files=len(report.files), changed=len(report.changed),
           items=current[0])  # fmt: skip
     return current, report
@@ -132,3 +137,13 @@ def purge_signups(rt: Runtime, *, now: datetime, age: timedelta = UNCONFIRMED_FO
         purged = store.purge_unconfirmed(session, before=now - age)
     event(log, "signups.purged", purged=purged, older_than_days=age.days)
     return purged
+
+
+def poll_due_sources(rt: Runtime) -> int:
+    """Poll the sources that are due; returns how many items were added or updated."""
+    reports = poll_sources(rt, due_only=True)
+    changed = sum(r.outcome.added + r.outcome.updated for r in reports)
+    if reports:
+        failed = sum(1 for r in reports if not r.outcome.ok)
+        event(log, "sources.polled", sources=len(reports), failed=failed, items=changed)
+    return changed

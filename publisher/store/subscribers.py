@@ -34,10 +34,11 @@ _CHUNK = 1_000
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
 _SUB: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
 _GONE = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced)
-# Stronger reasons replace weaker ones; hard bounces and complaints get no mail at all.
+# Stronger reasons replace weaker ones; bounces (soft or hard) and complaints get no mail at all.
 _RANK = {
     SuppressionReason.erased: 0, SuppressionReason.unsubscribed: 1,
-    SuppressionReason.hard_bounce: 2, SuppressionReason.complaint: 3,
+    SuppressionReason.soft_bounce: 2, SuppressionReason.hard_bounce: 3,
+    SuppressionReason.complaint: 4,
 }  # fmt: skip
 MAIL_EVERY = timedelta(days=1)
 
@@ -155,8 +156,8 @@ def unsuppress(session: Session, *, email: str) -> None:
 def may_mail(session: Session, *, email: str, now: datetime) -> bool:
     """Whether a confirmation may go to this address now; stamps it when it may.
 
-    Not suppressed: always. Unsubscribed or erased: at most one a day. Bounced or complained:
-    never.
+    Not suppressed: always. Unsubscribed or erased: at most one a day. Bounced (soft or hard)
+    or complained: never.
     """
     found = suppression_of(session, email=email)
     if found is None:

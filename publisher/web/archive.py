@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from publisher.email.placeholders import Placeholders
 from publisher.email.render import public_copy
 from publisher.models import Digest
 from publisher.regions.tree import Region
@@ -40,7 +41,8 @@ def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
 
 def web_copy(digest: Digest, *, settings: Settings) -> str:
     """The digest's HTML as anyone may see it: no address, links to the site instead of tokens."""
-    return public_copy(digest.html, base_url=settings.base_url, html=True)
+    marks = Placeholders.of(digest.placeholder_key)
+    return public_copy(digest.html, base_url=settings.base_url, html=True, marks=marks)
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -80,6 +82,7 @@ def archive_atom(digests: list[Digest], *, region: Region, settings: Settings) -
         sub(entry, "title", digest.subject or f"{region.name_en}, {digest.week}")
         sub(entry, "updated", _rfc3339(digest.created))
         sub(entry, "link", rel="alternate", type="text/html", href=url)
-        text = public_copy(digest.text, base_url=base, html=False)
+        marks = Placeholders.of(digest.placeholder_key)
+        text = public_copy(digest.text, base_url=base, html=False, marks=marks)
         sub(entry, "content", text, type="text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

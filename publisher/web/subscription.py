@@ -23,11 +23,11 @@ from fastapi.responses import HTMLResponse
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from publisher.addresses import normalize_address
-from publisher.errors import BadToken, InputError, UnknownRegionError
+from publisher.errors import BadToken, InputError
 from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import subscription as flow
 from publisher.store.subscribers import get_by_key, regions_of
-from publisher.web.browse import tree_rows, with_ancestors
+from publisher.web.coverage import coverage_root, form_tree, refused
 from publisher.web.deps import SessionDep, StateDep, WebState
 from publisher.web.templating import render
 
@@ -110,10 +110,10 @@ def subscribe(
             status_code=400,
         )
     tree = state.runtime.tree
-    try:
-        chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
-    except UnknownRegionError:
-        chosen = []
+    outside = refused(tree, state.settings.coverage, regions[:MAX_REGIONS])
+    if outside is not None:
+        return _refused(state, request, outside, back="/#subscribe")
+    chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
     if not chosen:
         return _notice(
             state,
@@ -159,7 +159,31 @@ def _too_many(state: WebState, request: Request, wait: int) -> HTMLResponse:
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(
+    token: str, request: Request, session: SessionDep, state: StateDep
+) -> HTMLResponse:
+    """A page with a button; link scanners follow GETs, so a GET never confirms."""
+    if _subscriber(state, session, "confirm", token) is None:
+        return _ended(state, request)
+    context = {"page_title": "Confirm your subscription", "token": token}
+    return render(state.templates, request, "confirm.html", context)
+
+
+def _ended(state: WebState, request: Request) -> HTMLResponse:
+    return _notice(
+        state,
+        request,
+        "This subscription has ended",
+        "This confirmation link belongs to a subscription that was cancelled.",
+        "Subscribe again from the home page if you want the emails back.",
+        links=[("Subscribe", "/#subscribe")],
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
+    """The button: the subscription starts (or its new regions apply) if the link is newer
+    than the person's leaving."""
     try:
         key, signed = state.tokens.read_signed("confirm", token, now=state.token_now())
     except BadToken:
@@ -176,14 +200,7 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
             signed=signed,
         )
     if sub is None or regions is None:
-        return _notice(
-            state,
-            request,
-            "This subscription has ended",
-            "This confirmation link belongs to a subscription that was cancelled.",
-            "Subscribe again from the home page if you want the emails back.",
-            links=[("Subscribe", "/#subscribe")],
-        )
+        return _ended(state, request)
     names = ", ".join(state.runtime.tree.get(r).name_en for r in regions if r in state.runtime.tree)
     prefs = state.tokens.url("", "preferences", sub.key)
     return _notice(
@@ -195,11 +212,16 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
     )
 
 
-def _pref_regions(state: WebState, session: SessionDep, mine: list[str]) -> list[object]:
-    tree = state.runtime.tree
-    counts = state.region_counts.get(session)
-    shown = with_ancestors(tree, {s for s, n in counts.items() if n > 0} | set(mine))
-    return list(tree_rows(tree, counts, include=shown))
+def _refused(state: WebState, request: Request, value: str, *, back: str) -> HTMLResponse:
+    """400: a submitted region is unknown or outside COVERAGE; nothing was changed."""
+    tree, coverage = state.runtime.tree, state.settings.coverage
+    context = {
+        "page_title": "Region not offered",
+        "value": value,
+        "coverage": tree.get(coverage_root(tree, coverage)).name_en,
+        "back": back,
+    }
+    return render(state.templates, request, "region_refused.html", context, status_code=400)
 
 
 def _preferences_page(
@@ -226,7 +248,7 @@ def _preferences_page(
         "saved": saved,
         "csrf": _csrf(state).dumps(sub.key),
         "checked": set(mine),
-        "form_regions": _pref_regions(state, session, mine),
+        "form_tree": form_tree(state.runtime.tree, state.settings.coverage, checked=mine),
     }
     return render(state.templates, request, "preferences.html", context)
 
@@ -264,7 +286,10 @@ def save_preferences(
     if action == "leave":
         flow.leave(session, subscriber=sub, ip=ip, now=now)
         return _left(state, request, sub)
-    chosen = sorted({r for r in regions[:MAX_REGIONS] if r in tree})
+    outside = refused(tree, state.settings.coverage, regions[:MAX_REGIONS])
+    if outside is not None:
+        return _refused(state, request, outside, back=request.url.path)
+    chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
     flow.change_regions(session, subscriber=sub, regions=chosen, ip=ip, now=now)
     if not chosen:
         return _left(state, request, sub)
