@@ -264,3 +264,41 @@ def _accepts(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_a_hard_bounce_of_a_confirmation_suppresses_the_address(runtime: Runtime) -> None:
+    """Outbox mail carries its own "o" VERP token; a hard bounce of it suppresses the address,
+    so no second confirmation ever goes there; a forged "o" token is unmatched."""
+    from publisher.pipeline.outbox import OutboxDeliverer
+    from publisher.pipeline.subscription import signup
+    from tests.bounce_support import EnvelopeRecorder
+    from tests.delivery_data import use_smtp
+    from tests.smtp_servers import smtp_server
+
+    with_verp(runtime)
+    email, recorder = "conf@example.org", EnvelopeRecorder()
+
+    def sign_up() -> int | None:
+        with runtime.session() as session:
+            return signup(
+                session, email=email, regions=["caribbean"], ip="", form_version="t",
+                now=runtime.now(),
+            )  # fmt: skip
+
+    with smtp_server(recorder) as port:
+        use_smtp(runtime, port)
+        row = sign_up()
+        assert row is not None and OutboxDeliverer(runtime).drain().sent == 1
+    sender = recorder.senders[email]
+    assert sender.startswith(f"bounces+o{row}-") and sender.endswith("@example.org")
+    forged = sender[: sender.index("-") + 1] + "aaaaaaaaaa@example.org"
+    keep(runtime, raw=report("postfix_hard.eml", verp=forged, rcpt=email), source="smtp")
+    assert Counter(o.state for o in sweep(runtime).elements()) == {"unmatched": 1}
+    assert suppression_reason(runtime, email) is None
+
+    raw = report("postfix_hard.eml", verp=sender, rcpt=email)
+    keep(runtime, raw=raw.replace(b"7A1B2C3D4E@", b"1@"), source="smtp")
+    assert Counter(o.state for o in sweep(runtime).elements()) == {"applied": 1}
+    assert suppression_reason(runtime, email) == "hard_bounce"
+    assert "confirmation hard_bounce" in _reports(runtime)[-1].detail
+    assert sign_up() is None  # no second confirmation to a bounced address

@@ -53,12 +53,12 @@ def active_then_left(web: Web, email: str) -> None:
         leave(session, subscriber=sub, ip="", now=web.runtime.now())
 
 
-def bounced(web: Web, email: str) -> None:
+def bounced(web: Web, email: str, reason: str = SuppressionReason.hard_bounce) -> None:
     with web.runtime.session() as session:
         add_or_update(
             session, email=email, regions=["caribbean"], status="active", now=web.runtime.now()
         )
-        suppress(session, email=email, reason=SuppressionReason.hard_bounce, now=web.runtime.now())
+        suppress(session, email=email, reason=reason, now=web.runtime.now())
 
 
 def signup(web: Web, email: str) -> tuple[int, str]:
@@ -124,6 +124,19 @@ def test_a_hard_bounced_address_gets_no_mail_at_all(web: Web) -> None:
     assert web.outbox.sent == []
     assert reason(web, "bounced@example.org") == "hard_bounce"
     assert status(web, "bounced@example.org") == SubscriberStatus.active  # not moved anywhere
+
+
+@pytest.mark.parametrize("why", ["soft_bounce", "complaint"])
+def test_soft_bounced_or_complaining_addresses_get_no_mail_either(web: Web, why: str) -> None:
+    """bounces.policy suppresses after repeated soft bounces: no confirmation, like hard ones;
+    a later unsubscribe never weakens the reason."""
+    email = f"{why}@example.org"
+    bounced(web, email, why)
+    assert signup(web, email)[0] == 200
+    assert web.outbox.sent == []
+    with web.runtime.session() as session:
+        suppress(session, email=email, reason="unsubscribed", now=web.runtime.now())
+    assert reason(web, email) == why
 
 
 def test_the_answer_is_the_same_for_every_address(web: Web) -> None:

@@ -22,10 +22,18 @@ from publisher.bounces import webhooks
 from publisher.bounces.parse import APPLIED_KINDS, Finding, read_report
 from publisher.bounces.verp import Verp
 from publisher.logs import event
-from publisher.models import BounceEvent, BounceReport, Delivery, Subscriber, SubscriberStatus
+from publisher.models import (
+    BounceEvent,
+    BounceReport,
+    Delivery,
+    OutboxMessage,
+    Subscriber,
+    SubscriberStatus,
+)
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store import bounces as store
+from publisher.store.outbox import get_message as get_outbox_message
 from publisher.store.subscribers import get_subscriber, record_consent, set_status, suppress
 
 log = logging.getLogger(__name__)
@@ -60,8 +68,8 @@ def read_stored(report: BounceReport) -> Finding:
 
 def _match(
     session: Session, report: BounceReport, found: Finding, verp: Verp | None
-) -> Delivery | str:
-    """The ledger row the report is about, or why none can be named for sure."""
+) -> Delivery | OutboxMessage | str:
+    """The ledger or outbox row the report is about, or why none can be named for sure."""
     refs = verp.find(f"{report.envelope_to}\n{found.text}") if verp is not None else set()
     digest_refs = {r.row_id for r in refs if r.kind == "digest"}
     if len(refs) > 1:
@@ -70,7 +78,8 @@ def _match(
         row = store.get_delivery(session, row_id=next(iter(digest_refs)))
         return row if row is not None else "names a ledger row that does not exist"
     if refs:
-        return "names an outbox message (not handled yet)"
+        message = get_outbox_message(session, row_id=next(iter(refs)).row_id)
+        return message if message is not None else "names an outbox message that does not exist"
     if not report.source.startswith("webhook:"):
         return "no VERP token in it"
     ids = {m.groups() for i in found.message_ids if (m := _MSGID.match(i))}
@@ -107,6 +116,33 @@ def _act(session: Session, *, sub: Subscriber, kind: str, settings: Settings, no
     return "bounced"
 
 
+def _apply_outbox(
+    session: Session,
+    report: BounceReport,
+    found: Finding,
+    message: OutboxMessage,
+    detail: str,
+    now: datetime,
+) -> Outcome:
+    """A report about a confirmation email: a hard bounce or a complaint suppresses the address
+    (no more confirmations, ever); a soft bounce is only noted. No bounce_events row: those link
+    digest ledger rows."""
+    sub = get_subscriber(session, subscriber_id=message.subscriber_id)
+    if sub is None:
+        store.finish(report, session, state="unmatched", kind=found.kind,
+                     detail=f"the reader was erased: {detail}")  # fmt: skip
+        return Outcome("unmatched", found.kind)
+    if found.kind == "soft":
+        store.finish(report, session, state="ignored", kind=found.kind,
+                     detail=f"soft bounce of a confirmation: {detail}")  # fmt: skip
+        return Outcome("ignored", found.kind)
+    reason = "complaint" if found.kind == "complaint" else f"{found.kind}_bounce"
+    suppress(session, email=sub.email, reason=reason, now=now)
+    store.finish(report, session, state="applied", kind=found.kind,
+                 detail=f"confirmation {reason}: suppressed; {detail}")  # fmt: skip
+    return Outcome("applied", found.kind)
+
+
 def apply_report(
     session: Session, *, report_id: int, settings: Settings, verp: Verp | None, now: datetime
 ) -> Outcome | None:
@@ -124,6 +160,8 @@ def apply_report(
         store.finish(report, session, state="unmatched", kind=found.kind, detail=f"{match}: "
                      f"{found.recipient} {detail}")  # fmt: skip
         return Outcome("unmatched", found.kind)
+    if isinstance(match, OutboxMessage):
+        return _apply_outbox(session, report, found, match, detail, now)
     assert match.id is not None
     known = match.subscriber_id > 0
     sub = get_subscriber(session, subscriber_id=match.subscriber_id) if known else None

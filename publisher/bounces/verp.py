@@ -1,8 +1,8 @@
 """VERP: each message's envelope sender names its ledger row, signed so nobody can forge one.
 
 The token is ``{kind}{row id}-{mac}``: ``kind`` says which table the row is in ("d" a digest
-ledger row; "o" is reserved for the outbox), ``mac`` is 10 base32 characters (50 bits) of an
-HMAC-SHA256 over kind and id with a key derived from SECRET_KEY. Everything is lower case,
+ledger row; "o" an outbox row, a confirmation email), ``mac`` is 10 base32 characters (50 bits)
+of an HMAC-SHA256 over kind and id with a key derived from SECRET_KEY. Everything is lower case,
 because some relays fold the local part's case; the newest key signs, every key verifies.
 """
 
@@ -98,3 +98,10 @@ def digest_envelope(settings: Settings) -> str | Callable[[int], str]:
     if not settings.bounce_address.strip():
         return envelope_sender(settings.from_)
     return Verp(settings.bounce_address, settings.secret_keys()).address
+
+
+def outbox_envelope(settings: Settings, row_id: int) -> str:
+    """MAIL FROM of outbox row ``row_id``: its VERP address ("o" token), or FROM's address."""
+    if not settings.bounce_address.strip():
+        return envelope_sender(settings.from_)
+    return Verp(settings.bounce_address, settings.secret_keys()).address(row_id, "o")

@@ -18,8 +18,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from publisher.bounces.verp import outbox_envelope
 from publisher.delivery import recovery
-from publisher.delivery.mailer import Mailer, envelope_sender, smtp_mailer
+from publisher.delivery.mailer import Mailer, smtp_mailer
 from publisher.delivery.policy import next_attempt
 from publisher.delivery.smtp import Outcome, SendResult
 from publisher.email.outgoing import confirmation_message
@@ -136,8 +137,9 @@ class OutboxDeliverer:
             stats.skipped += 1
             return
         address, message = built
+        sender = outbox_envelope(self.settings, row.id)
         try:
-            result = mailer.send(envelope_sender(self.settings.from_), [address], message)[address]
+            result = mailer.send(sender, [address], message)[address]
         except Exception as e:  # the message may have left: treat like a lost connection
             log.exception("outbox message %s: the mailer failed", row.id)
             result = SendResult(Outcome.unknown, 0, f"mailer error: {e}"[:400], systemic=True)

@@ -117,6 +117,11 @@ def record(
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
+def get_message(session: Session, *, row_id: int) -> OutboxMessage | None:
+    """The outbox row ``row_id``, or None."""
+    return session.get(OutboxMessage, row_id)
+
+
 def lease_holders(session: Session, *, now: datetime) -> list[str]:
     """Deliverers holding rows ``sending`` whose leases still run."""
     stmt = sa.select(T.c.claimed_by).where(T.c.state == OutboxState.sending, T.c.lease_until >= now)
