@@ -73,12 +73,15 @@ def add(
     link: str = typer.Option(None, "--link"),
     region: list[str] = typer.Option([], "--region", help="Region slug; repeat for several."),
     published: str = typer.Option(None, "--published", help="ISO 8601 time."),
+    lang: str = typer.Option(
+        None, "--lang", help="Language the item is written in (en, es, pt-BR); else detected."
+    ),
 ) -> None:
     """Add one item; with no --region its regions are inferred from the text."""
     rt = ready(ctx)
     record = RawRecord(
         source="items add", line=1, title=title, summary=summary, link=link,
-        published=published, regions=list(region),
+        published=published, regions=list(region), lang=lang,
     )  # fmt: skip
     with rt.session() as session:
         report = import_records(

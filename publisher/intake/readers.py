@@ -16,7 +16,7 @@ from publisher.errors import InputError
 from publisher.intake.records import RawRecord
 
 Read = Iterator[RawRecord | InputError]
-ITEM_COLUMNS = ("title", "summary", "link", "published", "regions", "guid")
+ITEM_COLUMNS = ("title", "summary", "link", "published", "regions", "guid", "lang")
 
 
 def read_text(path: Path) -> str:

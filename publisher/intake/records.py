@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from publisher.errors import InputError
+from publisher.intake.language import clean_lang, detect_language
 from publisher.text import (
     MAX_GUID,
     MAX_SUMMARY,
@@ -32,6 +33,7 @@ class RawRecord:
     published: object = None
     regions: object = None
     guid: object = None
+    lang: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class NewItem:
     regions: tuple[str, ...] = field(default=())
     source: str = ""
     line: int = 0
+    lang: str = ""
 
 
 def parse_published(value: object) -> datetime | None:
@@ -103,6 +106,7 @@ def clean_record(raw: RawRecord) -> NewItem:
             regions=parse_regions(raw.regions) if raw.regions else (),
             source=raw.source,
             line=raw.line,
+            lang=clean_lang(raw.lang) if raw.lang else detect_language(title, summary),
         )
     except InputError as e:
         raise InputError(e.reason, source=raw.source, line=raw.line) from e

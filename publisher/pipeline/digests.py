@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
@@ -26,14 +26,16 @@ from publisher.email.render import (
     UNSUBSCRIBE_URL,
     Branding,
     EmailRenderer,
+    RenderedEmail,
     default_renderer,
     fill,
 )
 from publisher.errors import StoreError
-from publisher.models import Digest, RegionRow
+from publisher.models import Digest, DigestRendition, ItemPublic, RegionRow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
-from publisher.store.items import list_items
+from publisher.store.items import items_by_ids, list_items
+from publisher.store.renditions import add_rendition, find_rendition
 from publisher.store.rows import add_unless_taken
 from publisher.tokens import Tokens
 
@@ -77,9 +79,50 @@ def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
 
 
 def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
-    if pick_locale(locale) == "es":
-        return lambda slug: tree.get(slug).name_es
-    return lambda slug: tree.get(slug).name_en
+    language = pick_locale(locale)
+    return lambda slug: tree.get(slug).name(language)
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSource:
+    """What a digest is made of, before any language: its items, region, week and clock."""
+
+    items: tuple[ItemPublic, ...]
+    region: str
+    week: str
+    base_url: str
+    tz: tzinfo
+
+
+def edition_content(source: EditionSource, language: str, tree: RegionTree) -> DigestContent:
+    """The digest's content in ``language``: subject, dates, region names and labels."""
+    return build_content(
+        source.items, region=source.region, week=source.week, base_url=source.base_url,
+        name_of=_name_of(tree, language), locale=language, tz=source.tz,
+    )  # fmt: skip
+
+
+def render_edition(
+    content: DigestContent,
+    language: str,
+    *,
+    settings: Settings,
+    renderer: EmailRenderer | None = None,
+) -> RenderedEmail:
+    """The bodies of one edition in one language (``content`` must be in that language)."""
+    if content.locale != pick_locale(language):
+        raise ValueError(f"content is in {content.locale}, not {language}")
+    return (renderer or default_renderer()).digest(content, Branding.from_settings(settings))
+
+
+def gather(
+    session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree
+) -> tuple[EditionSource, datetime, datetime]:
+    """The items of ``region``'s digest for ``week`` and its [start, end) window in UTC."""
+    tz = region_zone(session, region=region, settings=settings)
+    start, end = week_window(week, tz)
+    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
+    return EditionSource(tuple(items), region, week, settings.base_url, tz), start, end
 
 
 def collect(
@@ -87,14 +130,8 @@ def collect(
     locale: str = "en",
 ) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
     """The digest content of ``region`` for ``week`` and its [start, end) window in UTC."""
-    tz = region_zone(session, region=region, settings=settings)
-    start, end = week_window(week, tz)
-    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
-    content = build_content(
-        items, region=region, week=week, base_url=settings.base_url,
-        name_of=_name_of(tree, locale), locale=locale, tz=tz,
-    )  # fmt: skip
-    return content, start, end
+    source, start, end = gather(session, region=region, week=week, settings=settings, tree=tree)
+    return edition_content(source, locale, tree), start, end
 
 
 def assemble_digest(
@@ -113,17 +150,18 @@ def assemble_digest(
     existing = find_digest(session, region=region, week=week)
     if existing is not None:
         return existing
-    content, start, end = collect(session, region=region, week=week, settings=settings, tree=tree)
+    language = settings.default_locale
+    content, start, end = collect(
+        session, region=region, week=week, settings=settings, tree=tree, locale=language
+    )
     html = text = ""
     if not content.empty:
-        rendered = (renderer or default_renderer()).digest(
-            content, Branding.from_settings(settings)
-        )
+        rendered = render_edition(content, language, settings=settings, renderer=renderer)
         html, text = rendered.html, rendered.text
     digest = Digest(
         region=region, week=week, status=SKIPPED if content.empty else ASSEMBLED,
         window_start=start, window_end=end, item_ids=json.dumps(list(content.item_ids)),
-        subject=content.subject[:300], html=html, text=text, created=now,
+        subject=content.subject[:300], html=html, text=text, created=now, locale=language,
     )  # fmt: skip
     if add_unless_taken(session, digest):
         return digest
@@ -139,13 +177,74 @@ def digest_item_ids(digest: Digest) -> list[int]:
     return [int(i) for i in json.loads(digest.item_ids or "[]")]
 
 
+def rendition(
+    session: Session,
+    digest: Digest,
+    language: str,
+    *,
+    settings: Settings,
+    tree: RegionTree,
+    renderer: EmailRenderer | None = None,
+) -> RenderedEmail:
+    """The frozen digest in ``language``: rendered once (from its frozen item list), then stored."""
+    if language == digest.locale:
+        return RenderedEmail(digest.subject, digest.html, digest.text)
+    assert digest.id is not None
+    found = find_rendition(session, digest_id=digest.id, locale=language)
+    if found is None:
+        rendered = _render_frozen(session, digest, language, settings, tree, renderer)
+        found = add_rendition(
+            session,
+            DigestRendition(
+                digest_id=digest.id, locale=language, subject=rendered.subject[:300],
+                html=rendered.html, text=rendered.text, created=digest.created,
+            ),
+        )  # fmt: skip
+    return RenderedEmail(found.subject, found.html, found.text)
+
+
+def _render_frozen(
+    session: Session,
+    digest: Digest,
+    language: str,
+    settings: Settings,
+    tree: RegionTree,
+    renderer: EmailRenderer | None,
+) -> RenderedEmail:
+    """``digest`` rendered in ``language`` from its frozen item list (items deleted since are
+    left out), without storing anything."""
+    ids = digest_item_ids(digest)
+    order = {item_id: i for i, item_id in enumerate(ids)}
+    items = sorted(items_by_ids(session, item_ids=ids), key=lambda it: order[it.id])
+    tz = region_zone(session, region=digest.region, settings=settings)
+    source = EditionSource(tuple(items), digest.region, digest.week, settings.base_url, tz)
+    content = edition_content(source, language, tree)
+    return render_edition(content, language, settings=settings, renderer=renderer)
+
+
+def stored_rendition(session: Session, digest: Digest, language: str) -> RenderedEmail:
+    """A rendering made when rows were queued (workers only read); the digest's own otherwise."""
+    if language != digest.locale and digest.id is not None:
+        found = find_rendition(session, digest_id=digest.id, locale=language)
+        if found is not None:
+            return RenderedEmail(found.subject, found.html, found.text)
+    return RenderedEmail(digest.subject, digest.html, digest.text)
+
+
 def digest_mail(
-    digest: Digest, *, settings: Settings, tree: RegionTree, tokens: Tokens
+    digest: Digest,
+    *,
+    settings: Settings,
+    tree: RegionTree,
+    tokens: Tokens,
+    rendered: RenderedEmail | None = None,
+    language: str | None = None,
 ) -> DigestMail:
-    """The per-recipient message builder of a stored digest (what a sender calls per row)."""
+    """The per-recipient message builder of a stored digest in one language (default: its own)."""
     return DigestMail(
-        digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en
-    )
+        digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en,
+        rendered=rendered, language=language,
+    )  # fmt: skip
 
 
 def _sample_values(settings: Settings) -> dict[str, str]:
@@ -164,19 +263,28 @@ def preview(
     settings: Settings,
     tree: RegionTree,
     renderer: EmailRenderer | None = None,
+    locale: str | None = None,
 ) -> DigestPreview:
-    """The digest as it would go out, without storing anything (the stored one if assembled)."""
+    """The digest as it would go out, without storing anything (the stored one if assembled).
+
+    A stored digest in a language it was not rendered in yet is rendered as the send would
+    render it, but not stored.
+    """
     region = tree.normalize(region)
     parse_week(week)
+    language = settings.pick_locale(locale or settings.default_locale)
     stored = find_digest(session, region=region, week=week)
     if stored is not None and stored.status != SKIPPED:
-        subject, html, text = stored.subject, stored.html, stored.text
         ids = tuple(digest_item_ids(stored))
+        made = stored_rendition(session, stored, language)
+        if language != stored.locale and made.html == stored.html:  # not rendered yet
+            made = _render_frozen(session, stored, language, settings, tree, renderer)
+        subject, html, text = made.subject, made.html, made.text
     else:
-        content, _, _ = collect(session, region=region, week=week, settings=settings, tree=tree)
-        rendered = (renderer or default_renderer()).digest(
-            content, Branding.from_settings(settings)
+        content, _, _ = collect(
+            session, region=region, week=week, settings=settings, tree=tree, locale=language
         )
+        rendered = render_edition(content, language, settings=settings, renderer=renderer)
         subject, html, text, ids = rendered.subject, rendered.html, rendered.text, content.item_ids
     values = _sample_values(settings)
     return DigestPreview(

@@ -35,8 +35,9 @@ def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntr
             published=published,
             updated=updated,
             regions=tuple(tags.get(item_id, ())),
+            lang=lang,
         )
-        for item_id, guid, title, summary, link, published, updated in item_rows(
+        for item_id, guid, title, summary, link, published, updated, lang in item_rows(
             session, item_ids=ids
         )
     ]

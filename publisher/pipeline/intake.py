@@ -143,6 +143,7 @@ def _import(
             regions=regions,
             source=item.source[-300:],
             regions_inferred=inferred,
+            lang=item.lang,
         )
     known = existing_guids(session, guids=batch.keys())
     fresh = [it for guid, it in batch.items() if guid not in known]

@@ -28,10 +28,17 @@ from publisher.digest.windows import previous_week
 from publisher.email.outgoing import DigestMail
 from publisher.errors import DeliveryError
 from publisher.models import Delivery, DeliveryState, Digest
-from publisher.pipeline.digests import SKIPPED, assemble_digest, digest_mail, region_zone
+from publisher.pipeline.digests import (
+    SKIPPED,
+    assemble_digest,
+    digest_mail,
+    region_zone,
+    rendition,
+    stored_rendition,
+)
 from publisher.runtime import Runtime
 from publisher.store.subscribers import counts as subscriber_counts
-from publisher.store.subscribers import recipient_ids
+from publisher.store.subscribers import recipient_ids, recipient_locales
 from publisher.tokens import Tokens
 
 PAGE = 5_000
@@ -83,29 +90,31 @@ class DigestMessenger:
     and they are marked ``WireReady`` so the transport need not scan each one again.
     """
 
-    def __init__(self, load: Callable[[int], DigestMail]) -> None:
+    def __init__(self, load: Callable[[int, str], DigestMail]) -> None:
         self._load = load
-        self._mails: dict[int, DigestMail] = {}
-        self._wire_ready: dict[int, bool] = {}
+        self._mails: dict[tuple[int, str], DigestMail] = {}
+        self._wire_ready: dict[tuple[int, str], bool] = {}
         self._lock = threading.Lock()
 
-    def mail(self, digest_id: int) -> DigestMail:
-        found = self._mails.get(digest_id)
+    def mail(self, digest_id: int, locale: str = "en") -> DigestMail:
+        key = (digest_id, locale)
+        found = self._mails.get(key)
         if found is None:
             with self._lock:
-                found = self._mails.get(digest_id) or self._load(digest_id)
-                self._mails[digest_id] = found
+                found = self._mails.get(key) or self._load(digest_id, locale)
+                self._mails[key] = found
         return found
 
     def build(self, recipient: Recipient) -> bytes:
         row = recipient.row
-        message = self.mail(row.digest_id).build(
+        message = self.mail(row.digest_id, row.locale).build(
             subscriber_id=row.subscriber_id, key=recipient.key, email=recipient.email,
             msg_id=row.message_id,
         )  # fmt: skip
-        ready = self._wire_ready.get(row.digest_id)
+        key = (row.digest_id, row.locale)
+        ready = self._wire_ready.get(key)
         if ready is None:
-            ready = self._wire_ready[row.digest_id] = is_wire_ready(message)
+            ready = self._wire_ready[key] = is_wire_ready(message)
         return WireReady(message) if ready else message
 
 
@@ -113,12 +122,16 @@ def digest_messenger(rt: Runtime) -> DigestMessenger:
     """A messenger reading digests from the store when first needed (also for scale-out workers)."""
     tokens = Tokens(rt.settings.secret_keys())
 
-    def load(digest_id: int) -> DigestMail:
+    def load(digest_id: int, locale: str) -> DigestMail:
         with rt.session() as session:
             digest = session.get(Digest, digest_id)
-        if digest is None:
-            raise LookupError(f"digest {digest_id} is not in the store")
-        return digest_mail(digest, settings=rt.settings, tree=rt.tree, tokens=tokens)
+            if digest is None:
+                raise LookupError(f"digest {digest_id} is not in the store")
+            rendered = stored_rendition(session, digest, locale)
+        return digest_mail(
+            digest, settings=rt.settings, tree=rt.tree, tokens=tokens, rendered=rendered,
+            language=rendered.language or digest.locale,
+        )  # fmt: skip
 
     return DigestMessenger(load)
 
@@ -133,21 +146,34 @@ def scope_regions(rt: Runtime, regions: Sequence[str] | None) -> list[str]:
 
 
 def queue_recipients(rt: Runtime, digest: Digest, mail: DigestMail | None) -> int:
-    """Add a ledger row for every active subscriber of the digest's region, in keyset pages."""
+    """Add a ledger row for every active subscriber of the digest's region, in keyset pages.
+
+    Each row gets its reader's language (es-CL counts as es); the digest is rendered in each
+    language the first time a reader of it turns up, and stored, so it is rendered once.
+    """
     assert digest.id is not None
+    settings = rt.settings
     added, after = 0, 0
+    rendered: set[str] = {digest.locale}
     while True:
         with rt.session() as session:
-            page = recipient_ids(session, region=digest.region, after_id=after, limit=PAGE)
+            page = recipient_locales(session, region=digest.region, after_id=after, limit=PAGE)
             if not page:
                 if added >= ANALYZE_AFTER:
                     ledger.refresh_statistics(session)
                 return added
-            added += ledger.enqueue(
-                session, digest_id=digest.id, subscriber_ids=page,
-                message_id=mail.message_id if mail else None,
-            )  # fmt: skip
-        after = page[-1]
+            groups: dict[str, list[int]] = {}
+            for subscriber_id, tag in page:
+                groups.setdefault(settings.pick_locale(tag), []).append(subscriber_id)
+            for language, ids in sorted(groups.items()):
+                if language not in rendered:
+                    rendition(session, digest, language, settings=settings, tree=rt.tree)
+                    rendered.add(language)
+                added += ledger.enqueue(
+                    session, digest_id=digest.id, subscriber_ids=ids,
+                    message_id=mail.message_id if mail else None, locale=language,
+                )  # fmt: skip
+        after = page[-1][0]
 
 
 def count_recipients(rt: Runtime, region: str) -> int:
@@ -212,7 +238,7 @@ def send_digests(
     result = SendReport(reports, dry_run=dry_run)
     if not dry_run and mails:
         result.recovered, result.resent_unknown = settle(rt, list(mails), resend_unknown)
-        messenger = DigestMessenger(lambda digest_id: mails[digest_id])
+        messenger = digest_messenger(rt)
         result.run = deliver(
             rt, messenger, digest_ids=list(mails), progress=progress, config=config, stop=stop
         )

@@ -18,7 +18,7 @@ _CHUNK = 5_000
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
-    "regions_inferred",
+    "regions_inferred", "lang",
 )  # fmt: skip
 
 
@@ -34,6 +34,7 @@ class ItemInsert:
     regions: tuple[str, ...]
     source: str
     regions_inferred: bool
+    lang: str = ""
 
 
 def _chunks(seq: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
@@ -55,7 +56,7 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
     rows = [
         (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
-         it.source, it.regions_inferred)
+         it.source, it.regions_inferred, it.lang)
         for it in items
     ]  # fmt: skip
     bulk_insert(session, table="items", columns=_ITEM_COLUMNS, rows=rows)
@@ -89,6 +90,7 @@ def _public(item: Item, regions: list[str]) -> ItemPublic:
         title=item.title,
         summary=item.summary,
         link=item.link,
+        lang=item.lang,
         published=item.published,
         updated=item.updated,
         regions=regions,
@@ -167,8 +169,8 @@ def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
 
 def item_rows(
     session: Session, *, item_ids: Sequence[int] | None = None
-) -> list[tuple[int, str, str, str, str | None, datetime, datetime]]:
-    """(id, guid, title, summary, link, published, updated) of items, without ORM objects."""
+) -> list[tuple[int, str, str, str, str | None, datetime, datetime, str]]:
+    """(id, guid, title, summary, link, published, updated, lang) of items, without ORM objects."""
     table = Item.__table__  # type: ignore[attr-defined]
     stmt = sa.select(
         table.c.id,
@@ -178,11 +180,21 @@ def item_rows(
         table.c.link,
         table.c.published,
         table.c.updated,
+        table.c.lang,
     )
     if item_ids is None:
         return [tuple(r) for r in session.execute(stmt)]
-    rows: list[tuple[int, str, str, str, str | None, datetime, datetime]] = []
+    rows: list[tuple[int, str, str, str, str | None, datetime, datetime, str]] = []
     for i in range(0, len(item_ids), _CHUNK):
         part = stmt.where(table.c.id.in_(item_ids[i : i + _CHUNK]))
         rows.extend(tuple(r) for r in session.execute(part))
     return rows
+
+
+def items_by_ids(session: Session, *, item_ids: Sequence[int]) -> list[ItemPublic]:
+    """The items of ``item_ids`` that still exist, with their tags (a frozen digest's items)."""
+    found: list[Item] = []
+    for part in _chunks(list(item_ids)):
+        found.extend(session.exec(select(Item).where(col(Item.id).in_(list(part)))))
+    tags = tags_of(session, item_ids=[i.id for i in found if i.id is not None])
+    return [_public(i, tags.get(i.id or 0, [])) for i in found]

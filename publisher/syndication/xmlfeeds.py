@@ -190,6 +190,7 @@ class _Entry(GeneratorEntry):
         if labels:
             self.category([{"term": label} for label in labels])
         self.source = entry.link
+        self.language = entry.language
         self.published_at = utc(entry.published)
         self._built: dict[str, Any] = {}
 
@@ -203,6 +204,8 @@ class _Entry(GeneratorEntry):
             if self.source:
                 xml_elem("link", element, href=self.source, rel="related")
             xml_elem("published", element).text = self.published_at.isoformat()
+            if self.language:
+                element.set("{http://www.w3.org/XML/1998/namespace}lang", self.language)
             self._built["atom"] = element
         return copy.deepcopy(self._built["atom"])
 

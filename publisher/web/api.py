@@ -107,6 +107,7 @@ def create(
         published=body.published,
         regions=list(body.regions),
         guid=body.guid,
+        lang=body.lang or None,
     )
     try:
         guid = clean_record(raw).guid

@@ -114,11 +114,18 @@ def signup(
     ip: str,
     form_version: str,
     now: datetime,
+    locale: str = "en",
 ) -> Confirmation:
-    """Record a signup request for a normalised address; the same work whoever it is."""
+    """Record a signup request for a normalised address; the same work whoever it is.
+
+    The confirmation speaks the form's language; a subscriber not yet confirmed takes it too.
+    """
     sub, _created = add_or_update(
-        session, email=email, regions=(), status=SubscriberStatus.pending, now=now, reconsent=True
-    )
+        session, email=email, regions=(), status=SubscriberStatus.pending, now=now,
+        reconsent=True, locale=locale,
+    )  # fmt: skip
+    if sub.status == SubscriberStatus.pending and sub.locale != locale:
+        sub.locale = locale
     assert sub.id is not None
     record_consent(
         session,
@@ -129,7 +136,7 @@ def signup(
         regions=regions,
         form_version=form_version,
     )
-    return Confirmation(sub.id, sub.email, sub.key, tuple(region_names), sub.locale)
+    return Confirmation(sub.id, sub.email, sub.key, tuple(region_names), locale)
 
 
 def _requested(session: Session, subscriber_id: int) -> list[str]:
