@@ -146,9 +146,9 @@ def test_subscribe_confirm_change_and_leave_in_chromium(
             shoot("preferences", prefs_url)
             page.get_by_label("Americas", exact=True).uncheck()
             page.get_by_label("Caribbean", exact=True).check()
-            page.get_by_role("button", name="Save my regions").click()
+            page.get_by_role("button", name="Save my choices").click()
             page.wait_for_load_state()
-            assert page.get_by_text("Your regions are saved").is_visible(), page.content()[:3000]
+            assert page.get_by_text("Your choices are saved").is_visible(), page.content()[:3000]
             assert status_and_regions(rt) == ("active", ["caribbean", "central-america"])
 
             with rt.session() as session:
