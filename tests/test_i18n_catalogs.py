@@ -1,4 +1,4 @@
-"""The catalogs: current with the sources, complete in every language, loaded without a build step."""
+"""The catalogs: current with the sources, complete in every language, compiled at load time."""
 
 from __future__ import annotations
 

@@ -55,6 +55,7 @@ class DigestPreview:
     text: str
     item_ids: tuple[int, ...]
     stored: bool
+    language: str = "en"
 
     @property
     def skipped(self) -> bool:
@@ -290,6 +291,7 @@ def preview(
     return DigestPreview(
         region=region, week=week, subject=subject, html=fill(html, values, html=True),
         text=fill(text, values, html=False), item_ids=ids, stored=stored is not None,
+        language=language,
     )  # fmt: skip
 
 
@@ -299,6 +301,7 @@ def preview_message(
     """The preview as a complete .eml message addressed to a sample reader."""
     template = MessageTemplate(
         subject=result.subject, html=result.html, text=result.text, from_addr=settings.from_,
+        language=result.language,
         list_id=list_id(
             slug=result.region, name=tree.get(result.region).name_en,
             site_title=settings.site_title, from_addr=settings.from_,

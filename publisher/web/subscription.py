@@ -26,7 +26,7 @@ from publisher.addresses import normalize_address
 from publisher.errors import BadToken, InputError, UnknownRegionError
 from publisher.i18n import current_locale
 from publisher.i18n import gettext as _
-from publisher.i18n.context import set_locale
+from publisher.i18n.context import base_language, set_locale
 from publisher.models import Subscriber, SubscriberStatus
 from publisher.store.subscribers import get_by_key, regions_of
 from publisher.store.subscribers import set_locale as set_subscriber_locale
@@ -135,7 +135,9 @@ def subscribe(
     wait = state.address_limit.hit(address.lower())
     if wait:
         return _too_many(state, request, wait)
-    language = state.settings.pick_locale(locale or current_locale())
+    language = state.settings.pick_locale(locale or None)
+    if language != base_language(locale):  # not a language we speak: the page's own
+        language = current_locale()
     job = flow.signup(
         session,
         email=address,
