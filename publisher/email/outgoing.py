@@ -52,7 +52,7 @@ class DigestMail:
         self.base_url = settings.base_url
         self.tokens = tokens
         self.language = language or digest.locale
-        body = rendered or RenderedEmail(digest.subject, digest.html, digest.text)
+        body = rendered or RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
         self.template = MessageTemplate(
             subject=body.subject,
             html=body.html,

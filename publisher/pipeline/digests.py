@@ -189,7 +189,7 @@ def rendition(
 ) -> RenderedEmail:
     """The frozen digest in ``language``: rendered once (from its frozen item list), then stored."""
     if language == digest.locale:
-        return RenderedEmail(digest.subject, digest.html, digest.text)
+        return RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
     assert digest.id is not None
     found = find_rendition(session, digest_id=digest.id, locale=language)
     if found is None:
@@ -201,7 +201,7 @@ def rendition(
                 html=rendered.html, text=rendered.text, created=digest.created,
             ),
         )  # fmt: skip
-    return RenderedEmail(found.subject, found.html, found.text)
+    return RenderedEmail(found.subject, found.html, found.text, found.locale)
 
 
 def _render_frozen(
@@ -228,8 +228,8 @@ def stored_rendition(session: Session, digest: Digest, language: str) -> Rendere
     if language != digest.locale and digest.id is not None:
         found = find_rendition(session, digest_id=digest.id, locale=language)
         if found is not None:
-            return RenderedEmail(found.subject, found.html, found.text)
-    return RenderedEmail(digest.subject, digest.html, digest.text)
+            return RenderedEmail(found.subject, found.html, found.text, found.locale)
+    return RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
 
 
 def digest_mail(
