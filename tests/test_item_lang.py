@@ -24,9 +24,9 @@ from tests.web_support import AUTH, Web, make_web
 @pytest.mark.parametrize(
     ("title", "summary", "expected"),
     [
-        ("IOM and Costa Rica strengthen plan for students", "The programme is for the young.", "en"),
+        ("IOM and Costa Rica strengthen plan", "The programme is for the young.", "en"),
         ("La OIM y Costa Rica fortalecen el plan para estudiantes", "Los jóvenes del país.", "es"),
-        ("OIM e Brasil lançam um novo plano para os migrantes", "Não há dados sobre as famílias.", "pt"),
+        ("OIM e Brasil lançam um plano para os migrantes", "Não há dados sobre as famílias.", "pt"),
         ("Guatemala", "", ""),  # too little to go on: unknown, not a guess
         ("", "", ""),
         ("1234 5678", "!!!", ""),
