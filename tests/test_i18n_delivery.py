@@ -12,6 +12,7 @@ from publisher.pipeline.send import send_digests
 from publisher.runtime import Runtime
 from tests.delivery_data import REGION, WEEK, add_subscribers, rows, seed_items, use_smtp
 from tests.smtp_servers import Recorder, smtp_server
+from tests.web_support import make_web
 
 
 def set_locales(rt: Runtime, locales: dict[int, str]) -> None:
@@ -106,3 +107,25 @@ def test_preview_in_spanish_stores_nothing(runtime: Runtime) -> None:
     assert before.subject == after.subject == "Noticias de Centroamérica, semana 48 de 2026"
     assert before.html == after.html and before.language == "es"
     assert renditions(runtime) == []
+
+
+def test_the_web_copy_follows_the_page_language_when_rendered(runtime: Runtime) -> None:
+    seed_items(runtime)
+    ((sid, _),) = add_subscribers(runtime, 1)
+    set_locales(runtime, {sid: "es"})
+    recorder = Recorder()
+    with smtp_server(recorder) as port:
+        use_smtp(runtime, port)
+        send_digests(runtime, regions=[REGION], week=WEEK)
+    gen = make_web(runtime)
+    web = next(gen)
+    try:
+        spanish = web.client.get(f"/archive/{REGION}/{WEEK}?lang=es")
+        assert spanish.headers["content-language"] == "es"
+        assert "Ver en el navegador" in spanish.text and '<html lang="es"' in spanish.text
+        # Portuguese was never sent, so the copy readers got first (English) is shown
+        other = web.client.get(f"/archive/{REGION}/{WEEK}?lang=pt")
+        assert other.headers["content-language"] == "en" and "View in your browser" in other.text
+        assert "%%" not in spanish.text + other.text  # no placeholder, no one's address
+    finally:
+        gen.close()
