@@ -83,3 +83,30 @@ def test_locale_is_per_context() -> None:
             assert gettext("Latest news") == "Últimas noticias"
         assert gettext("Latest news") == "Últimas notícias"
     assert gettext("Latest news") == "Latest news"
+
+
+def test_locales_setting_accepts_only_languages_with_a_catalog() -> None:
+    from publisher.errors import ConfigError
+    from publisher.settings import load_settings
+
+    settings = load_settings(_env_file=None, locales=" es, EN ,pt,es", default_locale="pt")
+    assert settings.locale_list == ("es", "en", "pt")
+    assert settings.pick_locale("es-CL") == "es" and settings.pick_locale("fr") == "pt"
+    assert load_settings(_env_file=None, locales="es").locale_list == ("en", "es")
+    for bad in ({"locales": "en,xx"}, {"locales": ""}, {"default_locale": "klingon"}):
+        with pytest.raises(ConfigError, match="LOCALE"):
+            load_settings(_env_file=None, **bad)
+
+
+def test_content_language_cannot_carry_a_header() -> None:
+    from publisher.email.message import MessageTemplate
+    from publisher.errors import InputError
+
+    for bad in ("es\r\nBcc: x@example.org", "es es", "\u202ees", ""):
+        if not bad:
+            continue
+        with pytest.raises(InputError, match="language tag"):
+            MessageTemplate(
+                subject="s", html="h", text="t", from_addr="News <news@example.org>",
+                list_id=None, language=bad,
+            )  # fmt: skip
