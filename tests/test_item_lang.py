@@ -150,3 +150,24 @@ def test_cli_add_with_lang(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     bad = run(tmp_path, "items", "add", "--title", "X", "--region", "br", "--lang", "x!")
     assert bad.returncode == 1 and "language tag" in bad.stderr
+
+
+def test_api_edit_changes_or_redetects_the_language(runtime: Runtime) -> None:
+    gen = make_web(runtime)
+    web = next(gen)
+    try:
+        r = web.client.post(
+            "/api/items", headers=AUTH, json={"title": "Noticia", "regions": ["hn"], "lang": "es"}
+        )
+        item_id = r.json()["id"]
+        changed = web.client.patch(f"/api/items/{item_id}", headers=AUTH, json={"lang": "pt"})
+        assert changed.status_code == 200 and changed.json()["lang"] == "pt"
+        redetect = web.client.patch(
+            f"/api/items/{item_id}", headers=AUTH,
+            json={"title": "The government of Honduras and the IOM sign an agreement", "lang": ""},
+        )  # fmt: skip
+        assert redetect.json()["lang"] == "en"
+        bad = web.client.patch(f"/api/items/{item_id}", headers=AUTH, json={"lang": "<b>"})
+        assert bad.status_code == 422
+    finally:
+        gen.close()

@@ -61,6 +61,7 @@ class ItemUpdate(BaseModel):
     link: str | None = Field(default=None, max_length=2_000)
     published: datetime | None = None
     regions: list[str] | None = Field(default=None, max_length=300)
+    lang: str | None = Field(default=None, max_length=16)  # "" or null: detect from the text
 
 
 class Problem(BaseModel):
