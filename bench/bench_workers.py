@@ -55,14 +55,15 @@ from bench.bench_delivery import (  # noqa: E402
     sink_count,
     smtp_sink,
 )
-from publisher.delivery import ledger  # noqa: E402
 from publisher.delivery.embedded import free_port  # noqa: E402
+from publisher.delivery.engine import EngineConfig  # noqa: E402
 from publisher.digest.windows import current_week  # noqa: E402
 from publisher.models import Delivery, DeliveryState  # noqa: E402
 from publisher.pipeline.digests import assemble_digest, digest_mail  # noqa: E402
+from publisher.pipeline.send import DigestMessenger, deliver  # noqa: E402
 from publisher.runtime import Runtime  # noqa: E402
 from publisher.settings import Settings  # noqa: E402
-from publisher.tokens import Tokens  # noqa: E402
+from publisher.store import deliveries  # noqa: E402
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
@@ -149,7 +150,7 @@ def timed_send(rt: Runtime, digest_id: int, ids: list[int], msg_id: Any, timeout
     with rt.session() as session:
         session.execute(sa.delete(T))
     with rt.session() as session:
-        ledger.enqueue(session, digest_id=digest_id, subscriber_ids=ids, message_id=msg_id)
+        deliveries.enqueue(session, digest_id=digest_id, subscriber_ids=ids, message_id=msg_id)
     started = time.perf_counter()  # committed: the workers see every row from now on
     while (took := time.perf_counter() - started) < timeout:
         now = states(rt)
@@ -161,16 +162,41 @@ def timed_send(rt: Runtime, digest_id: int, ids: list[int], msg_id: Any, timeout
     raise SystemExit(f"not all sent after {timeout:.0f} s: {dict(states(rt))}")
 
 
+def timed_deliver(
+    rt: Runtime, digest_id: int, ids: list[int], mail: Any, concurrency: int
+) -> float:
+    """The `digests send` path after queueing: the same engine builder, in this process."""
+    with rt.session() as session:
+        session.execute(sa.delete(T))
+    with rt.session() as session:
+        deliveries.enqueue(
+            session, digest_id=digest_id, subscriber_ids=ids, message_id=mail.message_id
+        )
+    started = time.perf_counter()
+    stats = deliver(
+        rt, DigestMessenger(lambda _id, _locale: mail), digest_ids=[digest_id],
+        config=EngineConfig(concurrency=concurrency),
+    )  # fmt: skip
+    took = time.perf_counter() - started
+    if stats.sent != len(ids):
+        raise SystemExit(f"digests send path sent {stats.sent} of {len(ids)}")
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--concurrency", type=int, default=4, help="SMTP connections per worker")
     parser.add_argument("--verify", type=int, default=5_000)
+    parser.add_argument(
+        "--no-send-path", action="store_true", help="skip the `digests send` comparison row"
+    )
     args = parser.parse_args()
     n, counts = args.subscribers, [int(w) for w in args.workers.split(",")]
     now = datetime.now(UTC)
     rows: list[tuple[str, ...]] = []
+    worker_vs_send = ""
     with (
         smtp_sink() as (port, log),
         tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp,
@@ -191,11 +217,20 @@ def main() -> None:
                 tree=rt.tree, now=now,
             )  # fmt: skip
         assert digest.id is not None
-        mail = digest_mail(
-            digest, settings=settings, tree=rt.tree, tokens=Tokens(settings.secret_keys())
-        )
+        mail = digest_mail(digest, settings=settings, tree=rt.tree, tokens=rt.tokens)
         ids = list(range(1, n + 1))
         env = worker_env(settings, port, args.concurrency)
+        send_rate = 0.0
+        if not args.no_send_path:
+            console.print(f"[dim]`digests send` engine: sending {n:,}...[/]")
+            before = sink_count(log)
+            took = timed_deliver(rt, digest.id, ids, mail, args.concurrency)
+            time.sleep(0.5)
+            received = sink_count(log) - before
+            send_rate = n / took
+            rows.append(("digests send engine", "-", str(args.concurrency), f"{n:,}",
+                         f"{took:.1f}", f"{send_rate:,.0f}", f"{send_rate / base:.2f}",
+                         "ok" if received == n else f"(!) sink {received:,}"))  # fmt: skip
         for k in counts:
             console.print(f"[dim]{k} worker(s): sending {n:,}...[/]")
             before = sink_count(log)
@@ -209,6 +244,8 @@ def main() -> None:
             rate = n / took
             rows.append((f"publisher worker x{k}", str(k), str(k * args.concurrency), f"{n:,}",
                          f"{took:.1f}", f"{rate:,.0f}", f"{rate / base:.2f}", verdict))  # fmt: skip
+            if k == 1 and send_rate:
+                worker_vs_send = f"one worker vs the `digests send` engine: {rate / send_rate:.2f}x"
         verified = ""
         if args.verify:
             console.print(f"[dim]verification: {args.verify:,} messages, 4 workers, aiosmtpd...[/]")
@@ -240,6 +277,8 @@ def main() -> None:
     )
     if verified:
         console.print(verified)
+    if worker_vs_send:
+        console.print(worker_vs_send)
 
 
 if __name__ == "__main__":

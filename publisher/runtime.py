@@ -23,6 +23,7 @@ from publisher.regions.infer import RegionInferrer
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.regions import sync_regions
+from publisher.tokens import Tokens
 
 
 class Runtime:
@@ -30,6 +31,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._tokens: tuple[tuple[str, ...], Tokens] | None = None
 
     @cached_property
     def engine(self) -> Engine:
@@ -42,6 +44,14 @@ class Runtime:
     @cached_property
     def inferrer(self) -> RegionInferrer:
         return RegionInferrer(self.tree, default=self.tree.normalize(self.settings.default_region))
+
+    @property
+    def tokens(self) -> Tokens:
+        """The signer of every link (SECRET_KEY, even when set later); ConfigError when unset."""
+        keys = tuple(self.settings.secret_keys())
+        if self._tokens is None or self._tokens[0] != keys:
+            self._tokens = (keys, Tokens(list(keys)))
+        return self._tokens[1]
 
     def now(self) -> datetime:
         """The clock every pipeline asks; tests replace it."""

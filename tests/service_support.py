@@ -30,9 +30,9 @@ from publisher.intake.records import RawRecord
 from publisher.models import Delivery, RegionRow
 from publisher.pipeline.intake import import_records
 from publisher.runtime import Runtime
-from publisher.schedule import jobs
-from publisher.schedule.jobs import JobContext, WeeklyTrigger
 from publisher.schedule.times import region_cadence
+from publisher.service import jobs
+from publisher.service.jobs import JobContext, WeeklyTrigger
 from publisher.service.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from publisher.delivery import ledger
 from publisher.delivery.embedded import free_port
 from publisher.delivery.engine import Engine, EngineConfig
 from publisher.delivery.ledger import Claim, Claimed, Recipient
@@ -20,6 +19,7 @@ from publisher.delivery.store import LedgerStore
 from publisher.models import SubscriberStatus
 from publisher.pipeline.send import digest_messenger, send_digests
 from publisher.runtime import Runtime
+from publisher.store import deliveries as ledger
 from tests.conftest import FIXED_NOW
 from tests.delivery_data import (
     REGION,

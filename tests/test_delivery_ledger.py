@@ -10,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.delivery import ledger, recovery
+from publisher.delivery import recovery
 from publisher.delivery.ledger import Claim, RowUpdate
 from publisher.models import DeliveryState, SubscriberStatus
 from publisher.runtime import Runtime
 from publisher.settings import Settings
+from publisher.store import deliveries as ledger
+from publisher.store.delivery_counts import counts as ledger_counts
 from publisher.store.subscribers import erase
 from tests.conftest import FixedClockRuntime
 from tests.delivery_data import add_subscribers, plain_digest, rows, set_status, states, status_of
@@ -159,16 +161,16 @@ def test_recover_makes_rows_of_dead_workers_unknown(runtime: Runtime) -> None:
     _claim(runtime, "dead", limit=2)
     _claim(runtime, "alive", limit=2, after_id=subs[1])
     with runtime.session() as s:
-        assert recovery.recover(s, now=runtime.now()) == 0  # leases still run
-        assert recovery.recover(s, now=runtime.now(), dead_workers=["dead"]) == 2
+        assert ledger.recover(s, now=runtime.now()) == 0  # leases still run
+        assert ledger.recover(s, now=runtime.now(), dead_workers=["dead"]) == 2
     table = rows(runtime)
     assert [table[i].state for i in subs] == ["unknown"] * 2 + ["sending"] * 2 + ["pending"] * 2
     assert "may or may not" in table[subs[0]].last_error
     # an expired lease counts as dead too
     with runtime.session() as s:
-        assert recovery.recover(s, now=runtime.now() + LEASE * 2) == 2
-        assert recovery.counts(s) == {digest_id: {"unknown": 4, "pending": 2}}
-        assert recovery.resend_unknown(s, digest_ids=[digest_id]) == 4
+        assert ledger.recover(s, now=runtime.now() + LEASE * 2) == 2
+        assert ledger_counts(s) == {digest_id: {"unknown": 4, "pending": 2}}
+        assert ledger.resend_unknown(s, digest_ids=[digest_id]) == 4
     assert states(runtime) == {"pending": 6}
 
 
@@ -178,7 +180,7 @@ def test_renew_keeps_a_slow_workers_rows(runtime: Runtime) -> None:
     with runtime.session() as s:
         assert ledger.renew(s, worker_id="w2", ids=ids, lease_until=runtime.now()) == 0
         assert ledger.renew(s, worker_id="w1", ids=ids, lease_until=runtime.now() + LEASE * 3) == 2
-        assert recovery.recover(s, now=runtime.now() + LEASE * 2) == 0
+        assert ledger.recover(s, now=runtime.now() + LEASE * 2) == 0
 
 
 def test_dead_local_workers_are_found_by_pid(runtime: Runtime) -> None:

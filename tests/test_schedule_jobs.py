@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from publisher.models import Consent, Digest, DigestRun, Subscriber, SubscriberStatus
-from publisher.schedule import jobs, tasks
-from publisher.schedule.jobs import DIGEST_PREFIX, JobContext, WeeklyTrigger
+from publisher.schedule import tasks
 from publisher.schedule.times import digest_week, region_cadence
+from publisher.service import jobs
+from publisher.service.jobs import DIGEST_PREFIX, JobContext, WeeklyTrigger
 from publisher.service.metrics import Metrics
 from publisher.store.subscribers import record_consent
 from tests.conftest import FixedClockRuntime

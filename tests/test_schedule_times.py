@@ -9,7 +9,6 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 from publisher.errors import ConfigError
-from publisher.schedule.jobs import WeeklyTrigger
 from publisher.schedule.times import (
     Cadence,
     digest_week,
@@ -21,6 +20,7 @@ from publisher.schedule.times import (
     region_cadence,
     week_of_fire,
 )
+from publisher.service.jobs import WeeklyTrigger
 from publisher.settings import Settings
 
 NY, BERLIN, SANTIAGO, HAVANA = (

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from publisher.delivery.embedded import free_port
+from publisher.logs import configure_logging, event
 from publisher.runtime import Runtime
 from publisher.schedule import tasks
-from publisher.service.logs import configure_logging, event
 from publisher.service.metrics import metrics_for
 from publisher.web import ops
 from tests.conftest import FixedClockRuntime

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from publisher.delivery.embedded import free_port
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.intake import import_records, read_source
+from publisher.pipeline.subscription import ConfirmationMailer
 from publisher.runtime import Runtime
 from publisher.web.app import create_app
 from publisher.web.deps import WebState
 from publisher.web.ratelimit import SlidingWindow
-from publisher.web.subscription_flow import ConfirmationMailer
 from tests.conftest import SEED
 
 TOKEN = "test-token"
@@ -100,7 +100,7 @@ def make_web(runtime: Runtime, **settings_overrides: object) -> Iterator[Web]:
     app = create_app(
         settings,
         runtime=runtime,
-        mailer=ConfirmationMailer(settings, deliver=outbox.deliver),
+        mailer=ConfirmationMailer(runtime, settings=settings, deliver=outbox.deliver),
         ip_limit=SlidingWindow(limit=20, window=600, clock=clock),
         address_limit=SlidingWindow(limit=3, window=3600, clock=clock),
     )

@@ -1,7 +1,7 @@
 """`publisher digests ...`: the group of digest commands (preview here; send and status join it).
 
-The delivery side registers its commands on this same ``app`` from its own module, so the
-group stays open: import ``app`` and decorate with ``@app.command(...)``.
+Commands of the group that live in other modules (``cli/send.py``) are added to this ``app``
+explicitly in ``publisher.cli.main``.
 """
 
 from __future__ import annotations

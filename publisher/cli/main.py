@@ -6,8 +6,18 @@ import sys
 
 import typer
 
-from publisher.cli import dbcmd, demo, digests, feeds, items, regions, serve, service, subscribers
-from publisher.cli import send as _send  # noqa: F401  (adds `digests send` and `digests status`)
+from publisher.cli import (
+    dbcmd,
+    demo,
+    digests,
+    feeds,
+    items,
+    regions,
+    send,
+    serve,
+    service,
+    subscribers,
+)
 from publisher.errors import PublisherError
 
 app = typer.Typer(
@@ -22,12 +32,13 @@ app.add_typer(items.app, name="items")
 app.add_typer(regions.app, name="regions")
 app.add_typer(feeds.app, name="feeds")
 app.add_typer(subscribers.app, name="subscribers")
+digests.app.command("send")(send.send)
+digests.app.command("status")(send.status)
 app.add_typer(digests.app, name="digests")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(service.scheduler)
 app.command("worker")(service.worker)
-serve.SERVICES.append(service.serve_background)  # serve runs the scheduler (and delivery) too
 
 
 def main(argv: list[str] | None = None) -> None:

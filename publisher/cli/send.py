@@ -1,4 +1,4 @@
-"""`publisher digests send` and `publisher digests status` (registered on the digests group)."""
+"""`publisher digests send` and `publisher digests status` (registered in publisher.cli.main)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 
 from publisher.cli.context import err, fail, out, ready
-from publisher.cli.digests import app
 from publisher.delivery.engine import RunStats
 from publisher.digest.windows import parse_week
 from publisher.errors import InputError
@@ -82,7 +81,6 @@ def _print_report(report: SendReport) -> None:
         out.print(f"this run: {_outcomes(report.run)}", markup=False)
 
 
-@app.command("send")
 def send(
     ctx: typer.Context,
     region: list[str] = typer.Option([], "--region", help="Region slug; repeat for several."),
@@ -141,7 +139,6 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@app.command("status")
 def status(
     ctx: typer.Context,
     week: str | None = typer.Option(None, "--week", help="Only this ISO week."),

@@ -14,13 +14,14 @@ from collections.abc import Callable
 import typer
 
 from publisher.cli.context import out, runtime
+from publisher.cli.service import serve_background
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.runtime import Runtime
 
 ServiceFactory = Callable[[Runtime], Callable[[threading.Event], None]]
 
 # The long-running parts `publisher serve` starts next to the web app (scheduler, delivery).
-SERVICES: list[ServiceFactory] = []
+SERVICES: list[ServiceFactory] = [serve_background]
 
 
 def serve(

@@ -55,14 +55,14 @@ def on_signals(action: Callable[[], None]) -> Iterator[None]:
 
 
 def serve_background(rt: Runtime) -> Callable[[threading.Event], None]:
-    """`publisher serve`'s background part (registered in publisher.cli.main): the scheduler."""
+    """`publisher serve`'s background part (``serve.SERVICES``): the scheduler."""
     from publisher.service.scheduler import background
 
     return background(rt)
 
 
 def _prepare(ctx: typer.Context) -> Runtime:
-    from publisher.service.logs import configure_logging
+    from publisher.logs import configure_logging
 
     rt = ready(ctx)
     if not is_postgres(rt.engine):  # one machine: share serve's var/secret_key

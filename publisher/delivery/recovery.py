@@ -13,15 +13,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections import defaultdict
-from collections.abc import Collection
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.delivery.ledger import T
-from publisher.models import DeliveryState
+from publisher.store import deliveries
 
 
 def worker_identity() -> str:
@@ -50,50 +46,4 @@ def is_dead_here(worker_id: str) -> bool:
 
 def dead_local_workers(session: Session, *, now: datetime) -> list[str]:
     """Workers of this machine whose process is gone while their leases still run."""
-    holders = session.scalars(
-        sa.select(T.c.claimed_by)
-        .where(T.c.state == DeliveryState.sending, T.c.lease_until >= now)
-        .distinct()
-    )
-    return [w for w in holders if w and is_dead_here(w)]
-
-
-def recover(session: Session, *, now: datetime, dead_workers: Collection[str] = ()) -> int:
-    """Mark unknown the rows of workers whose lease expired or who died; returns how many."""
-    gone = sa.or_(T.c.lease_until < now, T.c.claimed_by.in_(list(dead_workers)))
-    stmt = (
-        sa.update(T)
-        .where(T.c.state == DeliveryState.sending, gone)
-        .values(
-            state=DeliveryState.unknown,
-            lease_until=None,
-            last_error=sa.func.coalesce(T.c.claimed_by, "?")
-            + " stopped while sending; the server may or may not have the message",
-        )
-    )
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
-
-
-def resend_unknown(session: Session, *, digest_ids: Collection[int] | None = None) -> int:
-    """Put unknown rows back to pending on the operator's word; returns how many."""
-    stmt = (
-        sa.update(T)
-        .where(T.c.state == DeliveryState.unknown)
-        .values(state=DeliveryState.pending, claimed_by=None, lease_until=None, next_attempt=None)
-    )
-    if digest_ids is not None:
-        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
-
-
-def counts(
-    session: Session, *, digest_ids: Collection[int] | None = None
-) -> dict[int, dict[str, int]]:
-    """Rows per state for each digest (states with no rows are left out)."""
-    stmt = sa.select(T.c.digest_id, T.c.state, sa.func.count()).group_by(T.c.digest_id, T.c.state)
-    if digest_ids is not None:
-        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
-    result: dict[int, dict[str, int]] = defaultdict(dict)
-    for digest_id, state, n in session.execute(stmt):
-        result[digest_id][state] = n
-    return dict(result)
+    return [w for w in deliveries.lease_holders(session, now=now) if w and is_dead_here(w)]

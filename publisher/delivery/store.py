@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from publisher.db import session_scope
-from publisher.delivery import ledger
 from publisher.delivery.ledger import Claim, RowUpdate
 from publisher.delivery.recovery import worker_identity
+from publisher.store import deliveries as ledger
 
 
 class LedgerStore:

@@ -6,13 +6,14 @@ with only what the ledger holds (subscriber id, key, address); it never touches 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from publisher.email.dkim import DkimSigner
 from publisher.email.message import MessageTemplate, list_id, message_id
 from publisher.email.render import Branding, EmailRenderer, RenderedEmail, default_renderer
-from publisher.models import Digest
+from publisher.models import Digest, utcnow
 from publisher.settings import Settings
 from publisher.tokens import Tokens
 
@@ -20,13 +21,14 @@ from publisher.tokens import Tokens
 class _Clock:
     """Date header strings, formatted once per second rather than once per message."""
 
-    __slots__ = ("_cached",)
+    __slots__ = ("_cached", "_now")
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime]) -> None:
         self._cached: tuple[int, str] = (-1, "")
+        self._now = now
 
     def date(self, now: datetime | None = None) -> str:
-        moment = now or datetime.now(UTC)
+        moment = now or self._now()
         second = int(moment.timestamp())
         if self._cached[0] != second:
             self._cached = (second, format_datetime(moment.astimezone(UTC).replace(microsecond=0)))
@@ -45,6 +47,7 @@ class DigestMail:
         region_name: str,
         rendered: RenderedEmail | None = None,
         language: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if digest.id is None or digest.status == "skipped":
             raise ValueError("only a stored, non-skipped digest can be sent")
@@ -67,7 +70,7 @@ class DigestMail:
             ),
             dkim=DkimSigner.from_settings(settings),
         )
-        self._clock = _Clock()
+        self._clock = _Clock(clock)
 
     def message_id(self, subscriber_id: int) -> str:
         """The stable Message-ID of this digest for this subscriber (store it in the ledger)."""

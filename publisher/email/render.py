@@ -26,7 +26,9 @@ from publisher.i18n import gettext, use_locale
 from publisher.i18n import jinja as i18n_jinja
 from publisher.settings import Settings
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
+# templates/email/ at the top level, mapped into the package by the link email/templates (a wheel
+# holds the files themselves), so an installed publisher finds them without the source tree.
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 EMAIL = "%%EMAIL%%"
 UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"

@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from publisher.digest.assembly import DigestContent, build_content, pick_locale
 from publisher.digest.windows import current_week, parse_week, region_timezone, week_window
@@ -31,10 +31,12 @@ from publisher.email.render import (
     fill,
 )
 from publisher.errors import StoreError
-from publisher.models import Digest, DigestRendition, ItemPublic, RegionRow
+from publisher.models import Digest, DigestRendition, ItemPublic, utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
+from publisher.store.digests import find_digest
 from publisher.store.items import items_by_ids, list_items
+from publisher.store.regions import get_region
 from publisher.store.renditions import add_rendition, find_rendition
 from publisher.store.rows import add_unless_taken
 from publisher.tokens import Tokens
@@ -64,19 +66,13 @@ class DigestPreview:
 
 def region_zone(session: Session, *, region: str, settings: Settings) -> ZoneInfo:
     """The region's time zone override (regions.timezone) or TIMEZONE."""
-    row = session.get(RegionRow, region)
+    row = get_region(session, slug=region)
     return region_timezone(settings, row.timezone if row else None)
 
 
 def next_week(session: Session, *, region: str, settings: Settings, now: datetime) -> str:
     """The week in progress in the region's zone: the digest that will go out next."""
     return current_week(now, region_zone(session, region=region, settings=settings))
-
-
-def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
-    """The stored digest of ``region`` for ``week``, if assembled."""
-    stmt = select(Digest).where(col(Digest.region) == region, col(Digest.week) == week)
-    return session.exec(stmt).first()
 
 
 def _name_of(tree: RegionTree, locale: str) -> Callable[[str], str]:
@@ -117,10 +113,11 @@ def render_edition(
 
 
 def gather(
-    session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree
-) -> tuple[EditionSource, datetime, datetime]:
+    session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
+    zone: ZoneInfo | None = None,
+) -> tuple[EditionSource, datetime, datetime]:  # fmt: skip
     """The items of ``region``'s digest for ``week`` and its [start, end) window in UTC."""
-    tz = region_zone(session, region=region, settings=settings)
+    tz = zone or region_zone(session, region=region, settings=settings)
     start, end = week_window(week, tz)
     items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
     return EditionSource(tuple(items), region, week, settings.base_url, tz), start, end
@@ -128,10 +125,12 @@ def gather(
 
 def collect(
     session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
-    locale: str = "en",
+    locale: str = "en", zone: ZoneInfo | None = None,
 ) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
     """The digest content of ``region`` for ``week`` and its [start, end) window in UTC."""
-    source, start, end = gather(session, region=region, week=week, settings=settings, tree=tree)
+    source, start, end = gather(
+        session, region=region, week=week, settings=settings, tree=tree, zone=zone
+    )
     return edition_content(source, locale, tree), start, end
 
 
@@ -144,6 +143,7 @@ def assemble_digest(
     tree: RegionTree,
     now: datetime,
     renderer: EmailRenderer | None = None,
+    zone: ZoneInfo | None = None,
 ) -> Digest:
     """Get or create the frozen digest of ``region`` for ``week`` (status assembled or skipped)."""
     region = tree.normalize(region)
@@ -153,8 +153,9 @@ def assemble_digest(
         return existing
     language = settings.default_locale
     content, start, end = collect(
-        session, region=region, week=week, settings=settings, tree=tree, locale=language
-    )
+        session, region=region, week=week, settings=settings, tree=tree, locale=language,
+        zone=zone,
+    )  # fmt: skip
     html = text = ""
     if not content.empty:
         rendered = render_edition(content, language, settings=settings, renderer=renderer)
@@ -240,11 +241,12 @@ def digest_mail(
     tokens: Tokens,
     rendered: RenderedEmail | None = None,
     language: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> DigestMail:
     """The per-recipient message builder of a stored digest in one language (default: its own)."""
     return DigestMail(
         digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en,
-        rendered=rendered, language=language,
+        rendered=rendered, language=language, clock=clock,
     )  # fmt: skip
 
 

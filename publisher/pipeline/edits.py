@@ -11,15 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, delete
+from sqlmodel import Session
 
 from publisher.errors import InputError, UnknownRegionError
 from publisher.intake.records import RawRecord, clean_record
-from publisher.models import Item, ItemRegion
 from publisher.regions.infer import RegionInferrer
 from publisher.regions.tree import RegionTree
-from publisher.store.items import tags_of
+from publisher.store.items import delete_item_row, item_row, retag, tags_of
 
 _UNSET = object()
 
@@ -46,7 +44,7 @@ def update_item(
     now: datetime,
 ) -> bool:
     """Apply ``changes`` to one item; False if there is no such item, InputError if bad."""
-    item = session.get(Item, item_id)
+    item = item_row(session, item_id=item_id)
     if item is None:
         return False
 
@@ -93,21 +91,16 @@ def update_item(
     session.add(item)
     current = set(tags_of(session, item_ids=[item_id]).get(item_id, []))
     if regions is not None and set(regions) != current:
-        session.execute(delete(ItemRegion).where(col(ItemRegion.item_id) == item_id))
-        if regions:
-            session.execute(
-                sa.insert(ItemRegion), [{"item_id": item_id, "region": r} for r in regions]
-            )
+        retag(session, item_id=item_id, regions=regions)
     session.flush()
     return True
 
 
 def delete_item(session: Session, *, item_id: int) -> bool:
     """Remove one item and its tags; False if there was no such item."""
-    item = session.get(Item, item_id)
+    item = item_row(session, item_id=item_id)
     if item is None:
         return False
-    session.execute(delete(ItemRegion).where(col(ItemRegion.item_id) == item_id))
-    session.delete(item)
+    delete_item_row(session, item=item)
     session.flush()
     return True

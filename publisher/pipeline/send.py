@@ -9,40 +9,41 @@ due rows. Recipients who joined since the last run are queued and get the digest
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-import sqlalchemy as sa
-from sqlmodel import col, select
-
-from publisher.delivery import ledger, recovery
-from publisher.delivery.engine import Engine, EngineConfig, RunStats
+from publisher.delivery import recovery
+from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
 from publisher.delivery.ledger import Recipient
 from publisher.delivery.mailer import envelope_sender, smtp_target
 from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
+from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
 from publisher.digest.windows import previous_week
 from publisher.email.outgoing import DigestMail
 from publisher.errors import DeliveryError
-from publisher.models import Delivery, DeliveryState, Digest
-from publisher.pipeline.digests import (
-    SKIPPED,
-    assemble_digest,
-    digest_mail,
-    region_zone,
-    rendition,
-    stored_rendition,
+from publisher.pipeline.digests import stored_rendition
+from publisher.pipeline.publish import (
+    ANALYZE_AFTER,
+    PAGE,
+    QUEUED,
+    count_recipients,
+    mail_of,
+    publish_week,
+    queue_recipients,
+    resolve_region,
 )
 from publisher.runtime import Runtime
+from publisher.settings import Settings
+from publisher.store import deliveries
+from publisher.store.delivery_counts import counts as delivery_counts
+from publisher.store.digests import get_digest, list_digests
 from publisher.store.subscribers import counts as subscriber_counts
-from publisher.store.subscribers import recipient_ids, recipient_locales
-from publisher.tokens import Tokens
 
-PAGE = 5_000
-ANALYZE_AFTER = 1_000  # rows queued at once that make the planner's picture of the ledger stale
+__all__ = ["ANALYZE_AFTER", "PAGE", "count_recipients", "queue_recipients"]
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
 
@@ -120,18 +121,14 @@ class DigestMessenger:
 
 def digest_messenger(rt: Runtime) -> DigestMessenger:
     """A messenger reading digests from the store when first needed (also for scale-out workers)."""
-    tokens = Tokens(rt.settings.secret_keys())
 
     def load(digest_id: int, locale: str) -> DigestMail:
         with rt.session() as session:
-            digest = session.get(Digest, digest_id)
+            digest = get_digest(session, digest_id=digest_id)
             if digest is None:
                 raise LookupError(f"digest {digest_id} is not in the store")
             rendered = stored_rendition(session, digest, locale)
-        return digest_mail(
-            digest, settings=rt.settings, tree=rt.tree, tokens=tokens, rendered=rendered,
-            language=rendered.language or digest.locale,
-        )  # fmt: skip
+        return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
 
     return DigestMessenger(load)
 
@@ -145,52 +142,10 @@ def scope_regions(rt: Runtime, regions: Sequence[str] | None) -> list[str]:
     return sorted(r for r, by_status in table.items() if by_status.get("active"))
 
 
-def queue_recipients(rt: Runtime, digest: Digest, mail: DigestMail | None) -> int:
-    """Add a ledger row for every active subscriber of the digest's region, in keyset pages.
-
-    Each row gets its reader's language (es-CL counts as es); the digest is rendered in each
-    language the first time a reader of it turns up, and stored, so it is rendered once.
-    """
-    assert digest.id is not None
-    settings = rt.settings
-    added, after = 0, 0
-    rendered: set[str] = {digest.locale}
-    while True:
-        with rt.session() as session:
-            page = recipient_locales(session, region=digest.region, after_id=after, limit=PAGE)
-            if not page:
-                if added >= ANALYZE_AFTER:
-                    ledger.refresh_statistics(session)
-                return added
-            groups: dict[str, list[int]] = {}
-            for subscriber_id, tag in page:
-                groups.setdefault(settings.pick_locale(tag), []).append(subscriber_id)
-            for language, ids in sorted(groups.items()):
-                if language not in rendered:
-                    rendition(session, digest, language, settings=settings, tree=rt.tree)
-                    rendered.add(language)
-                added += ledger.enqueue(
-                    session, digest_id=digest.id, subscriber_ids=ids,
-                    message_id=mail.message_id if mail else None, locale=language,
-                )  # fmt: skip
-        after = page[-1][0]
-
-
-def count_recipients(rt: Runtime, region: str) -> int:
-    """How many active subscribers a digest of ``region`` goes to (dry runs)."""
-    total, after = 0, 0
-    while True:
-        with rt.session() as session:
-            page = recipient_ids(session, region=region, after_id=after, limit=PAGE)
-        if not page:
-            return total
-        total, after = total + len(page), page[-1]
-
-
 def _fill_counts(rt: Runtime, reports: Sequence[DigestReport]) -> None:
     ids = [r.digest_id for r in reports if r.digest_id is not None]
     with rt.session() as session:
-        table = recovery.counts(session, digest_ids=ids)
+        table = delivery_counts(session, digest_ids=ids)
     for r in reports:
         if r.digest_id is not None:
             r.counts = table.get(r.digest_id, {})
@@ -206,6 +161,7 @@ def send_digests(
     progress: Progress | None = None,
     config: EngineConfig | None = None,
     stop: threading.Event | None = None,
+    runner: str | None = None,
 ) -> SendReport:
     """Assemble, queue and deliver the digests of ``regions`` (None: all) for ``week``.
 
@@ -214,27 +170,21 @@ def send_digests(
     kept failing), ``report.run.paused`` says why and the rows wait as deferred. Setting ``stop``
     (a signal handler) ends the run early: messages in flight finish, the rest are put back.
     """
-    settings, now = rt.settings, rt.now()
-    tokens = Tokens(settings.secret_keys())
+    now = rt.now()
+    runner = runner or recovery.worker_identity()
     reports: list[DigestReport] = []
     mails: dict[int, DigestMail] = {}
-    for region in scope_regions(rt, regions):
-        with rt.session() as session:
-            chosen = week or previous_week(
-                now, region_zone(session, region=region, settings=settings)
-            )
-            digest = assemble_digest(
-                session, region=region, week=chosen, settings=settings, tree=rt.tree, now=now
-            )
-        report = DigestReport(region, chosen, digest.status, digest.id, digest.subject)
+    for slug in scope_regions(rt, regions):
+        region = resolve_region(rt, slug)
+        chosen = week or previous_week(now, region.zone)
+        done = publish_week(rt, region, week=chosen, now=now, runner=runner, dry_run=dry_run)
+        digest = done.digest
+        assert digest is not None
+        report = DigestReport(region.slug, chosen, digest.status, digest.id, digest.subject)
         reports.append(report)
-        if digest.status == SKIPPED or digest.id is None:
-            continue
-        if dry_run:
-            report.queued = count_recipients(rt, region)
-            continue
-        mails[digest.id] = digest_mail(digest, settings=settings, tree=rt.tree, tokens=tokens)
-        report.queued = queue_recipients(rt, digest, mails[digest.id])
+        report.queued = done.queued
+        if done.status == QUEUED and digest.id is not None and done.mail is not None:
+            mails[digest.id] = done.mail
     result = SendReport(reports, dry_run=dry_run)
     if not dry_run and mails:
         result.recovered, result.resent_unknown = settle(rt, list(mails), resend_unknown)
@@ -251,24 +201,45 @@ def settle(rt: Runtime, digest_ids: Collection[int], resend_unknown: bool) -> tu
     now = rt.now()
     with rt.session() as session:
         dead = recovery.dead_local_workers(session, now=now)
-        recovered = recovery.recover(session, now=now, dead_workers=dead)
-        resent = recovery.resend_unknown(session, digest_ids=digest_ids) if resend_unknown else 0
+        recovered = deliveries.recover(session, now=now, dead_workers=dead)
+        resent = deliveries.resend_unknown(session, digest_ids=digest_ids) if resend_unknown else 0
     return recovered, resent
 
 
-def due_rows(rt: Runtime, digest_ids: Collection[int] | None, now: datetime) -> int:
-    """Rows a run would take now: pending, or deferred and due."""
-    t = Delivery.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(sa.func.count()).where(
-        sa.or_(
-            t.c.state == DeliveryState.pending,
-            sa.and_(t.c.state == DeliveryState.deferred, t.c.next_attempt <= now),
-        )
-    )
-    if digest_ids is not None:
-        stmt = stmt.where(t.c.digest_id.in_(list(digest_ids)))
-    with rt.session() as session:
-        return int(session.execute(stmt).scalar_one())
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's sizes from SMTP_CONCURRENCY and SMTP_RATE."""
+    return EngineConfig(concurrency=settings.smtp_concurrency, rate=settings.smtp_rate)
+
+
+@contextmanager
+def send_engine(
+    rt: Runtime,
+    messenger: DigestMessenger,
+    *,
+    config: EngineConfig | None = None,
+    worker_id: str | None = None,
+    wrap_store: Callable[[Store], Store] | None = None,
+    wrap_transport: Callable[[Transport], Transport] | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Engine, SmtpTarget]]:
+    """The one way to build the send engine (``digests send``, ``worker``, ``serve``).
+
+    An engine on SMTP_URL (or the embedded Maildir server) with a connection pool of
+    ``config.concurrency``, the ledger as its store and the Runtime's clock; the pool and the
+    target live while the block runs. ``wrap_*`` let the worker count and time what passes.
+    """
+    settings = rt.settings
+    config = config or engine_config(settings)
+    with smtp_target(settings) as target, SmtpPool(target, config.concurrency) as pool:
+        store: Store = LedgerStore(rt.engine, worker_id=worker_id)
+        transport: Transport = pool
+        engine = Engine(
+            store=wrap_store(store) if wrap_store else store, messenger=messenger,
+            transport=wrap_transport(transport) if wrap_transport else transport,
+            envelope_from=envelope_sender(settings.from_), config=config, clock=rt.now,
+            limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
+        )  # fmt: skip
+        yield engine, target
 
 
 def deliver(
@@ -281,16 +252,10 @@ def deliver(
     stop: threading.Event | None = None,
 ) -> RunStats:
     """Run the engine over the due rows of ``digest_ids`` (None: every digest) on SMTP_URL."""
-    settings = rt.settings
-    config = config or EngineConfig(concurrency=settings.smtp_concurrency, rate=settings.smtp_rate)
     if progress is not None:
-        progress.start(due_rows(rt, digest_ids, rt.now()))
-    with smtp_target(settings) as target, SmtpPool(target, config.concurrency) as pool:
-        engine = Engine(
-            store=LedgerStore(rt.engine), messenger=messenger, transport=pool,
-            envelope_from=envelope_sender(settings.from_), config=config, clock=rt.now,
-            limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
-        )  # fmt: skip
+        with rt.session() as session:
+            progress.start(deliveries.count_waiting(session, now=rt.now(), digest_ids=digest_ids))
+    with send_engine(rt, messenger, config=config, progress=progress) as (engine, _target):
         done = threading.Event()
         if stop is not None:
             threading.Thread(target=_relay, args=(stop, done, engine), daemon=True).start()
@@ -312,11 +277,8 @@ def _relay(stop: threading.Event, done: threading.Event, engine: Engine) -> None
 
 def digest_status(rt: Runtime, *, week: str | None = None) -> list[DigestReport]:
     """Every stored digest (of ``week``) with its ledger counts, newest week first."""
-    stmt = select(Digest).order_by(col(Digest.week).desc(), col(Digest.region))
-    if week is not None:
-        stmt = stmt.where(col(Digest.week) == week)
     with rt.session() as session:
-        digests = list(session.exec(stmt))
+        digests = list_digests(session, week=week)
     reports = [DigestReport(d.region, d.week, d.status, d.id, d.subject) for d in digests]
     _fill_counts(rt, reports)
     return reports

@@ -19,6 +19,8 @@ from typing import Any
 from sqlmodel import Session
 
 from publisher.addresses import normalize_address
+from publisher.delivery.mailer import Mailer, envelope_sender, smtp_mailer
+from publisher.delivery.smtp import Outcome
 from publisher.email.outgoing import confirmation_message
 from publisher.errors import InputError, UnknownRegionError
 from publisher.models import Subscriber, SubscriberStatus
@@ -282,36 +284,35 @@ def send_confirmations(rt: Runtime, subscriber_ids: list[int]) -> tuple[int, lis
     One connection through the delivery side's SMTP target (SMTP_URL or the embedded Maildir
     server) for the whole batch; a refused message is reported and the rest continue.
     """
-    from publisher.delivery.mailer import envelope_sender, smtp_target
-    from publisher.delivery.smtp import Outcome, SmtpConnection
-
     if not subscriber_ids:
         return 0, []
-    tokens = Tokens(rt.settings.secret_keys())
+    with smtp_mailer(rt.settings) as mailer:
+        return send_confirmations_by(rt, mailer, subscriber_ids)
+
+
+def send_confirmations_by(
+    rt: Runtime, mailer: Mailer, subscriber_ids: list[int]
+) -> tuple[int, list[str]]:
+    """``send_confirmations`` through a given Mailer (an in-memory one in unit tests)."""
     sender = envelope_sender(rt.settings.from_)
     sent, failures = 0, []
-    with smtp_target(rt.settings) as target:
-        conn = SmtpConnection(target)
-        try:
-            for sid in subscriber_ids:
-                built = _confirmation(rt, tokens, sid)
-                if built is None:
-                    continue
-                address, message = built
-                result = conn.transact(sender, [address], message)[address]
-                if result.outcome is Outcome.sent:
-                    sent += 1
-                else:
-                    failures.append(f"confirmation to {address} not sent: {result.describe()}")
-        finally:
-            conn.close()
+    for sid in subscriber_ids:
+        built = _confirmation(rt, rt.tokens, sid)
+        if built is None:
+            continue
+        address, message = built
+        result = mailer.send(sender, [address], message)[address]
+        if result.outcome is Outcome.sent:
+            sent += 1
+        else:
+            failures.append(f"confirmation to {address} not sent: {result.describe()}")
     return sent, failures
 
 
 def _confirmation(rt: Runtime, tokens: Tokens, subscriber_id: int) -> tuple[str, bytes] | None:
     """(address, message) of a pending subscriber's confirmation email, None if not pending."""
     with rt.session() as session:
-        sub = session.get(Subscriber, subscriber_id)
+        sub = store.get_subscriber(session, subscriber_id=subscriber_id)
         if sub is None or sub.id is None or sub.status != SubscriberStatus.pending:
             return None
         names = [rt.tree.get(s).name_en for s in store.regions_of(session, subscriber_id=sub.id)]

@@ -13,38 +13,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from publisher.errors import PublisherError
-from publisher.pipeline.digests import SKIPPED, assemble_digest, digest_mail
+from publisher.logs import event
 from publisher.pipeline.feeds import build_store_feeds
-from publisher.pipeline.send import queue_recipients
+from publisher.pipeline.publish import (
+    ALREADY_DONE,
+    QUEUED,
+    SKIPPED_WEEK,
+    Published,
+    RegionTarget,
+    publish_week,
+    resolve_region,
+)
 from publisher.runtime import Runtime
 from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of_fire
-from publisher.service.logs import event
 from publisher.settings import Settings
 from publisher.store import schedule as store
 from publisher.store.schedule import RegionSchedule
 from publisher.syndication import BuildReport
-from publisher.tokens import Tokens
 
 log = logging.getLogger(__name__)
+__all__ = ["ALREADY_DONE", "QUEUED", "SKIPPED_WEEK"]
 
 UNCONFIRMED_FOR = timedelta(days=7)
-QUEUED, SKIPPED_WEEK, ALREADY_DONE = "queued", "skipped", "done"
 Fingerprint = tuple[int, int, str]
 
 
-@dataclass(frozen=True, slots=True)
-class DigestOutcome:
-    """What one digest job did for (region, week): queued, skipped (no items) or done before."""
-
-    region: str
-    week: str
-    status: str
-    queued: int = 0
-    digest_id: int | None = None
+DigestOutcome = Published  # what one digest job did for (region, week)
 
 
 def cadence_of(settings: Settings, region: RegionSchedule) -> Cadence:
@@ -71,42 +68,26 @@ def scheduled_cadences(rt: Runtime) -> dict[str, Cadence]:
 
 def run_weekly_digest(rt: Runtime, *, region: str, now: datetime, runner: str) -> DigestOutcome:
     """The digest job of ``region`` at ``now``: queue the week of its latest fire time."""
-    with rt.session() as session:
-        cadence = cadence_of(rt.settings, store.region_schedule(session, region=region))
+    target = resolve_region(rt, region)
+    cadence = cadence_of(rt.settings, target.schedule)
     fire = last_fire(cadence, now)
     return queue_week(
-        rt, region=region, week=week_of_fire(cadence, fire), fire=fire, now=now, runner=runner
-    )
+        rt, region=region, week=week_of_fire(cadence, fire), fire=fire, now=now, runner=runner,
+        target=target,
+    )  # fmt: skip
 
 
 def queue_week(
-    rt: Runtime, *, region: str, week: str, fire: datetime, now: datetime, runner: str
-) -> DigestOutcome:
+    rt: Runtime, *, region: str, week: str, fire: datetime, now: datetime, runner: str,
+    target: RegionTarget | None = None,
+) -> DigestOutcome:  # fmt: skip
     """Assemble (region, week) and queue its recipients, unless a run already finished it."""
-    with rt.session() as session:
-        run = store.start_run(
-            session, region=region, week=week, fire_time=fire, now=now, runner=runner
-        )
-    if run is None:
+    target = target or resolve_region(rt, region)
+    done = publish_week(rt, target, week=week, now=now, runner=runner, fire=fire, again=False)
+    if done.status == ALREADY_DONE:
         event(log, "digest.already_done", region=region, week=week)
-        return DigestOutcome(region, week, ALREADY_DONE)
-    settings = rt.settings
-    with rt.session() as session:
-        digest = assemble_digest(
-            session, region=region, week=week, settings=settings, tree=rt.tree, now=now
-        )
-    if digest.status == SKIPPED or digest.id is None:
-        outcome = DigestOutcome(region, week, SKIPPED_WEEK, 0, digest.id)
-    else:
-        tokens = Tokens(settings.secret_keys())
-        mail = digest_mail(digest, settings=settings, tree=rt.tree, tokens=tokens)
-        queued = queue_recipients(rt, digest, mail)
-        outcome = DigestOutcome(region, week, QUEUED, queued, digest.id)
-    with rt.session() as session:
-        store.finish_run(
-            session, region=region, week=week, status=outcome.status, queued=outcome.queued,
-            now=rt.now(),
-        )  # fmt: skip
+        return done
+    outcome = done
     event(log, "digest." + outcome.status, region=region, week=week, digest_id=outcome.digest_id,
           queued=outcome.queued, fire_time=fire.isoformat())  # fmt: skip
     return outcome

@@ -20,13 +20,12 @@ import weakref
 from collections.abc import Iterator
 from datetime import timedelta
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from publisher.models import Delivery, Digest
 from publisher.runtime import Runtime
+from publisher.store.delivery_counts import per_region_state
 
 LEDGER_WINDOW = timedelta(weeks=5)
 _BY_RUNTIME: weakref.WeakKeyDictionary[Runtime, Metrics] = weakref.WeakKeyDictionary()
@@ -94,16 +93,8 @@ class LedgerCollector(Collector):
             "Ledger rows of the digests assembled in the last 5 weeks, by region and state.",
             labels=["region", "state"],
         )
-        d = Digest.__table__  # type: ignore[attr-defined]
-        t = Delivery.__table__  # type: ignore[attr-defined]
         since = self.rt.now() - LEDGER_WINDOW
-        stmt = (
-            sa.select(d.c.region, t.c.state, sa.func.count())
-            .join(d, d.c.id == t.c.digest_id)
-            .where(d.c.created >= since)
-            .group_by(d.c.region, t.c.state)
-        )
         with self.rt.session() as session:
-            for region, state, n in session.execute(stmt):
+            for region, state, n in per_region_state(session, since=since):
                 family.add_metric([region, state], float(n))
         yield family

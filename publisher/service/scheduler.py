@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from publisher.delivery.recovery import worker_identity
+from publisher.logs import configure_logging, event
 from publisher.runtime import Runtime
-from publisher.schedule.jobs import DEFAULT_GRACE, JobContext, start_jobs, stop_jobs
 from publisher.schedule.leader import leader_lock
-from publisher.service.logs import configure_logging, event
+from publisher.service.jobs import DEFAULT_GRACE, JobContext, start_jobs, stop_jobs
 from publisher.service.metrics import Metrics, metrics_for
 from publisher.service.worker import Worker
 

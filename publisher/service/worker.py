@@ -18,24 +18,20 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from publisher.delivery import recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
 from publisher.delivery.ledger import Claim, RowUpdate
-from publisher.delivery.mailer import envelope_sender, smtp_target
-from publisher.delivery.ratelimit import RateLimiter
-from publisher.delivery.smtp import SendResult, SmtpPool
-from publisher.delivery.store import LedgerStore
+from publisher.delivery.smtp import SendResult
 from publisher.errors import DeliveryError
-from publisher.models import Delivery, DeliveryState, Digest
-from publisher.pipeline.send import digest_messenger
+from publisher.logs import event
+from publisher.models import DeliveryState
+from publisher.pipeline.send import digest_messenger, engine_config, send_engine
 from publisher.runtime import Runtime
-from publisher.service.logs import event
 from publisher.service.metrics import Metrics, metrics_for
+from publisher.store import deliveries
+from publisher.store.digests import get_digest
 
 log = logging.getLogger(__name__)
-T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +80,7 @@ class CountingStore:
         if not row_ids:
             return []
         with self.rt.session() as session:
-            stmt = sa.select(T.c.digest_id).where(T.c.id.in_(list(row_ids)))
-            return [int(d) for d in session.execute(stmt).scalars()]
+            return deliveries.digest_ids_of_rows(session, row_ids=row_ids)
 
     def _region(self, digest_id: int | None) -> str:
         if digest_id is None:
@@ -93,7 +88,7 @@ class CountingStore:
         region = self.regions.get(digest_id)
         if region is None:
             with self.rt.session() as session:
-                digest = session.get(Digest, digest_id)
+                digest = get_digest(session, digest_id=digest_id)
             region = self.regions[digest_id] = digest.region if digest else "?"
         return region
 
@@ -118,13 +113,8 @@ class TimedTransport:
 
 def has_due(rt: Runtime, now: datetime) -> bool:
     """Whether any row is waiting for a worker (pending or due deferred, lease free)."""
-    waiting = sa.or_(
-        T.c.state == DeliveryState.pending,
-        sa.and_(T.c.state == DeliveryState.deferred, T.c.next_attempt <= now),
-    )
-    free = sa.or_(T.c.lease_until.is_(None), T.c.lease_until < now)
     with rt.session() as session:
-        return session.execute(sa.select(T.c.id).where(waiting, free).limit(1)).first() is not None
+        return deliveries.has_due(session, now=now)
 
 
 class Worker:
@@ -140,9 +130,7 @@ class Worker:
     ) -> None:
         settings = rt.settings
         self.rt = rt
-        self.config = config or WorkerConfig(
-            EngineConfig(concurrency=settings.smtp_concurrency, rate=settings.smtp_rate)
-        )
+        self.config = config or WorkerConfig(engine_config(settings))
         self.metrics = metrics or metrics_for(rt)
         self.worker_id = worker_id or recovery.worker_identity()
         self.stopping = threading.Event()
@@ -162,7 +150,7 @@ class Worker:
         now = self.rt.now()
         with self.rt.session() as session:
             dead = recovery.dead_local_workers(session, now=now)
-            unknown = recovery.recover(session, now=now, dead_workers=dead)
+            unknown = deliveries.recover(session, now=now, dead_workers=dead)
         if unknown:
             event(log, "delivery.recovered", worker=self.worker_id, unknown=unknown,
                   dead_workers=",".join(dead))  # fmt: skip
@@ -173,18 +161,13 @@ class Worker:
         self.recover()
         if self.stopping.is_set() or not has_due(self.rt, self.rt.now()):
             return None
-        settings, cfg = self.rt.settings, self.config.engine
         began = time.perf_counter()
-        with smtp_target(settings) as target, SmtpPool(target, cfg.concurrency) as pool:
-            engine = Engine(
-                store=CountingStore(
-                    LedgerStore(self.rt.engine, worker_id=self.worker_id), self.metrics,
-                    self._regions, self.rt,
-                ),
-                messenger=digest_messenger(self.rt), transport=TimedTransport(pool, self.metrics),
-                envelope_from=envelope_sender(settings.from_), config=cfg, clock=self.rt.now,
-                limiter=RateLimiter(cfg.rate),
-            )  # fmt: skip
+        with send_engine(
+            self.rt, digest_messenger(self.rt), config=self.config.engine,
+            worker_id=self.worker_id,
+            wrap_store=lambda store: CountingStore(store, self.metrics, self._regions, self.rt),
+            wrap_transport=lambda transport: TimedTransport(transport, self.metrics),
+        ) as (engine, target):  # fmt: skip
             with self._lock:
                 if self.stopping.is_set():
                     return None

@@ -198,3 +198,47 @@ def items_by_ids(session: Session, *, item_ids: Sequence[int]) -> list[ItemPubli
         found.extend(session.exec(select(Item).where(col(Item.id).in_(list(part)))))
     tags = tags_of(session, item_ids=[i.id for i in found if i.id is not None])
     return [_public(i, tags.get(i.id or 0, [])) for i in found]
+
+
+def item_row(session: Session, *, item_id: int) -> Item | None:
+    """The stored row of one item (to edit it), or None."""
+    return session.get(Item, item_id)
+
+
+def retag(session: Session, *, item_id: int, regions: Collection[str]) -> None:
+    """Replace an item's region tags with ``regions``."""
+    session.execute(sa.delete(ItemRegion).where(col(ItemRegion.item_id) == item_id))
+    if regions:
+        session.execute(sa.insert(ItemRegion), [{"item_id": item_id, "region": r} for r in regions])
+
+
+def delete_item_row(session: Session, *, item: Item) -> None:
+    """Remove one item and its tags."""
+    session.execute(sa.delete(ItemRegion).where(col(ItemRegion.item_id) == item.id))
+    session.delete(item)
+
+
+def id_by_guid(session: Session, *, guid: str) -> int | None:
+    """The id of the item with this guid, or None."""
+    return session.exec(select(Item.id).where(Item.guid == guid)).first()
+
+
+def change_key(session: Session) -> tuple[object, ...]:
+    """(count, newest id, latest update) of the items: changes whenever any item does."""
+    items = Item.__table__  # type: ignore[attr-defined]
+    return tuple(
+        session.execute(
+            sa.select(sa.func.count(), sa.func.max(items.c.id), sa.func.max(items.c.updated))
+        ).one()
+    )
+
+
+def all_tags(session: Session) -> list[tuple[int, str]]:
+    """Every (item id, region) tag."""
+    tags = ItemRegion.__table__  # type: ignore[attr-defined]
+    return [(i, r) for i, r in session.execute(sa.select(tags.c.item_id, tags.c.region))]
+
+
+def count_items(session: Session) -> int:
+    """How many items the store holds."""
+    return int(session.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one())

@@ -44,3 +44,8 @@ def region_overrides(session: Session) -> dict[str, RegionRow]:
         )
     )
     return {row.slug: row for row in session.exec(stmt)}
+
+
+def get_region(session: Session, *, slug: str) -> RegionRow | None:
+    """The stored row of one region (its overrides), or None."""
+    return session.get(RegionRow, slug)

@@ -390,3 +390,20 @@ def recipient_locales(
         .limit(limit)
     )
     return [(int(i), str(loc)) for i, loc in session.execute(stmt)]
+
+
+def requested_regions(session: Session, *, subscriber_id: int) -> list[str]:
+    """The regions asked for in a subscriber's latest signup (waiting for the confirmation)."""
+    stmt = (
+        select(Consent.regions)
+        .where(col(Consent.subscriber_id) == subscriber_id, col(Consent.action) == "signup")
+        .order_by(col(Consent.at).desc(), col(Consent.id).desc())
+        .limit(1)
+    )
+    found = session.exec(stmt).first()
+    return found.split() if found else []
+
+
+def get_subscriber(session: Session, *, subscriber_id: int) -> Subscriber | None:
+    """The subscriber with this id, or None."""
+    return session.get(Subscriber, subscriber_id)

@@ -6,7 +6,6 @@
     archive.py             /archive/{slug}/{week} (web copy of a sent digest), /archive/{slug}.atom
     feeds.py               /feeds/{name}: ETag, Last-Modified, 304, gzip, ahead of routing
     subscription.py        /subscribe, /confirm, /preferences, /unsubscribe (RFC 8058)
-    subscription_flow.py   what those forms do to the store; the confirmation mailer
     api.py, api_admin.py   /api: items, subscribers, digests, stats (bearer ADMIN_TOKEN)
     security.py            security headers, body size limits
     ratelimit.py           the sliding-window limiter of the subscribe form

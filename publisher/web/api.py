@@ -15,14 +15,13 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
 from publisher.errors import InputError
 from publisher.intake.records import RawRecord, clean_record
-from publisher.models import Item, ItemCreate, ItemPublic
+from publisher.models import ItemCreate, ItemPublic
 from publisher.pipeline.edits import ItemChanges, delete_item, update_item
 from publisher.pipeline.intake import import_records
-from publisher.store.items import get_item, list_items
+from publisher.store.items import get_item, id_by_guid, list_items
 from publisher.web import api_admin
 from publisher.web.deps import SessionDep, StateDep
 
@@ -121,7 +120,7 @@ def create(
     if report.errors:
         raise HTTPException(422, report.errors[0].reason)
     if not report.ids:
-        existing = session.exec(select(Item.id).where(Item.guid == guid)).first()
+        existing = id_by_guid(session, guid=guid)
         raise HTTPException(409, f"an item with this guid already exists (id {existing})")
     session.commit()
     _rebuild_after(background, state)

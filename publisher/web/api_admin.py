@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
 
-from publisher.delivery.recovery import counts as delivery_counts
 from publisher.digest.windows import parse_week
 from publisher.errors import InputError, UnknownRegionError
-from publisher.models import Delivery, Digest, Item, Subscriber, SubscriberStatus
+from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import digests as digest_pipeline
 from publisher.pipeline.subscribers import add_subscriber, erase_subscriber, export_subscriber
+from publisher.pipeline.subscription import Confirmation
 from publisher.store import subscribers as store
+from publisher.store.delivery_counts import counts as delivery_counts
+from publisher.store.delivery_counts import per_state as delivery_per_state
+from publisher.store.digests import list_digests as stored_digests
+from publisher.store.items import count_items
 from publisher.web.deps import SessionDep, StateDep
-from publisher.web.subscription_flow import Confirmation
 
 subscribers = APIRouter(prefix="/subscribers", tags=["subscribers"])
 digests = APIRouter(prefix="/digests", tags=["digests"])
@@ -148,12 +149,7 @@ def list_digests(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DigestOut]:
     """Assembled digests, newest week first, with their ledger rows per state."""
-    stmt = select(Digest).order_by(col(Digest.week).desc(), col(Digest.region)).limit(limit)
-    if region is not None:
-        stmt = stmt.where(col(Digest.region) == region)
-    if week is not None:
-        stmt = stmt.where(col(Digest.week) == week)
-    rows = list(session.exec(stmt))
+    rows = stored_digests(session, region=region, week=week, limit=limit)
     per_state = delivery_counts(session, digest_ids=[d.id for d in rows if d.id is not None])
     return [
         DigestOut(
@@ -284,12 +280,9 @@ class StatsOut(BaseModel):
 @stats.get("", response_model=StatsOut)
 def get_stats(session: SessionDep) -> StatsOut:
     """Subscribers per region and status, and ledger rows per delivery state."""
-    state_col = col(Delivery.state)
-    per_state = session.execute(sa.select(state_col, sa.func.count()).group_by(state_col))
-    n_items = session.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one()
     return StatsOut(
-        items=int(n_items),
+        items=count_items(session),
         subscribers=store.status_counts(session),
         subscribers_per_region=store.counts(session),
-        deliveries_per_state={state: int(n) for state, n in per_state},
+        deliveries_per_state=delivery_per_state(session),
     )

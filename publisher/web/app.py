@@ -25,9 +25,9 @@ from starlette.types import Receive, Scope, Send
 
 from publisher.i18n import N_, gettext, use_locale
 from publisher.pipeline.feeds import build_store_feeds
+from publisher.pipeline.subscription import FORM_VERSION, ConfirmationMailer
 from publisher.runtime import Runtime
 from publisher.settings import Settings
-from publisher.tokens import Tokens
 from publisher.web import api, ops, pages, subscription
 from publisher.web.browse import RegionCounts
 from publisher.web.deps import BackgroundService, WebState
@@ -42,7 +42,6 @@ from publisher.web.security import (
     header_dict,
     security_headers,
 )
-from publisher.web.subscription_flow import FORM_VERSION, ConfirmationMailer
 from publisher.web.templating import make_templates, render
 
 log = logging.getLogger(__name__)
@@ -161,13 +160,14 @@ def create_app(
         runtime=rt,
         settings=settings,
         templates=make_templates(settings, rt.tree),
-        tokens=Tokens(settings.secret_keys()),
+        tokens=rt.tokens,
         feed_cache=FeedCache(settings.feeds_dir, known_slugs=rt.tree),
         region_counts=RegionCounts(rt.tree),
         ip_limit=ip_limit or SlidingWindow(limit=10, window=600),
         address_limit=address_limit or SlidingWindow(limit=3, window=3600),
-        mailer=mailer or ConfirmationMailer(settings),
+        mailer=mailer or ConfirmationMailer(rt, settings=settings),
         rebuild_feeds=FeedRebuilder(lambda: build_feeds(rt, settings)),
+        token_now=rt.now,
         services=list(services or []),
     )
 

@@ -13,46 +13,29 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from publisher.email.render import public_copy
-from publisher.models import Delivery, DeliveryState, Digest
+from publisher.models import Digest
 from publisher.regions.tree import Region
 from publisher.settings import Settings
+from publisher.store import digests
 
-PUBLIC_STATUSES = ("sending", "sent", "done", "delivered")
 ARCHIVE_LIMIT = 52
 _WEEK = re.compile(r"\d{4}-W\d{2}")
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
-def _public() -> sa.ColumnElement[bool]:
-    sent = (
-        select(Delivery.id)
-        .where(col(Delivery.digest_id) == Digest.id, col(Delivery.state) == DeliveryState.sent)
-        .exists()
-    )
-    return sa.or_(col(Digest.status).in_(PUBLIC_STATUSES), sent)
-
-
 def archived_digests(session: Session, *, region: str, limit: int = ARCHIVE_LIMIT) -> list[Digest]:
     """A region's public digests, newest week first."""
-    stmt = (
-        select(Digest)
-        .where(col(Digest.region) == region, _public())
-        .order_by(col(Digest.week).desc())
-        .limit(limit)
-    )
-    return list(session.exec(stmt))
+    return digests.archived_digests(session, region=region, limit=limit)
 
 
 def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
     """The public digest of ``region`` for ``week`` (e.g. 2026-W48), or None."""
     if not _WEEK.fullmatch(week) or len(region) > 64:
         return None
-    stmt = select(Digest).where(col(Digest.region) == region, col(Digest.week) == week, _public())
-    return session.exec(stmt).first()
+    return digests.find_public_digest(session, region=region, week=week)
 
 
 def web_copy(digest: Digest, *, settings: Settings) -> str:

@@ -11,11 +11,10 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.models import Item, ItemRegion
 from publisher.regions.tree import RegionTree
+from publisher.store.items import all_tags, change_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +38,7 @@ class RegionCounts:
         self._lock = threading.Lock()
 
     def get(self, session: Session) -> dict[str, int]:
-        items = Item.__table__  # type: ignore[attr-defined]
-        key = tuple(
-            session.execute(
-                sa.select(sa.func.count(), sa.func.max(items.c.id), sa.func.max(items.c.updated))
-            ).one()
-        )
+        key = change_key(session)
         with self._lock:
             if key != self._key:
                 self._counts = self._compute(session)
@@ -52,9 +46,8 @@ class RegionCounts:
             return self._counts
 
     def _compute(self, session: Session) -> dict[str, int]:
-        tags = ItemRegion.__table__  # type: ignore[attr-defined]
         per_item: dict[int, set[str]] = {}
-        for item_id, region in session.execute(sa.select(tags.c.item_id, tags.c.region)):
+        for item_id, region in all_tags(session):
             per_item.setdefault(item_id, set()).add(region)
         counts: Counter[str] = Counter()
         closure: dict[frozenset[str], frozenset[str]] = {}

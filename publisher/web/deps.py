@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -26,7 +26,7 @@ from publisher.web.ratelimit import SlidingWindow
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
 
-    from publisher.web.subscription_flow import ConfirmationMailer
+    from publisher.pipeline.subscription import ConfirmationMailer
 
 BackgroundService = Callable[[threading.Event], None]
 
@@ -45,10 +45,10 @@ class WebState:
     address_limit: SlidingWindow
     mailer: ConfirmationMailer
     rebuild_feeds: FeedRebuilder
+    # The clock signed links are checked against: the Runtime's (tests move it to expire tokens).
+    token_now: Callable[[], datetime]
     # Sends digests now (/api/digests/send); publisher.pipeline.send.send_digests in production.
     send_digests: Callable[..., SendReport] = field(default=send_digests)
-    # The clock signed links are checked against (tests move it to expire tokens).
-    token_now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Long-running parts started with the app (scheduler, delivery workers): each is called in
     # its own thread with a stop Event and must return soon after the event is set.
     services: list[BackgroundService] = field(default_factory=list)

@@ -28,9 +28,9 @@ from publisher.i18n import current_locale
 from publisher.i18n import gettext as _
 from publisher.i18n.context import base_language, set_locale
 from publisher.models import Subscriber, SubscriberStatus
+from publisher.pipeline import subscription as flow
 from publisher.store.subscribers import get_by_key, regions_of
 from publisher.store.subscribers import set_locale as set_subscriber_locale
-from publisher.web import subscription_flow as flow
 from publisher.web.browse import tree_rows, with_ancestors
 from publisher.web.deps import SessionDep, StateDep, WebState
 from publisher.web.locale import reader_locale

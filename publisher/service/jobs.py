@@ -38,11 +38,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from publisher.digest.windows import zone
+from publisher.logs import event
 from publisher.models import SchedulerJob
 from publisher.runtime import Runtime
 from publisher.schedule import tasks
 from publisher.schedule.times import Cadence, fire_at_or_after
-from publisher.service.logs import event
 from publisher.service.metrics import Metrics
 from publisher.service.worker import Worker
 
@@ -179,6 +179,7 @@ def purge_job(context: str) -> None:
 def wake_delivery(ctx: JobContext) -> None:
     """Run the deliver job now rather than at its next interval (rows were just queued)."""
     if ctx.worker is not None and ctx.scheduler is not None:
+        # APScheduler wakes on the real clock; "now" here is its time, not the Runtime's.
         ctx.scheduler.modify_job(DELIVER, next_run_time=datetime.now(UTC))
 
 
@@ -273,7 +274,7 @@ def start_jobs(ctx: JobContext, *, deliver_every: float = 30, feeds_every: float
     """Register ``ctx``, start its scheduler and (re)define the jobs; the caller must be leader."""
     scheduler = ctx.scheduler = build_scheduler(ctx)
     _CONTEXTS[ctx.name] = ctx
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # APScheduler's clock (the first runs of the interval jobs)
     tz = zone(ctx.runtime.settings.timezone)
     scheduler.start(paused=True)  # bring the stored jobs up to date before any of them runs
     fixed = [

@@ -1,4 +1,4 @@
-"""The subscription lifecycle behind the forms: sign up, confirm, change regions, leave.
+"""The subscription lifecycle: sign up, confirm, change regions, leave (web forms, admin API, CLI).
 
 Signing up never reveals whether an address is known: new, pending, active and former
 subscribers all get the same treatment (one upsert, one consent record, one confirmation email
@@ -14,22 +14,23 @@ import threading
 from collections.abc import Callable, Container, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from publisher.delivery.mailer import send_one_message
 from publisher.email.outgoing import confirmation_message
-from publisher.models import Consent, Subscriber, SubscriberStatus
+from publisher.models import Subscriber, SubscriberStatus
+from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store.subscribers import (
     add_or_update,
     record_consent,
     regions_of,
+    requested_regions,
     set_regions,
     set_status,
 )
-from publisher.tokens import Tokens
 
 log = logging.getLogger(__name__)
 FORM_VERSION = "subscribe-2026-11"
@@ -52,9 +53,12 @@ class Confirmation:
 class ConfirmationMailer:
     """Renders and sends double opt-in emails on a small thread pool, after the answer is sent."""
 
-    def __init__(self, settings: Settings, *, deliver: Deliver | None = None) -> None:
-        self.settings = settings
-        self.tokens = Tokens(settings.secret_keys())
+    def __init__(
+        self, runtime: Runtime, *, settings: Settings | None = None, deliver: Deliver | None = None
+    ) -> None:
+        self.settings = settings or runtime.settings
+        self.tokens = runtime.tokens
+        self.clock = runtime.now
         self._deliver = deliver or self._smtp
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="confirm-mail")
         self._pending: set[Future[None]] = set()
@@ -73,7 +77,7 @@ class ConfirmationMailer:
             email=job.email,
             region_names=list(job.region_names),
             locale=job.locale,
-            now=datetime.now(UTC),
+            now=self.clock(),
         )
 
     def _send(self, job: Confirmation) -> None:
@@ -139,17 +143,6 @@ def signup(
     return Confirmation(sub.id, sub.email, sub.key, tuple(region_names), locale)
 
 
-def _requested(session: Session, subscriber_id: int) -> list[str]:
-    stmt = (
-        select(Consent.regions)
-        .where(col(Consent.subscriber_id) == subscriber_id, col(Consent.action) == "signup")
-        .order_by(col(Consent.at).desc(), col(Consent.id).desc())
-        .limit(1)
-    )
-    found = session.exec(stmt).first()
-    return found.split() if found else []
-
-
 def confirm(
     session: Session, *, subscriber: Subscriber, ip: str, now: datetime, known: Container[str]
 ) -> list[str] | None:
@@ -158,7 +151,8 @@ def confirm(
     if subscriber.status in GONE:
         return None
     current = regions_of(session, subscriber_id=subscriber.id)
-    wanted = sorted(set(current) | {r for r in _requested(session, subscriber.id) if r in known})
+    asked = requested_regions(session, subscriber_id=subscriber.id)
+    wanted = sorted(set(current) | {r for r in asked if r in known})
     changed = subscriber.status != SubscriberStatus.active or wanted != current
     if wanted != current:
         set_regions(session, subscriber_id=subscriber.id, regions=wanted)

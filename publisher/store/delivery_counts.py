@@ -1,0 +1,45 @@
+"""Counting the delivery ledger: rows per digest and state, per state, per region and state."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from publisher.models import Delivery, Digest
+
+T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+D: sa.Table = Digest.__table__  # type: ignore[attr-defined]
+
+
+def counts(
+    session: Session, *, digest_ids: Collection[int] | None = None
+) -> dict[int, dict[str, int]]:
+    """Rows per state for each digest (states with no rows are left out)."""
+    stmt = sa.select(T.c.digest_id, T.c.state, sa.func.count()).group_by(T.c.digest_id, T.c.state)
+    if digest_ids is not None:
+        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    for digest_id, state, n in session.execute(stmt):
+        result[digest_id][state] = n
+    return dict(result)
+
+
+def per_state(session: Session) -> dict[str, int]:
+    """Ledger rows per delivery state, over every digest."""
+    rows = session.execute(sa.select(T.c.state, sa.func.count()).group_by(T.c.state))
+    return {state: int(n) for state, n in rows}
+
+
+def per_region_state(session: Session, *, since: datetime) -> list[tuple[str, str, int]]:
+    """(region, state, rows) of the digests assembled since ``since``."""
+    stmt = (
+        sa.select(D.c.region, T.c.state, sa.func.count())
+        .join(D, D.c.id == T.c.digest_id)
+        .where(D.c.created >= since)
+        .group_by(D.c.region, T.c.state)
+    )
+    return [(region, state, int(n)) for region, state, n in session.execute(stmt)]
