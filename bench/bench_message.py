@@ -4,7 +4,9 @@
 
 (a) ``MessageTemplate.for_recipient``: placeholders substituted in the tails of the bodies,
 base64 of the tails, header slots filled, bytes joined; (b) ``DigestMail.build``, which adds
-the two signed links (unsubscribe, preferences) and the Date header; (c) the baseline: an
+the two signed links (unsubscribe, preferences) and the Date header; (b') the same plus the
+VERP envelope sender of the message's ledger row (what the engine adds per message when
+BOUNCE_ADDRESS is set); (c) the baseline: an
 ``email.message.EmailMessage`` made per recipient with set_content/add_alternative and
 serialised with the SMTP policy. The digest is rendered once from synthetic items until the
 whole message is about --size bytes.
@@ -22,9 +24,11 @@ from email.policy import SMTP
 from rich.console import Console
 from rich.table import Table
 
+from publisher.bounces.verp import Verp
 from publisher.digest.assembly import build_content
 from publisher.email.message import MessageTemplate, list_id, message_id
 from publisher.email.outgoing import DigestMail
+from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.email.render import Branding, RenderedEmail, default_renderer, fill
 from publisher.models import Digest, ItemPublic
 from publisher.settings import Settings
@@ -39,7 +43,7 @@ WORDS = (
 )  # fmt: skip
 
 
-def digest_of_size(size: int) -> RenderedEmail:
+def digest_of_size(size: int, marks: Placeholders = LEGACY) -> RenderedEmail:
     """A rendered Central America digest whose message is about ``size`` bytes."""
     monday = datetime(2026, 11, 23, tzinfo=UTC)
     items: list[ItemPublic] = []
@@ -59,7 +63,7 @@ def digest_of_size(size: int) -> RenderedEmail:
             name_of=lambda s: {"gt": "Guatemala", "cr": "Costa Rica"}.get(s, "Central America"),
         )  # fmt: skip
         rendered = default_renderer().digest(
-            content, Branding("Regional News", BASE, "1 Example St")
+            content, Branding("Regional News", BASE, "1 Example St"), marks
         )
     return rendered
 
@@ -80,7 +84,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000, help="messages per measurement")
     args = parser.parse_args()
 
-    rendered = digest_of_size(args.size)
+    marks = Placeholders.fresh()  # random per digest, as assembly makes them
+    rendered = digest_of_size(args.size, marks)
     lid = list_id(
         slug="central-america", name="Central America", site_title="Regional News", from_addr=FROM
     )
@@ -90,6 +95,7 @@ def main() -> None:
         text=rendered.text,
         from_addr=FROM,
         list_id=lid,
+        marks=marks,
     )
     date = "Mon, 30 Nov 2026 08:00:00 +0000"
 
@@ -107,7 +113,7 @@ def main() -> None:
     digest = Digest(
         id=1, region="central-america", week="2026-W48", status="assembled", window_start=now,
         window_end=now, item_ids="[]", subject=rendered.subject, html=rendered.html,
-        text=rendered.text, created=now,
+        text=rendered.text, created=now, placeholder_key=marks.key,
     )  # fmt: skip
     mail = DigestMail(
         digest, settings=settings, tokens=Tokens(["bench"]), region_name="Central America"
@@ -116,16 +122,20 @@ def main() -> None:
     def with_links(i: int) -> bytes:
         return mail.build(subscriber_id=i, key=f"{i:032x}", email=f"reader{i}@example.org", now=now)
 
+    verp = Verp("bounces@example.org", ["bench"])
+
+    def with_verp(i: int) -> tuple[bytes, str]:
+        return with_links(i), verp.address(i)
+
     def baseline(i: int) -> bytes:
-        values = {
-            "%%EMAIL%%": f"reader{i}@example.org",
-            "%%UNSUBSCRIBE_URL%%": f"{BASE}/unsubscribe/{i}",
-            "%%PREFERENCES_URL%%": f"{BASE}/preferences/{i}",
-        }
+        to, unsubscribe = f"reader{i}@example.org", f"{BASE}/unsubscribe/{i}"
+        values = marks.values(
+            email=to, unsubscribe_url=unsubscribe, preferences_url=f"{BASE}/preferences/{i}"
+        )
         msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = FROM, values["%%EMAIL%%"], rendered.subject
+        msg["From"], msg["To"], msg["Subject"] = FROM, to, rendered.subject
         msg["Date"], msg["Message-ID"], msg["List-Id"] = date, message_id(1, i, "example.org"), lid
-        msg["List-Unsubscribe"] = f"<{values['%%UNSUBSCRIBE_URL%%']}>"
+        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content(fill(rendered.text, values, html=False), cte="base64")
         msg.add_alternative(fill(rendered.html, values, html=True), subtype="html", cte="base64")
@@ -141,6 +151,8 @@ def main() -> None:
     for label, fn, count in (
         ("MessageTemplate.for_recipient", ours, args.count),
         ("DigestMail.build (+ 2 signed links, Date)", with_links, args.count),
+        ("  + VERP envelope sender (BOUNCE_ADDRESS set)", with_verp, args.count),
+        ("DigestMail.build again (noise check)", with_links, args.count),
         ("EmailMessage per recipient (baseline)", baseline, max(200, args.count // 50)),
     ):
         seconds = per_call(fn, count)

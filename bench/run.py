@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["intake", "feeds", "message", "delivery", "web", "workers"]
+ORDER = ["intake", "feeds", "message", "delivery", "web", "workers", "sources"]
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session
 
 from publisher.errors import ConfigError, StoreError
+from publisher.private_files import create_private
 
 
 def normalise_url(database_url: str) -> URL:
@@ -44,8 +45,8 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
     """Create an engine for DATABASE_URL, making the SQLite file's folder when needed."""
     url = normalise_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            create_private(Path(url.database))  # SQLite gives -wal and -shm the same mode
         engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine

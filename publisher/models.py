@@ -63,6 +63,8 @@ class ItemBase(SQLModel):
     link: str | None = Field(default=None, max_length=2000)
     # The language the item is written in (BCP 47, e.g. "es"); "" = not known.
     lang: str = Field(default="", max_length=16)
+    image_url: str | None = Field(default=None, max_length=2000)
+    image_alt: str = Field(default="", max_length=300)
 
 
 class Item(ItemBase, table=True):
@@ -73,6 +75,9 @@ class Item(ItemBase, table=True):
     guid: str = Field(max_length=300, unique=True)
     source: str = Field(default="", max_length=300)
     regions_inferred: bool = Field(default=False)
+    # Set for items a polled source brought in (0007); the entry's upstream id, for reference.
+    source_id: int | None = Field(default=None, index=True)
+    entry_id: str | None = Field(default=None, max_length=2000)
     published: datetime = _ts(index=True)
     updated: datetime = _ts()
     created: datetime = _ts()
@@ -173,6 +178,8 @@ class Digest(SQLModel, table=True):
     created: datetime = _ts()
     # The language subject/html/text are in; other languages are DigestRendition rows (0009).
     locale: str = Field(default="en", max_length=16)
+    # The random key of the per-recipient markers in html/text (None: the old fixed markers).
+    placeholder_key: str | None = Field(default=None, max_length=32)
 
 
 class DeliveryState(StrEnum):
@@ -263,3 +270,83 @@ class DigestRendition(SQLModel, table=True):
     html: str = Field(default="", sa_type=sa.Text)
     text: str = Field(default="", sa_type=sa.Text)
     created: datetime = _ts()
+
+
+class Source(SQLModel, table=True):
+    """An upstream feed polled on a schedule; its validators, backoff and last result (0007)."""
+
+    __tablename__ = "sources"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000, unique=True)
+    regions: str = Field(default="", max_length=2000)  # default slugs, space-separated
+    every: int = Field(default=1800)  # seconds between polls
+    lang: str = Field(default="", max_length=16)
+    paused: bool = Field(default=False)
+    etag: str | None = Field(default=None, max_length=1000)
+    last_modified: str | None = Field(default=None, max_length=100)
+    content_hash: str | None = Field(default=None, max_length=64)  # of the last body taken in
+    failures: int = Field(default=0)
+    next_poll: datetime = _ts(index=True)
+    last_polled: datetime | None = _ts(nullable=True)
+    last_ok: datetime | None = _ts(nullable=True)
+    last_result: str = Field(default="", max_length=200)
+    last_error: str = Field(default="", max_length=1000)
+    created: datetime = _ts()
+
+
+class RateLimit(SQLModel, table=True):
+    """One key's sliding-window counters, shared by every web process (publisher.web.ratelimit).
+
+    ``key`` is a 64-bit hash of the IP or address (never the address itself); ``window`` is
+    the index of the current fixed window; rows two windows old are purged.
+    """
+
+    __tablename__ = "rate_limits"
+    scope: str = Field(primary_key=True, max_length=16)
+    key: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    window: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    previous: int = Field(default=0)
+    current: int = Field(default=0)
+
+
+class BounceReport(SQLModel, table=True):
+    """A bounce or complaint report as it arrived, stored before it is acknowledged.
+
+    ``key`` makes a report that arrives twice (by two entrances, or retried) one row; ``state``
+    moves pending -> applied | unmatched | ignored | duplicate | malformed; ``raw`` is purged
+    (set to NULL) after 90 days, the row itself stays for the counts.
+    """
+
+    __tablename__ = "bounce_reports"
+    __table_args__ = (sa.Index("ix_bounce_reports_state_received", "state", "received"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    source: str = Field(max_length=32)
+    envelope_to: str = Field(default="", max_length=1000)
+    received: datetime = _ts()
+    state: str = Field(default="pending", max_length=16)
+    kind: str = Field(default="", max_length=16)
+    detail: str = Field(default="", max_length=1000)
+    raw: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
+
+
+class BounceEvent(SQLModel, table=True):
+    """What one report said about one message: a hard or soft bounce or a complaint.
+
+    ``delivery_id`` links it to its ledger row; an unmatched report has no event. One event per
+    (ledger row, kind): the same bounce reported twice counts once.
+    """
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (
+        sa.UniqueConstraint("delivery_id", "kind", name="uq_bounce_event_delivery_kind"),
+        sa.Index("ix_bounce_events_subscriber_kind_at", "subscriber_id", "kind", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="bounce_reports.id", index=True)
+    delivery_id: int = Field(foreign_key="deliveries.id")
+    subscriber_id: int
+    kind: str = Field(max_length=16)
+    status: str = Field(default="", max_length=16)
+    diagnostic: str = Field(default="", max_length=500)
+    at: datetime = _ts(index=True)

@@ -6,7 +6,6 @@ environment at import time, so tests can run several configurations side by side
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from publisher.errors import ConfigError
 from publisher.i18n.catalogs import available_locales
 from publisher.i18n.context import pick_locale
+from publisher.private_files import read_or_create_secret
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -54,11 +54,42 @@ class Settings(BaseSettings):
     dkim_domain: str = ""
     locales: str = "en,es,pt"
     default_locale: str = "en"
+    sources_allow_private: bool = False  # let sources and feed imports reach private addresses
+    sources_concurrency: int = Field(default=20, ge=1, le=500)
+    websub_hub_url: str = ""
+    # -- the web server facing the internet (issue 9)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is believed
+    allowed_hosts: str = ""  # extra Host names accepted (comma-separated); empty = any Host
+    metrics_token: str = ""  # bearer token for /metrics from public addresses (or ADMIN_TOKEN)
+    docs_public: bool = True  # /docs and /openapi.json; false hides them (404)
+    http_timeout: float = Field(default=10.0, gt=0, le=300)  # to send a whole request, or idle
+    http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    http_max_headers: int = Field(default=100, ge=10, le=10_000)
+    http_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    # -- bounces and complaints (issue 14)
+    bounce_address: str = ""  # envelope sender base for VERP: bounces+TOKEN@domain
+    inbound_port: int = Field(default=0, ge=0, le=65535)  # embedded report receiver; 0 = off
+    inbound_host: str = "127.0.0.1"
+    imap_url: str = ""  # imaps://user:pass@host[:port]/MAILBOX; empty = off
+    imap_every: int = Field(default=60, ge=5)  # seconds between polls of IMAP_URL
+    soft_bounce_limit: int = Field(default=3, ge=1)  # this many soft bounces ...
+    soft_bounce_days: int = Field(default=30, ge=1)  # ... within this many days suppress
+    bounce_raw_days: int = Field(default=90, ge=1)  # raw reports kept this long
+    mailgun_signing_key: str = ""  # POST /webhooks/mailgun; empty = refused
+    sns_topic_arns: str = ""  # POST /webhooks/ses: accepted SNS topics (comma-separated)
+    sns_cert_hosts: str = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"  # SigningCertURL hosts
 
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("websub_hub_url")
+    @classmethod
+    def _check_hub(cls, value: str) -> str:
+        if value and not (value.startswith(("http://", "https://")) and value.isprintable()):
+            raise ValueError("WEBSUB_HUB_URL must be an http(s) URL, or empty")
+        return value.strip()
 
     @field_validator("digest_time")
     @classmethod
@@ -115,12 +146,8 @@ class Settings(BaseSettings):
         """Return settings whose key comes from var/secret_key, creating it once (demo, serve)."""
         if self.secret_key:
             return self
-        path = self.var_dir / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return self.model_copy(update={"secret_key": path.read_text().strip()})
+        key = read_or_create_secret(self.var_dir / "secret_key")
+        return self.model_copy(update={"secret_key": key})
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,7 @@ config is loaded into a real nginx that serves a feed file and proxies to a stan
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import os
 import re
 import shlex
@@ -112,9 +113,22 @@ def test_nginx_serves_feeds_from_the_volume_the_app_writes() -> None:
     assert conf_mount == "/etc/nginx/conf.d/default.conf"
 
 
+def test_only_nginx_is_believed_about_the_client_address() -> None:
+    """nginx sets X-Forwarded-For from the address it sees; the web app trusts nginx alone."""
+    assert "$proxy_add_x_forwarded_for" not in NGINX_CONF
+    assert NGINX_CONF.count("proxy_set_header X-Forwarded-For $remote_addr;") == 2
+    web = SERVICES["web"]
+    assert "*" not in web["command"] and "--forwarded-allow-ips" not in web["command"]
+    trusted = web["environment"]["PUBLISHER_FORWARDED_ALLOW_IPS"]
+    assert SERVICES["nginx"]["networks"]["default"]["ipv4_address"] == trusted
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(trusted) in ipaddress.ip_network(subnet)
+
+
 class _App(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = f"app:{self.path}".encode()
+        forwarded = self.headers.get("X-Forwarded-For")
+        body = (f"forwarded:{forwarded}" if self.path == "/whoami" else f"app:{self.path}").encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -161,6 +175,8 @@ def test_nginx_config_runs_serving_feeds_and_proxying(tmp_path: Path) -> None:
         assert feed.headers["Content-Type"] == "application/rss+xml"
         assert feed.headers["ETag"] and feed.headers["Last-Modified"]
         assert urllib.request.urlopen(f"{base}/regions/gt").read() == b"app:/regions/gt"
+        forged = urllib.request.Request(f"{base}/whoami", headers={"X-Forwarded-For": "6.6.6.6"})
+        assert urllib.request.urlopen(forged).read() == b"forwarded:127.0.0.1"
         missing = urllib.request.urlopen(f"{base}/feeds/caribbean.atom").read()
         assert missing == b"app:/feeds/caribbean.atom"  # not built yet: the app answers
     finally:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from publisher.digest.assembly import build_content, count_label, period_label, shorten, subject_for
+from publisher.email.placeholders import Placeholders
 from publisher.errors import InputError, UnknownRegionError
 from publisher.intake.records import RawRecord
 from publisher.models import Digest, ItemPublic, RegionRow
@@ -186,7 +188,8 @@ def test_digest_holds_the_window_items_of_related_regions(
     )
     assert d.subject == "Central America news, week 48 of 2026"
     assert "Guatemala item" in d.html and "Caribbean item" not in d.html
-    assert "%%UNSUBSCRIBE_URL%%" in d.html and "%%UNSUBSCRIBE_URL%%" in d.text
+    marker = Placeholders.of(d.placeholder_key).unsubscribe_url
+    assert d.placeholder_key and marker in d.html and marker in d.text
     assert f"{BASE}/items/{w['guatemala']}" in d.html
     caribbean = assemble(runtime, "caribbean")
     assert digest_item_ids(caribbean) == [w["world"], w["americas"], w["caribbean"]]
@@ -236,10 +239,16 @@ def test_a_concurrent_assembly_loses_to_the_first(
 ) -> None:
     winner = assemble(runtime, "central-america")
     real = pipeline.find_digest
-    calls = iter([None])  # the loser looked before the winner committed
-    monkeypatch.setattr(pipeline, "find_digest", lambda s, **kw: next(calls, None) or real(s, **kw))
+    looked = []  # the loser's first look happened before the winner committed
+
+    def find(s: Session, **kw: str) -> Digest | None:
+        looked.append(kw)
+        return None if len(looked) == 1 else real(s, **kw)
+
+    monkeypatch.setattr(pipeline, "find_digest", find)
     loser = assemble(runtime, "central-america")
     assert loser.id == winner.id and loser.html == winner.html
+    assert len(looked) == 2  # it lost the insert, then read the winner back
 
 
 def test_bad_region_or_week(runtime: Runtime) -> None:

@@ -19,7 +19,7 @@ from jinja2 import Environment
 from jinja2.filters import do_truncate
 
 from publisher.digest.assembly import SUMMARY_CHARS, period_label, shorten
-from publisher.email.render import PLACEHOLDERS
+from publisher.email.placeholders import Placeholders
 from publisher.models import Subscriber
 from publisher.pipeline.digests import assemble_digest
 from publisher.runtime import Runtime
@@ -134,7 +134,7 @@ def test_digest_and_confirmation_emails_are_marked(web: Web) -> None:
     preheader = re.search(r'<div class="preheader"[^>]*>(.*?)</div>', digest.html, re.S)
     assert preheader is not None and preheader.group(1).startswith("⟦")
     check(digest.html.replace(preheader.group(0), ""), data, "digest html")
-    left = unmarked(digest.text, [*data, *PLACEHOLDERS])
+    left = unmarked(digest.text, [*data, *Placeholders.of(digest.placeholder_key).all])
     assert not letters(left), f"digest text: {left!r}"
     assert not letters(unmarked(digest.subject, data))
 

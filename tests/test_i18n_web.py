@@ -122,7 +122,13 @@ def test_subscribe_form_records_the_language_used_and_confirms_in_it(web: Web) -
     assert sub is not None and sub.locale == "es"
     # the confirmation page speaks the subscriber's language, whatever the browser says
     link = web.outbox.confirm_links()[0]
-    confirmed = web.client.get("/confirm/" + link.rsplit("/confirm/", 1)[1])
+    path = "/confirm/" + link.rsplit("/confirm/", 1)[1]
+    button = web.client.get(path)  # a GET only shows the button (link scanners follow GETs)
+    assert lang_of(button.text) == "es" and "Confirme su suscripción" in button.text
+    assert (
+        "Sí, quiero suscribirme" in button.text and "Confirm your subscription" not in button.text
+    )
+    confirmed = web.client.post(path)
     assert lang_of(confirmed.text) == "es" and "Está suscrito" in confirmed.text
 
 

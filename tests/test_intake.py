@@ -153,7 +153,7 @@ def test_url_serving_html_is_one_clear_error(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/news.html"
     try:
         with pytest.raises(FeedFetchError) as info:
-            list(read_feed(url))
+            list(read_feed(url, allow_private=True))
     finally:
         server.shutdown()
     assert str(info.value) == f"{url}: serves HTML, not an RSS or Atom feed"

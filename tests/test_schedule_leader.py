@@ -136,3 +136,40 @@ def test_two_scheduler_processes_give_one_digest_and_survive_sigkill(
     assert len(ledger(rt)) == 20
     assert takeover < 5, f"the standby took {takeover:.1f}s to take over"
     rt.close()
+
+
+def test_one_sqlite_file_has_one_lock_whatever_the_var_dir(make_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    one = FixedClockRuntime(make_settings(database_url=db, var_dir=tmp_path / "var-one"))
+    two = FixedClockRuntime(make_settings(database_url=db, var_dir=tmp_path / "var-two"))
+    first, second = leader_lock(one), leader_lock(two)
+    try:
+        assert first.acquire()
+        assert not second.acquire()
+        first.release()
+        assert second.acquire()
+    finally:
+        first.dispose()
+        second.dispose()
+        one.close()
+        two.close()
+
+
+def test_two_scheduler_processes_on_one_sqlite_file_with_different_var_dirs(
+    make_settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    rt = FixedClockRuntime(make_settings(database_url=f"sqlite:///{tmp_path / 'shared.db'}"))
+    rt.migrate()
+    args = ["scheduler", "--no-deliver", "--retry", "0.5"]
+    with processes() as start:
+        first = start(args, service_env(rt, PUBLISHER_VAR_DIR=str(tmp_path / "var-one")))
+        first.wait_for("scheduler.leader", 30)
+        second = start(args, service_env(rt, PUBLISHER_VAR_DIR=str(tmp_path / "var-two")))
+        second.wait_for("scheduler.standby", 30)
+        assert second.named("scheduler.leader") == []
+        first.signal(signal.SIGTERM)
+        assert first.wait(20) == 0
+        second.wait_for("scheduler.leader", 10)  # the standby takes over once the leader stops
+        second.signal(signal.SIGTERM)
+        assert second.wait(20) == 0
+    rt.close()

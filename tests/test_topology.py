@@ -77,7 +77,9 @@ def test_web_scheduler_two_workers_send_one_copy_each(
             assert body is not None
             link = re.search(r"/confirm/\S+", body.get_content())
             assert link, body.get_content()
-            assert httpx.get(base + link.group(0).rstrip(".")).status_code == 200
+            confirm_url = base + link.group(0).rstrip(".")
+            assert httpx.get(confirm_url).status_code == 200  # the page with the button
+            assert httpx.post(confirm_url).status_code == 200  # the button
 
         # readers through the CLI
         csv = tmp_path / "readers.csv"

@@ -28,7 +28,9 @@ def import_sources(
             with rt.session() as session:
                 report = import_records(
                     session,
-                    records=read_source(source, fmt),
+                    records=read_source(
+                        source, fmt, allow_private=rt.settings.sources_allow_private
+                    ),
                     tree=rt.tree,
                     inferrer=rt.inferrer,
                     now=rt.now(),
@@ -76,12 +78,15 @@ def add(
     lang: str = typer.Option(
         None, "--lang", help="Language the item is written in (en, es, pt-BR); else detected."
     ),
+    image: str = typer.Option(None, "--image", help="Image URL (http or https)."),
+    image_alt: str = typer.Option("", "--image-alt", help="What the image shows."),
 ) -> None:
     """Add one item; with no --region its regions are inferred from the text."""
     rt = ready(ctx)
     record = RawRecord(
         source="items add", line=1, title=title, summary=summary, link=link,
         published=published, regions=list(region), lang=lang,
+        image_url=image, image_alt=image_alt,
     )  # fmt: skip
     with rt.session() as session:
         report = import_records(

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from publisher.cli import (
+    bounces,
     dbcmd,
     demo,
     digests,
@@ -16,6 +17,7 @@ from publisher.cli import (
     send,
     serve,
     service,
+    sources,
     subscribers,
 )
 from publisher.errors import PublisherError
@@ -35,10 +37,13 @@ app.add_typer(subscribers.app, name="subscribers")
 digests.app.command("send")(send.send)
 digests.app.command("status")(send.status)
 app.add_typer(digests.app, name="digests")
+app.add_typer(sources.app, name="sources")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(service.scheduler)
 app.command("worker")(service.worker)
+app.add_typer(bounces.app, name="bounces")
+app.command("inbound")(bounces.inbound)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import typer
 
+from publisher.cli.bounces import serve_background as bounce_background
 from publisher.cli.context import out, runtime
 from publisher.cli.service import serve_background
 from publisher.pipeline.feeds import build_store_feeds
@@ -20,8 +21,9 @@ from publisher.runtime import Runtime
 
 ServiceFactory = Callable[[Runtime], Callable[[threading.Event], None]]
 
-# The long-running parts `publisher serve` starts next to the web app (scheduler, delivery).
-SERVICES: list[ServiceFactory] = [serve_background]
+# The long-running parts `publisher serve` starts next to the web app (scheduler, delivery; the
+# bounce receiver, IMAP poller and applier).
+SERVICES: list[ServiceFactory] = [serve_background, bounce_background]
 
 
 def serve(
@@ -29,23 +31,25 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
     proxy_headers: bool = typer.Option(
-        True, help="Trust X-Forwarded-For from 127.0.0.1 (nginx in front)."
+        True, help="Trust X-Forwarded-For from FORWARDED_ALLOW_IPS (nginx in front)."
     ),
     # -- scheduler/service engineer (issue 5): compose runs the web alone, the scheduler and
     # workers as their own services, and nginx in another container.
     web_only: bool = typer.Option(
         False, "--web-only", help="Only the web app: no scheduler, no delivery (scale-out)."
     ),
-    forwarded_allow_ips: str = typer.Option(
-        "127.0.0.1",
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
         "--forwarded-allow-ips",
-        help="Proxies whose X-Forwarded-For is trusted, comma-separated, or * (containers).",
+        help="Proxies whose X-Forwarded-For is trusted, comma-separated "
+        "(default: the FORWARDED_ALLOW_IPS setting, 127.0.0.1).",
     ),
 ) -> None:
     """Web pages, feeds, subscriptions and /api in one process (plus the background services)."""
     import uvicorn
 
     from publisher.web.app import create_app
+    from publisher.web.server import server_options
 
     rt = runtime(ctx)
     rt.settings = rt.settings.with_local_secret()
@@ -55,17 +59,12 @@ def serve(
     out.print(f"{len(report.files)} feed files in {rt.settings.feeds_dir}/")
     services = [] if web_only else [make(rt) for make in SERVICES]
     app = create_app(rt.settings, runtime=rt, services=services)
-    fast = importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
+    options = server_options(rt.settings)
+    options["proxy_headers"] = proxy_headers
+    if forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = forwarded_allow_ips
+    fast = importlib.util.find_spec("uvloop")
     out.print(f"serving {rt.settings.site_title} on http://{host}:{port}/")
     uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=forwarded_allow_ips,
-        loop="uvloop" if fast else "asyncio",
-        http="httptools" if fast else "h11",
-        access_log=False,
-        server_header=False,
-        log_level="info",
+        app, host=host, port=port, loop="uvloop" if fast else "asyncio", log_level="info", **options
     )

@@ -83,7 +83,7 @@ class Engine:
         store: Store,
         messenger: Messenger,
         transport: Transport,
-        envelope_from: str,
+        envelope_from: str | Callable[[int], str],  # a VERP address per ledger row id
         config: EngineConfig = EngineConfig(),
         clock: Callable[[], datetime],
         limiter: RateLimiter | None = None,
@@ -125,8 +125,10 @@ class Engine:
             log.exception("could not build the message for ledger row %s", recipient.row.id)
             detail = f"could not build the message: {type(e).__name__}: {e}"
             return SendResult(Outcome.deferred, 0, detail, systemic=True)
+        sender = self.envelope_from
+        sender = sender if isinstance(sender, str) else sender(recipient.row.id)
         try:
-            results = self.transport.send(self.envelope_from, [recipient.email], message)
+            results = self.transport.send(sender, [recipient.email], message)
         except Exception as e:  # the transport classifies SMTP errors; this is a bug in it
             log.exception("transport error on ledger row %s", recipient.row.id)
             return SendResult(Outcome.unknown, 0, f"transport error: {e!r}", systemic=True)

@@ -34,6 +34,8 @@ class DigestItem:
     published: datetime
     date_label: str
     lang: str = ""  # the language the item is written in (shown as written)
+    image_url: str | None = None
+    image_alt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,8 @@ def build_content(
             published=it.published,
             date_label=format_short_day(it.published.astimezone(tz).date(), loc),
             lang=it.lang,
+            image_url=it.image_url,
+            image_alt=it.image_alt,
         )
         for it in ordered[:max_items]
     )

@@ -24,7 +24,7 @@ from email import policy as email_policy
 from email.headerregistry import Address
 
 from publisher.email.dkim import DkimSigner
-from publisher.email.render import EMAIL, PLACEHOLDERS, PREFERENCES_URL, UNSUBSCRIBE_URL
+from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.errors import ConfigError, InputError
 
 MAX_LINE = 998
@@ -120,12 +120,14 @@ class MessageTemplate:
         list_id: str | None,
         dkim: DkimSigner | None = None,
         language: str = "",
+        marks: Placeholders = LEGACY,
     ) -> None:
         frm = sender(from_addr)
         self.domain = frm.domain.lower()
         self.dkim = dkim
-        self._text = _Body(text, PLACEHOLDERS)
-        self._html = _Body(html, PLACEHOLDERS)
+        self.marks = marks
+        self._text = _Body(text, marks.all)
+        self._html = _Body(html, marks.all)
         digest = hashlib.sha256(f"{subject}\0{html}\0{text}".encode()).hexdigest()[:28]
         boundary = f"=_publisher_{digest}".encode("ascii")
         head = [
@@ -166,11 +168,9 @@ class MessageTemplate:
             if not _URL.fullmatch(unsubscribe_url) or len(unsubscribe_url) > MAX_LINE - 21:
                 raise InputError(f"not a one-click unsubscribe URL: {unsubscribe_url[:80]!r}")
             head += [b"List-Unsubscribe: <", unsubscribe_url.encode("ascii"), b">\r\n"]
-        text_values = {
-            EMAIL: to,
-            UNSUBSCRIBE_URL: unsubscribe_url,
-            PREFERENCES_URL: preferences_url,
-        }
+        text_values = self.marks.values(
+            email=to, unsubscribe_url=unsubscribe_url, preferences_url=preferences_url
+        )
         text = {k: v.encode("utf-8") for k, v in text_values.items()}
         page = {k: html.escape(v).encode("utf-8") for k, v in text_values.items()}
         message = b"".join(

@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 from publisher.email.dkim import DkimSigner
 from publisher.email.message import MessageTemplate, list_id, message_id
+from publisher.email.placeholders import Placeholders
 from publisher.email.render import Branding, EmailRenderer, RenderedEmail, default_renderer
 from publisher.models import Digest, utcnow
 from publisher.settings import Settings
@@ -69,6 +70,7 @@ class DigestMail:
                 from_addr=settings.from_,
             ),
             dkim=DkimSigner.from_settings(settings),
+            marks=Placeholders.of(digest.placeholder_key),
         )
         self._clock = _Clock(clock)
 

@@ -2,7 +2,7 @@
 
 A digest is rendered ONCE with placeholder strings where each recipient differs (address,
 unsubscribe and preferences links); the message builder swaps them per recipient. The
-placeholders are plain ASCII with no character that HTML escaping or css-inline rewrites.
+markers are random per digest (publisher.email.placeholders), so item text cannot fill them.
 
 Two Jinja environments: HTML autoescapes every template whatever its extension; the text
 environment does not escape, because "&amp;" would reach readers literally in text/plain, and
@@ -22,6 +22,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from publisher.digest.assembly import DigestContent, pick_locale
+from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.i18n import gettext, use_locale
 from publisher.i18n import jinja as i18n_jinja
 from publisher.settings import Settings
@@ -30,10 +31,8 @@ from publisher.settings import Settings
 # holds the files themselves), so an installed publisher finds them without the source tree.
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-EMAIL = "%%EMAIL%%"
-UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"
-PREFERENCES_URL = "%%PREFERENCES_URL%%"
-PLACEHOLDERS = (EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL)
+# The fixed markers of digests assembled before markers were random (Placeholders.of(None)).
+EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL = PLACEHOLDERS = LEGACY.all
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +82,16 @@ class EmailRenderer:
         text = self._text.get_template(f"{name}.txt").render(context)
         return self._inliner.inline(page), text
 
-    def digest(self, content: DigestContent, branding: Branding) -> RenderedEmail:
-        """The digest's bodies in ``content.locale``, with the per-recipient placeholders."""
+    def digest(
+        self, content: DigestContent, branding: Branding, marks: Placeholders = LEGACY
+    ) -> RenderedEmail:
+        """The bodies in ``content.locale``, with ``marks`` where each recipient differs."""
         context = {
             "c": content,
             "b": branding,
-            "email": EMAIL,
-            "unsubscribe_url": UNSUBSCRIBE_URL,
-            "preferences_url": PREFERENCES_URL,
+            "email": marks.email,
+            "unsubscribe_url": marks.unsubscribe_url,
+            "preferences_url": marks.preferences_url,
         }
         with use_locale(content.locale):
             page, text = self._both("digest", context)
@@ -129,7 +130,9 @@ def fill(body: str, values: Mapping[str, str], *, html: bool) -> str:
     return body
 
 
-def public_copy(body: str, *, base_url: str, html: bool = True) -> str:
+def public_copy(
+    body: str, *, base_url: str, html: bool = True, marks: Placeholders = LEGACY
+) -> str:
     """A digest body with no one's details: the web archive copy ("view in browser")."""
-    values = {EMAIL: "", UNSUBSCRIBE_URL: f"{base_url}/", PREFERENCES_URL: f"{base_url}/"}
+    values = marks.values(email="", unsubscribe_url=f"{base_url}/", preferences_url=f"{base_url}/")
     return fill(body, values, html=html)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,21 @@ from publisher.errors import InputError
 from publisher.intake.records import RawRecord
 
 Read = Iterator[RawRecord | InputError]
-ITEM_COLUMNS = ("title", "summary", "link", "published", "regions", "guid", "lang")
+ITEM_COLUMNS = (
+    "title",
+    "summary",
+    "link",
+    "published",
+    "regions",
+    "guid",
+    "lang",
+    "image_url",
+    "image_alt",
+)
+# DESIGN.md: a line ends at \n or \r\n only. str.splitlines() would also split on VT, FF,
+# \x1c-\x1e, NEL, U+2028 and U+2029 (and csv on a lone \r), shifting every later record.
+_LINE_END = re.compile(r"\r?\n")
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def read_text(path: Path) -> str:
@@ -32,7 +47,8 @@ def read_text(path: Path) -> str:
 def read_seed(path: Path) -> Read:
     """Lines alternate title and summary; blank lines between pairs are tolerated."""
     source = str(path)
-    lines = [(n, line.strip()) for n, line in enumerate(read_text(path).splitlines(), 1)]
+    text = read_text(path)
+    lines = [(n, line.strip()) for n, line in enumerate(_LINE_END.split(text), 1)]
     lines = [(n, line) for n, line in lines if line]
     for i in range(0, len(lines), 2):
         n, title = lines[i]
@@ -43,9 +59,10 @@ def read_seed(path: Path) -> Read:
 
 
 def read_csv(path: Path) -> Read:
-    """A header row naming title and summary, optionally link, published, regions, guid."""
+    """A header row naming title and summary, optionally link, published, regions, guid, image."""
     source = str(path)
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    # A lone CR is not a line end; as a space it is what clean_field would make of it anyway.
+    reader = csv.reader(io.StringIO(_LONE_CR.sub(" ", read_text(path)), newline=""))
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:

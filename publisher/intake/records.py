@@ -11,14 +11,8 @@ from datetime import UTC, datetime
 
 from publisher.errors import InputError
 from publisher.intake.language import clean_lang, detect_language
-from publisher.text import (
-    MAX_GUID,
-    MAX_SUMMARY,
-    MAX_TITLE,
-    clean_field,
-    clean_link,
-    content_guid,
-)
+from publisher.links import check_link
+from publisher.text import MAX_ALT, MAX_GUID, MAX_SUMMARY, MAX_TITLE, clean_field, content_guid
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +28,8 @@ class RawRecord:
     regions: object = None
     guid: object = None
     lang: object = None
+    image_url: object = None
+    image_alt: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +45,8 @@ class NewItem:
     source: str = ""
     line: int = 0
     lang: str = ""
+    image_url: str | None = None
+    image_alt: str = ""
 
 
 def parse_published(value: object) -> datetime | None:
@@ -93,7 +91,9 @@ def clean_record(raw: RawRecord) -> NewItem:
     try:
         title = clean_field(_text(raw.title, "title"), name="title", limit=MAX_TITLE, required=True)
         summary = clean_field(_text(raw.summary, "summary"), name="summary", limit=MAX_SUMMARY)
-        link = clean_link(_text(raw.link, "link")) if raw.link else None
+        link = check_link(_text(raw.link, "link")) if raw.link else None
+        image_url = check_link(_text(raw.image_url, "image_url"), name="image_url")
+        image_alt = clean_field(_text(raw.image_alt, "image_alt"), name="image_alt", limit=MAX_ALT)
         guid_in = (
             clean_field(_text(raw.guid, "guid"), name="guid", limit=MAX_GUID) if raw.guid else ""
         )
@@ -107,6 +107,8 @@ def clean_record(raw: RawRecord) -> NewItem:
             source=raw.source,
             line=raw.line,
             lang=clean_lang(raw.lang) if raw.lang else detect_language(title, summary),
+            image_url=image_url,
+            image_alt=image_alt if image_url else "",
         )
     except InputError as e:
         raise InputError(e.reason, source=raw.source, line=raw.line) from e

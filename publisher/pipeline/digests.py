@@ -20,10 +20,8 @@ from publisher.digest.assembly import DigestContent, build_content, pick_locale
 from publisher.digest.windows import current_week, parse_week, region_timezone, week_window
 from publisher.email.message import MessageTemplate, list_id
 from publisher.email.outgoing import DigestMail
+from publisher.email.placeholders import Placeholders
 from publisher.email.render import (
-    EMAIL,
-    PREFERENCES_URL,
-    UNSUBSCRIBE_URL,
     Branding,
     EmailRenderer,
     RenderedEmail,
@@ -104,12 +102,14 @@ def render_edition(
     language: str,
     *,
     settings: Settings,
+    marks: Placeholders,
     renderer: EmailRenderer | None = None,
 ) -> RenderedEmail:
-    """The bodies of one edition in one language (``content`` must be in that language)."""
+    """The bodies of one edition in one language (``content`` must be in that language), with
+    the digest's per-recipient ``marks`` (every language of one digest shares them)."""
     if content.locale != pick_locale(language):
         raise ValueError(f"content is in {content.locale}, not {language}")
-    return (renderer or default_renderer()).digest(content, Branding.from_settings(settings))
+    return (renderer or default_renderer()).digest(content, Branding.from_settings(settings), marks)
 
 
 def gather(
@@ -157,13 +157,17 @@ def assemble_digest(
         zone=zone,
     )  # fmt: skip
     html = text = ""
+    marks = Placeholders.fresh()  # after the items are fixed, so none of them can hold these
     if not content.empty:
-        rendered = render_edition(content, language, settings=settings, renderer=renderer)
+        rendered = render_edition(
+            content, language, settings=settings, marks=marks, renderer=renderer
+        )
         html, text = rendered.html, rendered.text
     digest = Digest(
         region=region, week=week, status=SKIPPED if content.empty else ASSEMBLED,
         window_start=start, window_end=end, item_ids=json.dumps(list(content.item_ids)),
         subject=content.subject[:300], html=html, text=text, created=now, locale=language,
+        placeholder_key=marks.key,
     )  # fmt: skip
     if add_unless_taken(session, digest):
         return digest
@@ -221,7 +225,8 @@ def _render_frozen(
     tz = region_zone(session, region=digest.region, settings=settings)
     source = EditionSource(tuple(items), digest.region, digest.week, settings.base_url, tz)
     content = edition_content(source, language, tree)
-    return render_edition(content, language, settings=settings, renderer=renderer)
+    marks = Placeholders.of(digest.placeholder_key)
+    return render_edition(content, language, settings=settings, marks=marks, renderer=renderer)
 
 
 def stored_rendition(session: Session, digest: Digest, language: str) -> RenderedEmail:
@@ -250,12 +255,12 @@ def digest_mail(
     )  # fmt: skip
 
 
-def _sample_values(settings: Settings) -> dict[str, str]:
-    return {
-        EMAIL: PREVIEW_ADDRESS,
-        UNSUBSCRIBE_URL: f"{settings.base_url}/unsubscribe/PREVIEW",
-        PREFERENCES_URL: f"{settings.base_url}/preferences/PREVIEW",
-    }
+def _sample_values(settings: Settings, marks: Placeholders) -> dict[str, str]:
+    return marks.values(
+        email=PREVIEW_ADDRESS,
+        unsubscribe_url=f"{settings.base_url}/unsubscribe/PREVIEW",
+        preferences_url=f"{settings.base_url}/preferences/PREVIEW",
+    )
 
 
 def preview(
@@ -279,6 +284,7 @@ def preview(
     stored = find_digest(session, region=region, week=week)
     if stored is not None and stored.status != SKIPPED:
         ids = tuple(digest_item_ids(stored))
+        marks = Placeholders.of(stored.placeholder_key)
         made = stored_rendition(session, stored, language)
         if language != stored.locale and made.html == stored.html:  # not rendered yet
             made = _render_frozen(session, stored, language, settings, tree, renderer)
@@ -287,9 +293,12 @@ def preview(
         content, _, _ = collect(
             session, region=region, week=week, settings=settings, tree=tree, locale=language
         )
-        rendered = render_edition(content, language, settings=settings, renderer=renderer)
+        marks = Placeholders.fresh()
+        rendered = render_edition(
+            content, language, settings=settings, marks=marks, renderer=renderer
+        )
         subject, html, text, ids = rendered.subject, rendered.html, rendered.text, content.item_ids
-    values = _sample_values(settings)
+    values = _sample_values(settings, marks)
     return DigestPreview(
         region=region, week=week, subject=subject, html=fill(html, values, html=True),
         text=fill(text, values, html=False), item_ids=ids, stored=stored is not None,
@@ -300,7 +309,11 @@ def preview(
 def preview_message(
     result: DigestPreview, *, settings: Settings, tree: RegionTree, now: datetime
 ) -> bytes:
-    """The preview as a complete .eml message addressed to a sample reader."""
+    """The preview as a complete .eml message addressed to a sample reader.
+
+    Its bodies are already filled, so the template gets fresh markers that occur nowhere in them.
+    """
+    marks = Placeholders.fresh()
     template = MessageTemplate(
         subject=result.subject, html=result.html, text=result.text, from_addr=settings.from_,
         language=result.language,
@@ -308,12 +321,13 @@ def preview_message(
             slug=result.region, name=tree.get(result.region).name_en,
             site_title=settings.site_title, from_addr=settings.from_,
         ),
+        marks=marks,
     )  # fmt: skip
-    values = _sample_values(settings)
+    values = _sample_values(settings, marks)
     return template.for_recipient(
         to=PREVIEW_ADDRESS,
-        unsubscribe_url=values[UNSUBSCRIBE_URL],
-        preferences_url=values[PREFERENCES_URL],
+        unsubscribe_url=values[marks.unsubscribe_url],
+        preferences_url=values[marks.preferences_url],
         message_id=f"<preview-{result.region}-{result.week}@{template.domain}>",
         date=format_datetime(now.replace(microsecond=0)),
     )

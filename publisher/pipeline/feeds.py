@@ -19,6 +19,7 @@ from publisher.syndication import (
     FeedWriter,
     build_feeds,
 )
+from publisher.syndication.websub import changed_topics, notify_hub
 
 
 def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntry]:
@@ -36,9 +37,11 @@ def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntr
             updated=updated,
             regions=tuple(tags.get(item_id, ())),
             lang=lang,
+            image_url=image_url,
+            image_alt=image_alt,
         )
-        for item_id, guid, title, summary, link, published, updated, lang in item_rows(
-            session, item_ids=ids
+        for item_id, guid, title, summary, link, published, updated, lang, image_url, image_alt in (
+            item_rows(session, item_ids=ids)
         )
     ]
 
@@ -60,6 +63,7 @@ def channel_factory(settings: Settings, tree: RegionTree) -> Callable[[str], Fee
             base_url=settings.base_url,
             author_name=name or settings.site_title,
             author_email=email or None,
+            hub_url=settings.websub_hub_url or None,
         )
 
     return channel_for
@@ -73,9 +77,13 @@ def build_store_feeds(
     writer: FeedWriter | None = None,
     out_dir: Path | None = None,
 ) -> BuildReport:
-    """Write every region's RSS, Atom and JSON feed, all.*, and index.opml."""
+    """Write every region's RSS, Atom and JSON feed, all.*, and index.opml.
+
+    Built into FEEDS_DIR (the served files) with WEBSUB_HUB_URL set, the changed feeds are
+    announced to the hub.
+    """
     target = writer or DirectoryWriter(out_dir or settings.feeds_dir)
-    return build_feeds(
+    report = build_feeds(
         feed_entries(session, limit=settings.feed_limit),
         channel_for=channel_factory(settings, tree),
         related=tree.related,
@@ -84,3 +92,9 @@ def build_store_feeds(
         writer=target,
         limit=settings.feed_limit,
     )
+    served = writer is None and out_dir in (None, settings.feeds_dir)
+    if served and settings.websub_hub_url:
+        topics = changed_topics(settings.base_url, report.changed)
+        if topics:
+            notify_hub(settings.websub_hub_url, topics)
+    return report

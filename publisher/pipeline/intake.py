@@ -53,11 +53,11 @@ def guess_format(source: str) -> Format:
     return "seed"
 
 
-def read_source(source: str, fmt: Format | None = None) -> Read:
+def read_source(source: str, fmt: Format | None = None, *, allow_private: bool = False) -> Read:
     """The records of one file or URL in the given (or guessed) format."""
     fmt = fmt or guess_format(source)
     if fmt == "feed":
-        return read_feed(source)
+        return read_feed(source, allow_private=allow_private)
     reader = {"seed": read_seed, "csv": read_csv, "json": read_json}[fmt]
     return reader(Path(source))
 
@@ -144,6 +144,8 @@ def _import(
             source=item.source[-300:],
             regions_inferred=inferred,
             lang=item.lang,
+            image_url=item.image_url,
+            image_alt=item.image_alt,
         )
     known = existing_guids(session, guids=batch.keys())
     fresh = [it for guid, it in batch.items() if guid not in known]

@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from publisher.bounces.verp import digest_envelope
 from publisher.delivery import recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
 from publisher.delivery.ledger import Recipient
-from publisher.delivery.mailer import envelope_sender, smtp_target
+from publisher.delivery.mailer import smtp_target
 from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.smtp_url import SmtpTarget
@@ -236,7 +237,7 @@ def send_engine(
         engine = Engine(
             store=wrap_store(store) if wrap_store else store, messenger=messenger,
             transport=wrap_transport(transport) if wrap_transport else transport,
-            envelope_from=envelope_sender(settings.from_), config=config, clock=rt.now,
+            envelope_from=digest_envelope(settings), config=config, clock=rt.now,
             limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
         )  # fmt: skip
         yield engine, target

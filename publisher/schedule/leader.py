@@ -7,7 +7,9 @@ when its holder dies:
 - PostgreSQL: ``pg_try_advisory_lock`` on a dedicated connection (no pool: closing it really
   ends the session). The lock lives as long as that session; ``held`` checks the connection
   with a round trip, so a leader cut off from the database steps down within seconds.
-- SQLite: ``flock`` on var/scheduler.lock; one machine, so the kernel is the arbiter.
+- SQLite: ``flock`` on a file beside the database file ({database}.scheduler-lock); one
+  machine, so the kernel is the arbiter, and every process using that file finds the same lock
+  whatever its VAR_DIR.
 
 The others wait as standby and retry every couple of seconds (``publisher.service.scheduler``).
 """
@@ -153,4 +155,13 @@ def leader_lock(rt: Runtime) -> AdvisoryLock | FileLock:
     """The lock that elects the scheduler for this database."""
     if is_postgres(rt.engine):
         return AdvisoryLock(rt.engine)
-    return FileLock(rt.settings.var_dir / "scheduler.lock")
+    return FileLock(lock_path(rt))
+
+
+def lock_path(rt: Runtime) -> Path:
+    """The SQLite lock file: beside the database file, so it is found through the database."""
+    database = rt.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return rt.settings.var_dir / "scheduler.lock"  # a private database: nobody to share with
+    path = Path(database).resolve()
+    return path.with_name(f"{path.name}.scheduler-lock")

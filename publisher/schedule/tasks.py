@@ -7,6 +7,7 @@
 - ``resume_unfinished``: finish runs a dead (or failed) scheduler left unfinished.
 - ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved.
 - ``purge_signups``: delete signups left unconfirmed for seven days.
+- ``poll_due_sources``: poll the upstream feeds whose time has come.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from publisher.pipeline.publish import (
     publish_week,
     resolve_region,
 )
+from publisher.pipeline.sources import poll_sources
 from publisher.runtime import Runtime
 from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of_fire
 from publisher.settings import Settings
@@ -132,3 +134,13 @@ def purge_signups(rt: Runtime, *, now: datetime, age: timedelta = UNCONFIRMED_FO
         purged = store.purge_unconfirmed(session, before=now - age)
     event(log, "signups.purged", purged=purged, older_than_days=age.days)
     return purged
+
+
+def poll_due_sources(rt: Runtime) -> int:
+    """Poll the sources that are due; returns how many items were added or updated."""
+    reports = poll_sources(rt, due_only=True)
+    changed = sum(r.outcome.added + r.outcome.updated for r in reports)
+    if reports:
+        failed = sum(1 for r in reports if not r.outcome.ok)
+        event(log, "sources.polled", sources=len(reports), failed=failed, items=changed)
+    return changed

@@ -9,7 +9,9 @@ scheduler on that store (see ``publisher.schedule.leader``); APScheduler must ne
     feeds          every 60 s: rebuild feeds/ when the items changed
     sync           every 60 s: one digest job per region with active subscribers; finish runs a
                    dead scheduler left unfinished
-    purge          daily at 03:15 in TIMEZONE: delete signups unconfirmed for 7 days
+    purge          daily at 03:15 in TIMEZONE: delete signups unconfirmed for 7 days, and
+                   the raw bytes of bounce reports older than BOUNCE_RAW_DAYS (90)
+    sources        every 60 s: poll the upstream feeds that are due (concurrently, bounded)
 
 Every job coalesces missed runs into one, never overlaps itself, and has a misfire grace of
 hours: a scheduler that was down over a fire time runs the missed digest once when it starts.
@@ -37,6 +39,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from publisher.bounces.policy import purge_raw as purge_raw_reports
 from publisher.digest.windows import zone
 from publisher.logs import event
 from publisher.models import SchedulerJob
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 JOB_TABLE = str(SchedulerJob.__tablename__)
 DIGEST_PREFIX = "digest:"
 DELIVER, FEEDS, SYNC, PURGE = "deliver", "feeds", "sync", "purge"
+SOURCES = "sources"
 DEFAULT_GRACE = timedelta(hours=12)
 
 
@@ -174,6 +178,13 @@ def sync_job(context: str) -> None:
 def purge_job(context: str) -> None:
     ctx = _context(context)
     tasks.purge_signups(ctx.runtime, now=ctx.runtime.now())
+    event(log, "bounces.raw_purged", reports=purge_raw_reports(ctx.runtime))
+
+
+def sources_job(context: str) -> None:
+    ctx = _context(context)
+    if tasks.poll_due_sources(ctx.runtime) and ctx.scheduler is not None:
+        ctx.scheduler.modify_job(FEEDS, next_run_time=datetime.now(UTC))  # new items: feeds now
 
 
 def wake_delivery(ctx: JobContext) -> None:
@@ -281,6 +292,7 @@ def start_jobs(ctx: JobContext, *, deliver_every: float = 30, feeds_every: float
         (FEEDS, feeds_job, IntervalTrigger(seconds=feeds_every), now),
         (SYNC, sync_job, IntervalTrigger(seconds=60), None),
         (PURGE, purge_job, CronTrigger(hour=3, minute=15, timezone=tz), None),
+        (SOURCES, sources_job, IntervalTrigger(seconds=60), now),
     ]
     if ctx.worker is not None:
         fixed.append((DELIVER, deliver_job, IntervalTrigger(seconds=deliver_every), now))

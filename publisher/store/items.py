@@ -18,7 +18,7 @@ _CHUNK = 5_000
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
-    "regions_inferred", "lang",
+    "regions_inferred", "lang", "image_url", "image_alt", "source_id", "entry_id",
 )  # fmt: skip
 
 
@@ -35,6 +35,10 @@ class ItemInsert:
     source: str
     regions_inferred: bool
     lang: str = ""
+    image_url: str | None = None
+    image_alt: str = ""
+    source_id: int | None = None
+    entry_id: str | None = None
 
 
 def _chunks(seq: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
@@ -56,7 +60,8 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
     rows = [
         (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
-         it.source, it.regions_inferred, it.lang)
+         it.source, it.regions_inferred, it.lang, it.image_url, it.image_alt, it.source_id,
+         it.entry_id)
         for it in items
     ]  # fmt: skip
     bulk_insert(session, table="items", columns=_ITEM_COLUMNS, rows=rows)
@@ -94,6 +99,8 @@ def _public(item: Item, regions: list[str]) -> ItemPublic:
         published=item.published,
         updated=item.updated,
         regions=regions,
+        image_url=item.image_url,
+        image_alt=item.image_alt,
     )
 
 
@@ -167,10 +174,12 @@ def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
     return sorted(found)
 
 
-def item_rows(
-    session: Session, *, item_ids: Sequence[int] | None = None
-) -> list[tuple[int, str, str, str, str | None, datetime, datetime, str]]:
-    """(id, guid, title, summary, link, published, updated, lang) of items, without ORM objects."""
+ItemRow = tuple[int, str, str, str, str | None, datetime, datetime, str, str | None, str]
+
+
+def item_rows(session: Session, *, item_ids: Sequence[int] | None = None) -> list[ItemRow]:
+    """(id, guid, title, summary, link, published, updated, lang, image_url, image_alt) of
+    items, without ORM objects."""
     table = Item.__table__  # type: ignore[attr-defined]
     stmt = sa.select(
         table.c.id,
@@ -181,10 +190,12 @@ def item_rows(
         table.c.published,
         table.c.updated,
         table.c.lang,
+        table.c.image_url,
+        table.c.image_alt,
     )
     if item_ids is None:
         return [tuple(r) for r in session.execute(stmt)]
-    rows: list[tuple[int, str, str, str, str | None, datetime, datetime, str]] = []
+    rows: list[ItemRow] = []
     for i in range(0, len(item_ids), _CHUNK):
         part = stmt.where(table.c.id.in_(item_ids[i : i + _CHUNK]))
         rows.extend(tuple(r) for r in session.execute(part))

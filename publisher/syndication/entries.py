@@ -46,6 +46,8 @@ class FeedEntry:
     updated: datetime
     regions: tuple[str, ...]
     lang: str = ""  # the item's own language; written only when it is a plain language tag
+    image_url: str | None = None
+    image_alt: str = ""
 
     @property
     def language(self) -> str | None:
@@ -69,6 +71,7 @@ class FeedChannel:
     author_name: str
     author_email: str | None
     language: str = "en"
+    hub_url: str | None = None  # WebSub hub, advertised as rel="hub"
 
     def __post_init__(self) -> None:
         for name in ("slug", "title", "base_url", "author_name", "language"):
@@ -81,6 +84,8 @@ class FeedChannel:
                 raise ValueError(f"feed channel {name} {problem}")
         if self.base_url.endswith("/") or url_problem(self.base_url):
             raise ValueError(f"feed channel base_url {self.base_url!r} must be http(s), no final /")
+        if self.hub_url is not None and url_problem(self.hub_url):
+            raise ValueError(f"feed channel hub_url {self.hub_url!r} must be an http(s) URL")
         if self.author_email is not None and not _EMAIL.fullmatch(self.author_email):
             raise ValueError(f"feed channel author_email {self.author_email!r} is not an address")
 
@@ -133,6 +138,8 @@ def entry_problem(entry: FeedEntry) -> str | None:
             and not entry.title.isspace()
             and not entry.guid.isspace()
             and (entry.link is None or _fast_url(entry.link))
+            and (entry.image_url is None or _fast_url(entry.image_url))
+            and entry.image_alt.isprintable()
             and type(entry.published) is datetime
             and type(entry.updated) is datetime
             and entry.published.utcoffset() is not None
@@ -166,10 +173,15 @@ def _diagnose(entry: FeedEntry) -> str | None:
         problem = text_problem(value)
         if problem:
             return f"{name} {problem}"
-    if entry.link is not None:
-        problem = url_problem(entry.link) if isinstance(entry.link, str) else "is not text"
-        if problem:
-            return f"link {problem}"
+    for name in ("link", "image_url"):
+        url = getattr(entry, name)
+        if url is not None:
+            problem = url_problem(url) if isinstance(url, str) else "is not text"
+            if problem:
+                return f"{name} {problem}"
+    alt = entry.image_alt
+    if not isinstance(alt, str) or text_problem(alt):
+        return "image_alt is not clean text"
     for name in ("published", "updated"):
         value = getattr(entry, name)
         if not isinstance(value, datetime):
@@ -233,6 +245,16 @@ def _renders_alone(
             on_skip(entry, f"cannot be rendered: {type(e).__name__}: {e}")
         return False
     return True
+
+
+def image_type(url: str) -> str:
+    """The media type of an image URL from its extension; JPEG when it does not say."""
+    path = url.split("?", 1)[0].split("#", 1)[0].lower()
+    for ext, kind in ((".png", "image/png"), (".gif", "image/gif"), (".webp", "image/webp"),
+                      (".svg", "image/svg+xml"), (".avif", "image/avif")):  # fmt: skip
+        if path.endswith(ext):
+            return kind
+    return "image/jpeg"
 
 
 def utc(moment: datetime) -> datetime:

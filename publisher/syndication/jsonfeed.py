@@ -90,6 +90,8 @@ def _head(channel: FeedChannel) -> dict[str, Any]:
     }
     if channel.description:
         head["description"] = channel.description
+    if channel.hub_url:
+        head["hubs"] = [{"type": "WebSub", "url": channel.hub_url}]
     head["language"] = channel.language
     head["authors"] = [author]  # items inherit the feed's authors (JSON Feed 1.1, "authors")
     return head
@@ -100,6 +102,8 @@ def _item(channel: FeedChannel, entry: FeedEntry, names: Mapping[str, str]) -> d
     if entry.link:
         item["external_url"] = entry.link
     item["title"] = entry.title
+    if entry.image_url:
+        item["image"] = entry.image_url
     item["content_text"] = entry.summary
     item["date_published"] = rfc3339(entry.published)
     item["date_modified"] = rfc3339(entry.updated)

@@ -16,7 +16,10 @@ from email.utils import format_datetime
 from typing import Any
 
 from feedgen.entry import FeedEntry as GeneratorEntry
-from feedgen.feed import FeedGenerator
+from feedgen.feed import (
+    FeedGenerator,
+    etree,  # feedgen's own lxml (lxml ships no type stubs)
+)
 from feedgen.util import xml_elem
 
 from publisher.syndication.entries import (
@@ -25,12 +28,14 @@ from publisher.syndication.entries import (
     SkipHandler,
     category_labels,
     channel_updated,
+    image_type,
     render_guarded,
     usable,
     utc,
 )
 
 GENERATOR = "publisher"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
 
@@ -141,8 +146,13 @@ class XmlRenderer:
         return generator
 
 
+def _hub(channel: FeedChannel) -> list[dict[str, str]]:
+    return [{"href": channel.hub_url, "rel": "hub"}] if channel.hub_url else []
+
+
 def _rss_bytes(generator: FeedGenerator, channel: FeedChannel) -> bytes:
-    # feedgen writes the first rel=self link as <atom:link rel="self"> and the last as <link>.
+    # feedgen writes the first rel=self link as <atom:link rel="self"> and the last as <link>;
+    # any other channel link (the WebSub hub) is added here, next to the self link.
     generator.link(
         [
             {"href": channel.feed_url("rss"), "rel": "self", "type": RSS_TYPE},
@@ -150,14 +160,21 @@ def _rss_bytes(generator: FeedGenerator, channel: FeedChannel) -> bytes:
         ],
         replace=True,
     )
-    data: bytes = generator.rss_str(pretty=True)
-    return data
+    if not channel.hub_url:
+        data: bytes = generator.rss_str(pretty=True)
+        return data
+    feed, _doc = generator._create_rss()
+    self_link = feed.find("channel").find(f"{{{ATOM_NS}}}link")
+    self_link.addnext(etree.Element(f"{{{ATOM_NS}}}link", href=channel.hub_url, rel="hub"))
+    hubbed: bytes = etree.tostring(feed, pretty_print=True, encoding="UTF-8", xml_declaration=True)
+    return hubbed
 
 
 def _atom_bytes(generator: FeedGenerator, channel: FeedChannel) -> bytes:
     generator.link(
         [
             {"href": channel.feed_url("atom"), "rel": "self", "type": ATOM_TYPE},
+            *_hub(channel),
             {"href": channel.html_url, "rel": "alternate", "type": "text/html"},
         ],
         replace=True,
@@ -171,8 +188,9 @@ class _Entry(GeneratorEntry):
 
     feedgen drops the rel and type of every Atom entry link, so a source link would become a
     second rel="alternate" link, which RFC 4287 forbids: it gets the permalink only and the
-    rest is written here. Readers take an RSS <description> as HTML, so the plain-text
-    summary is HTML-escaped there ("a <b>" must not turn bold, "</description>" must survive).
+    rest is written here. Readers take an RSS <title> and <description> as HTML, so the
+    plain-text title and summary are HTML-escaped there ("a <b>" must not turn bold, "&lt;"
+    must stay four characters, "</description>" must survive), as Atom's type="text" says.
     feedgen's RSS dates switch the process locale (setlocale: slow, and not thread-safe), so
     publication dates are written here too, in the same places. The elements are built once
     and a copy goes into each feed.
@@ -191,6 +209,9 @@ class _Entry(GeneratorEntry):
             self.category([{"term": label} for label in labels])
         self.source = entry.link
         self.language = entry.language
+        self.image = entry.image_url
+        if entry.image_url:  # RSS <enclosure>; Atom gets rel="enclosure" in atom_entry
+            self.enclosure(entry.image_url, "0", image_type(entry.image_url))
         self.published_at = utc(entry.published)
         self._built: dict[str, Any] = {}
 
@@ -198,9 +219,13 @@ class _Entry(GeneratorEntry):
         """The <entry> element, links repaired, <published> added."""
         if "atom" not in self._built:
             element = super().atom_entry(extensions)
-            permalink = element.find("link")
+            permalink, *others = element.findall("link")
             permalink.set("rel", "alternate")
             permalink.set("type", "text/html")
+            for link in others:  # the enclosure, rel and type dropped by feedgen
+                if link.get("href") == self.image and link.get("rel") is None:
+                    link.set("rel", "enclosure")
+                    link.set("type", image_type(link.get("href")))
             if self.source:
                 xml_elem("link", element, href=self.source, rel="related")
             xml_elem("published", element).text = self.published_at.isoformat()
@@ -213,9 +238,12 @@ class _Entry(GeneratorEntry):
         """The <item> element with <pubDate> (RFC 822, English names whatever the locale)."""
         if "rss" not in self._built:
             element = super().rss_entry(extensions)
-            description = element.find("description")
-            if description is not None:
-                description.text = html.escape(description.text, quote=False)
+            for name in ("title", "description"):  # plain text, escaped for HTML-minded readers
+                child = element.find(name)
+                if child is not None:
+                    child.text = html.escape(child.text, quote=False)
             xml_elem("pubDate", element).text = format_datetime(self.published_at)
+            if self.source:  # the original article, as in Atom (the atom prefix is declared)
+                xml_elem(f"{{{ATOM_NS}}}link", element, href=self.source, rel="related")
             self._built["rss"] = element
         return copy.deepcopy(self._built["rss"])

@@ -108,6 +108,8 @@ def create(
         regions=list(body.regions),
         guid=body.guid,
         lang=body.lang or None,
+        image_url=body.image_url,
+        image_alt=body.image_alt,
     )
     try:
         guid = clean_record(raw).guid

@@ -23,17 +23,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
+from publisher.db import is_postgres
 from publisher.i18n import N_, gettext, use_locale
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.subscription import FORM_VERSION, ConfirmationMailer
 from publisher.runtime import Runtime
 from publisher.settings import Settings
-from publisher.web import api, ops, pages, subscription
+from publisher.web import api, ops, pages, subscription, webhooks
 from publisher.web.browse import RegionCounts
 from publisher.web.deps import BackgroundService, WebState
 from publisher.web.feeds import FeedCache, FeedRebuilder, FeedsEndpoint
+from publisher.web.guards import HostPolicy, refuse_host, without_body
 from publisher.web.locale import LocaleMiddleware, request_locale
-from publisher.web.ratelimit import SlidingWindow
+from publisher.web.ratelimit import Limiter, SharedWindow, SlidingWindow
 from publisher.web.security import (
     BodyLimit,
     BodyTooLarge,
@@ -110,13 +112,24 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 class PublisherApp(FastAPI):
-    """FastAPI with the feed files answered ahead of routing (see ``feeds.FeedsEndpoint``)."""
+    """FastAPI with the Host checked and replaced (``guards``), the feed files answered ahead of
+    routing (``feeds.FeedsEndpoint``) and HEAD answered as GET without a body."""
 
     feeds: FeedsEndpoint | None = None
+    hosts: HostPolicy | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.feeds is not None and await self.feeds(scope, send):
-            return
+        if scope["type"] == "http":
+            if self.hosts is not None:
+                if not self.hosts.admits(scope):
+                    await refuse_host(send, security_headers())
+                    return
+                scope = self.hosts.rewrite(scope)
+            if self.feeds is not None and await self.feeds(scope, send):
+                return
+            if scope["method"] == "HEAD":
+                scope = {**scope, "method": "GET"}
+                send = without_body(send)
         await super().__call__(scope, receive, send)
 
 
@@ -144,18 +157,30 @@ def _run_services(services: list[BackgroundService]) -> Callable[[], None]:
     return shutdown
 
 
+def _limiters(rt: Runtime) -> tuple[Limiter, Limiter]:
+    """The subscribe limits (per IP, per address): in the database on PostgreSQL, where several
+    web processes must count together; in memory on SQLite (one machine, one web process)."""
+    if is_postgres(rt.engine):
+        return (
+            SharedWindow(rt.engine, scope="ip", limit=10, window=600),
+            SharedWindow(rt.engine, scope="address", limit=3, window=3600),
+        )
+    return SlidingWindow(limit=10, window=600), SlidingWindow(limit=3, window=3600)
+
+
 def create_app(
     settings: Settings,
     *,
     runtime: Runtime | None = None,
     mailer: ConfirmationMailer | None = None,
-    ip_limit: SlidingWindow | None = None,
-    address_limit: SlidingWindow | None = None,
+    ip_limit: Limiter | None = None,
+    address_limit: Limiter | None = None,
     services: list[BackgroundService] | None = None,
 ) -> FastAPI:
     """The whole web app for ``settings`` (and an existing runtime, e.g. a test's)."""
     owns_runtime = runtime is None
     rt = runtime if runtime is not None else Runtime(settings)
+    default_ip_limit, default_address_limit = _limiters(rt)
     state = WebState(
         runtime=rt,
         settings=settings,
@@ -163,8 +188,8 @@ def create_app(
         tokens=rt.tokens,
         feed_cache=FeedCache(settings.feeds_dir, known_slugs=rt.tree),
         region_counts=RegionCounts(rt.tree),
-        ip_limit=ip_limit or SlidingWindow(limit=10, window=600),
-        address_limit=address_limit or SlidingWindow(limit=3, window=3600),
+        ip_limit=default_ip_limit if ip_limit is None else ip_limit,
+        address_limit=default_address_limit if address_limit is None else address_limit,
         mailer=mailer or ConfirmationMailer(rt, settings=settings),
         rebuild_feeds=FeedRebuilder(lambda: build_feeds(rt, settings)),
         token_now=rt.now,
@@ -189,6 +214,8 @@ def create_app(
         "Every /api call needs `Authorization: Bearer <ADMIN_TOKEN>`.",
         lifespan=lifespan,
         redoc_url=None,
+        docs_url="/docs" if settings.docs_public else None,
+        openapi_url="/openapi.json" if settings.docs_public else None,
         exception_handlers={
             StarletteHTTPException: _http_error,
             RequestValidationError: _invalid_request,
@@ -197,6 +224,7 @@ def create_app(
     )
     app.state.web = state
     app.feeds = FeedsEndpoint(state.feed_cache, security_headers())
+    app.hosts = HostPolicy(settings)
     state.templates.env.globals["form_version"] = FORM_VERSION
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
@@ -205,5 +233,6 @@ def create_app(
     app.include_router(subscription.router)
     app.include_router(api.router)
     app.include_router(ops.router)
+    app.include_router(webhooks.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

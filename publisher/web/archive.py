@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from publisher.email.placeholders import Placeholders
 from publisher.email.render import public_copy
 from publisher.models import Digest
 from publisher.regions.tree import Region
@@ -38,9 +39,12 @@ def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
     return digests.find_public_digest(session, region=region, week=week)
 
 
-def web_copy(digest: Digest, *, settings: Settings) -> str:
-    """The digest's HTML as anyone may see it: no address, links to the site instead of tokens."""
-    return public_copy(digest.html, base_url=settings.base_url, html=True)
+def web_copy(digest: Digest, *, settings: Settings, html: str | None = None) -> str:
+    """The digest's HTML (or ``html``, one of its renditions, which share its markers) as anyone
+    may see it: no address, links to the site instead of tokens."""
+    marks = Placeholders.of(digest.placeholder_key)
+    body = digest.html if html is None else html
+    return public_copy(body, base_url=settings.base_url, html=True, marks=marks)
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -80,6 +84,7 @@ def archive_atom(digests: list[Digest], *, region: Region, settings: Settings) -
         sub(entry, "title", digest.subject or f"{region.name_en}, {digest.week}")
         sub(entry, "updated", _rfc3339(digest.created))
         sub(entry, "link", rel="alternate", type="text/html", href=url)
-        text = public_copy(digest.text, base_url=base, html=False)
+        marks = Placeholders.of(digest.placeholder_key)
+        text = public_copy(digest.text, base_url=base, html=False, marks=marks)
         sub(entry, "content", text, type="text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -21,7 +21,7 @@ from publisher.settings import Settings
 from publisher.tokens import Tokens
 from publisher.web.browse import RegionCounts
 from publisher.web.feeds import FeedCache, FeedRebuilder
-from publisher.web.ratelimit import SlidingWindow
+from publisher.web.ratelimit import Limiter
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
@@ -41,8 +41,8 @@ class WebState:
     tokens: Tokens
     feed_cache: FeedCache
     region_counts: RegionCounts
-    ip_limit: SlidingWindow
-    address_limit: SlidingWindow
+    ip_limit: Limiter
+    address_limit: Limiter
     mailer: ConfirmationMailer
     rebuild_feeds: FeedRebuilder
     # The clock signed links are checked against: the Runtime's (tests move it to expire tokens).

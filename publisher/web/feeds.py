@@ -131,9 +131,10 @@ def _etag_matches(header: str, entry: FeedFile) -> bool:
 
 
 def _not_modified_since(header: str, entry: FeedFile) -> bool:
+    """Whether the date in If-Modified-Since is at or after the file's; any bad date is ignored."""
     try:
         since = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return False
     if since.tzinfo is None:
         return False

@@ -1,7 +1,9 @@
 """Operations endpoints: GET /healthz (database and SMTP reachable) and GET /metrics (Prometheus).
 
-Included in the app with ``app.include_router(ops.router)``. /healthz answers 200 with a JSON
-line per check, or 503 when one fails, so a load balancer or Docker healthcheck can act on it.
+Included in the app with ``app.include_router(ops.router)``. /healthz answers 200 with "ok" or
+"failing" per part, or 503 when one fails, so a load balancer or Docker healthcheck can act on
+it; why a part fails goes to the log only, with passwords masked (the answer is public).
+/metrics answers loopback and private addresses, or a bearer token (``guards``).
 The SMTP check connects, says EHLO (STARTTLS and login as configured) and NOOP, with a short
 timeout, and is cached for a few seconds so frequent probes do not hammer the relay. With
 SMTP_URL empty the embedded Maildir server is started by each delivery run, so it counts as
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
 import time
 
@@ -25,11 +28,15 @@ from publisher.delivery.smtp_url import parse_smtp_url
 from publisher.runtime import Runtime
 from publisher.service.metrics import metrics_for
 from publisher.settings import Settings
+from publisher.web.guards import may_read_metrics
+from publisher.web.masking import mask
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 SMTP_TIMEOUT = 3.0
 SMTP_CACHE_SECONDS = 10.0
 OK = "ok"
+FAILING = "failing"
 
 
 def _runtime(request: Request) -> Runtime:
@@ -97,11 +104,17 @@ def _probe(request: Request) -> SmtpProbe:
 
 @router.get("/healthz")
 def healthz(request: Request) -> JSONResponse:
-    """200 {"status": "ok", "database": "ok", "smtp": "ok"}, or 503 saying what failed."""
+    """200 {"status": "ok", "database": "ok", "smtp": "ok"}, or 503 with "failing" parts."""
     rt = _runtime(request)
-    checks = {"database": check_database(rt), "smtp": _probe(request)(rt.settings)}
+    settings = rt.settings
+    checks = {"database": check_database(rt), "smtp": _probe(request)(settings)}
+    for part, detail in checks.items():
+        if detail != OK:
+            why = mask(detail, settings.smtp_url, settings.database_url)
+            log.warning("healthz: %s failing: %s", part, why)
     healthy = all(v == OK for v in checks.values())
-    body = {"status": OK if healthy else "unavailable", **checks}
+    body = {"status": OK if healthy else FAILING}
+    body.update((part, OK if detail == OK else FAILING) for part, detail in checks.items())
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
@@ -109,6 +122,15 @@ def healthz(request: Request) -> JSONResponse:
 def metrics(request: Request) -> Response:
     """This process's counters plus the ledger by region and state, in Prometheus text."""
     rt = _runtime(request)
+    client = request.client.host if request.client else ""
+    settings = getattr(request.app.state.web, "settings", rt.settings)
+    if not may_read_metrics(client, request.headers.get("authorization", ""), settings):
+        return Response(
+            "metrics are for private addresses or a bearer token\n",
+            status_code=403,
+            media_type="text/plain",
+            headers={"www-authenticate": "Bearer"},
+        )
     found = metrics_for(rt)
     found.watch_ledger(rt)
     return Response(generate_latest(found.registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from publisher.email.render import public_copy
 from publisher.errors import UnknownRegionError
 from publisher.i18n import current_locale, gettext
 from publisher.pipeline.digests import stored_rendition
 from publisher.store.items import get_item, list_items
-from publisher.web.archive import archive_atom, archived_digests, find_digest
+from publisher.web.archive import archive_atom, archived_digests, find_digest, web_copy
 from publisher.web.browse import tree_rows, with_ancestors
 from publisher.web.deps import SessionDep, StateDep
 from publisher.web.security import ARCHIVE_CSP
@@ -134,6 +133,6 @@ def archive_page(slug: str, week: str, session: SessionDep, state: StateDep) -> 
     # The copy in the reader's language when one was rendered for readers of it, else the first.
     shown = stored_rendition(session, digest, current_locale())
     return HTMLResponse(
-        public_copy(shown.html, base_url=state.settings.base_url),
+        web_copy(digest, settings=state.settings, html=shown.html),
         headers={"content-security-policy": ARCHIVE_CSP, "content-language": shown.language},
     )

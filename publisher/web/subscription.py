@@ -179,7 +179,30 @@ def _too_many(state: WebState, request: Request, wait: int) -> HTMLResponse:
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(
+    token: str, request: Request, session: SessionDep, state: StateDep
+) -> HTMLResponse:
+    """A page with a button; link scanners follow GETs, so a GET never confirms."""
+    if _subscriber(state, request, session, "confirm", token) is None:
+        return _ended(state, request)
+    context = {"page_title": _("Confirm your subscription"), "token": token}
+    return render(state.templates, request, "confirm.html", context)
+
+
+def _ended(state: WebState, request: Request) -> HTMLResponse:
+    return _notice(
+        state,
+        request,
+        _("This subscription has ended"),
+        _("This confirmation link belongs to a subscription that was cancelled."),
+        _("Subscribe again from the home page if you want the emails back."),
+        links=[(_("Subscribe"), "/#subscribe")],
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
+    """The button: the subscription starts (or its new regions apply)."""
     sub = _subscriber(state, request, session, "confirm", token)
     regions = None
     if sub is not None:
@@ -191,14 +214,7 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
             known=state.runtime.tree,
         )
     if sub is None or regions is None:
-        return _notice(
-            state,
-            request,
-            _("This subscription has ended"),
-            _("This confirmation link belongs to a subscription that was cancelled."),
-            _("Subscribe again from the home page if you want the emails back."),
-            links=[(_("Subscribe"), "/#subscribe")],
-        )
+        return _ended(state, request)
     tree, here = state.runtime.tree, current_locale()
     names = ", ".join(tree.get(r).name(here) for r in regions if r in tree)
     prefs = state.tokens.url("", "preferences", sub.key)

@@ -1,0 +1,131 @@
+"""Two creators of one unique row at once: the loser gets False and reads the winner's row.
+
+In-process with two sessions on each database, and with two real processes assembling the same
+(region, week) digest, held together on a barrier between "not there yet" and the insert.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from publisher.models import Digest, DigestRun
+from publisher.pipeline import digests as pipeline
+from publisher.runtime import Runtime
+from publisher.settings import Settings
+from publisher.store.rows import add_unless_taken
+from publisher.store.schedule import start_run
+from tests.conftest import FIXED_NOW
+
+WEEK = "2026-W48"
+
+
+def _digest(region: str = "gt") -> Digest:
+    return Digest(
+        region=region, week=WEEK, window_start=FIXED_NOW, window_end=FIXED_NOW, created=FIXED_NOW
+    )
+
+
+def test_the_second_session_to_insert_a_key_gets_false(runtime: Runtime) -> None:
+    with Session(runtime.engine) as first, Session(runtime.engine) as second:
+        assert add_unless_taken(first, _digest())
+        first.commit()
+        loser = _digest()
+        assert add_unless_taken(second, loser) is False
+        assert loser not in second  # nothing of the losing row is left behind
+        assert add_unless_taken(second, _digest("cr"))  # the session is still usable
+        second.commit()
+    with runtime.session() as s:
+        rows = s.execute(sa.select(Digest.region).order_by(Digest.region)).scalars().all()
+    assert rows == ["cr", "gt"]
+
+
+def test_a_second_scheduler_starting_the_same_run_joins_it(runtime: Runtime) -> None:
+    with Session(runtime.engine) as first, Session(runtime.engine) as second:
+        # Both looked (no run yet), then the first inserted and committed.
+        run = DigestRun(region="gt", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="a")
+        assert add_unless_taken(first, run)
+        first.commit()
+        late = DigestRun(region="gt", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="b")
+        assert add_unless_taken(second, late) is False
+        second.rollback()
+        joined = start_run(
+            second, region="gt", week=WEEK, fire_time=FIXED_NOW, now=FIXED_NOW, runner="b"
+        )
+        assert joined is not None and joined.runner == "b"
+
+
+# --- two processes ------------------------------------------------------------------------
+
+
+def _assemble_in_child(
+    settings_values: dict[str, Any], barrier: Any, results: Any, name: str
+) -> None:
+    """A child process: assemble central-america's digest, waiting for the other at the insert."""
+    real = pipeline.add_unless_taken
+    outcome: dict[str, Any] = {"name": name}
+
+    def held(session: Session, row: Any) -> bool:
+        barrier.wait(timeout=60)  # both have seen "no digest yet" and rendered theirs
+        outcome["inserted"] = real(session, row)
+        return bool(outcome["inserted"])
+
+    pipeline.add_unless_taken = held  # type: ignore[assignment]
+    rt = Runtime(Settings(_env_file=None, **settings_values))  # type: ignore[call-arg]
+    try:
+        with rt.session() as s:
+            digest = pipeline.assemble_digest(
+                s, region="central-america", week=WEEK, settings=rt.settings, tree=rt.tree,
+                now=FIXED_NOW,
+            )  # fmt: skip
+            outcome["id"], outcome["html"] = digest.id, digest.html
+    except Exception as e:  # reported to the parent, which fails the test with it
+        outcome["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        rt.close()
+    results.put(outcome)
+
+
+def test_two_processes_assembling_one_digest_agree_on_it(runtime: Runtime) -> None:
+    from publisher.intake.records import RawRecord
+    from publisher.pipeline.intake import import_records
+
+    with runtime.session() as s:
+        import_records(
+            s, records=[RawRecord("t", 1, "Guatemala news", "About Guatemala.",
+                                  published="2026-11-25T10:00:00Z", regions="gt")],
+            tree=runtime.tree, inferrer=runtime.inferrer, now=runtime.now(),
+        )  # fmt: skip
+    values = {
+        "database_url": runtime.settings.database_url,
+        "var_dir": runtime.settings.var_dir,
+        "feeds_dir": runtime.settings.feeds_dir,
+        "secret_key": "test-secret",
+        "base_url": runtime.settings.base_url,
+    }
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    children = [
+        ctx.Process(target=_assemble_in_child, args=(values, barrier, results, name))
+        for name in ("a", "b")
+    ]
+    for child in children:
+        child.start()
+    try:
+        outcomes = [results.get(timeout=120) for _ in children]
+    except queue.Empty:
+        outcomes = []
+    for child in children:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    assert len(outcomes) == 2, "a child never reported"
+    assert [o.get("error") for o in outcomes] == [None, None]
+    assert sorted(o["inserted"] for o in outcomes) == [False, True]
+    assert outcomes[0]["id"] == outcomes[1]["id"] and outcomes[0]["html"] == outcomes[1]["html"]
+    with runtime.session() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(Digest)).scalar_one() == 1
