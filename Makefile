@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+# The demo newsroom covers the Americas (COVERAGE; an explicit PUBLISHER_COVERAGE wins).
 demo: $(STAMP)
-	$(BIN)/publisher demo
+	PUBLISHER_COVERAGE=$${PUBLISHER_COVERAGE:-americas} $(BIN)/publisher demo
 
 test: lint pytest
 
@@ -33,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 serve: $(STAMP)
-	$(BIN)/publisher serve
+	PUBLISHER_COVERAGE=$${PUBLISHER_COVERAGE:-americas} $(BIN)/publisher serve
 
 # Translations: extract messages from the code and templates into messages.pot, merge them
 # into every language's .po (new ones arrive empty; translate them), then compile the .mo files

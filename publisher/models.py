@@ -81,6 +81,8 @@ class Item(ItemBase, table=True):
     published: datetime = _ts(index=True)
     updated: datetime = _ts()
     created: datetime = _ts()
+    # When the item is public: max(published, created); embargoed until then (0014).
+    visible_at: datetime = _ts(index=True)
 
 
 class ItemRegion(SQLModel, table=True):
@@ -103,6 +105,7 @@ class ItemPublic(ItemBase):
     published: datetime
     updated: datetime
     regions: list[str]
+    visible_at: datetime | None = None
 
 
 class SubscriberStatus(StrEnum):
@@ -350,3 +353,20 @@ class BounceEvent(SQLModel, table=True):
     status: str = Field(default="", max_length=16)
     diagnostic: str = Field(default="", max_length=500)
     at: datetime = _ts(index=True)
+
+
+class WithdrawnItem(SQLModel, table=True):
+    """What is left of a public item that was deleted: enough to say "withdrawn", never a dead link.
+
+    ``item_id`` is the deleted item's id (its permalink answers 410); ``regions`` are its region
+    slugs separated by spaces, so the archive can still list it in the week it became visible.
+    """
+
+    __tablename__ = "withdrawn_items"
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(index=True)
+    guid: str = Field(max_length=300)
+    title: str = Field(max_length=500)
+    regions: str = Field(default="", max_length=2000)
+    visible_at: datetime = _ts(index=True)
+    withdrawn_at: datetime = _ts()

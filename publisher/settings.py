@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     feeds_dir: Path = Path("feeds")
     var_dir: Path = Path("var")
     default_region: str = "americas"
+    coverage: str = "world"  # the region subtree readers can follow (the demo sets americas)
     digest_day: Weekday = "mon"
     digest_time: str = "08:00"
     timezone: str = "UTC"

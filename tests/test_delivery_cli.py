@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -9,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from publisher.cli.main import main
+from publisher.cli.send import shown_status
+from publisher.pipeline.send import DigestReport
 from publisher.settings import Settings
+from publisher.tokens import Tokens
 from tests.conftest import FixedClockRuntime
 from tests.delivery_data import REGION, WEEK, add_subscribers, seed_items
 
@@ -67,7 +71,7 @@ def test_send_delivers_into_the_maildir_once(
     assert code == 0
     line = next(line for line in out.splitlines() if REGION in line)
     cells = [c.strip() for c in line.strip("│ ").split("│")]
-    assert cells[1:] == [REGION, WEEK, "assembled", "5", "0", "0", "5", "0", "0", "0", "0"]
+    assert cells[1:] == [REGION, WEEK, "sent", "5", "0", "0", "5", "0", "0", "0", "0"]
 
 
 @pytest.mark.parametrize(
@@ -85,3 +89,31 @@ def test_send_refuses_bad_arguments(
     code, _, err = _run(capsys, "digests", "send", *args)
     assert code == 1
     assert reason in err and len(err.strip().splitlines()) == 1
+
+
+def test_send_on_one_machine_signs_with_var_secret_key(
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SECRET_KEY, SQLite: like serve, the send signs with var/secret_key (created once)."""
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", "")
+    code, _, err = _run(capsys, "digests", "send", "--region", REGION, "--week", WEEK)
+    assert code == 0, err
+    assert "PUBLISHER_SECRET_KEY" not in err
+    key = (settings.var_dir / "secret_key").read_text().strip()
+    assert len(key) >= 32
+    message = message_from_bytes(
+        next((settings.mail_dir / "new").iterdir()).read_bytes(), policy=policy.default
+    )
+    token = re.search(r"/unsubscribe/([^>\s]+)>", str(message["List-Unsubscribe"]))
+    assert token is not None
+    assert Tokens([key]).read("unsubscribe", token.group(1))  # serve would accept the link
+
+
+def test_status_says_assembled_while_rows_wait_and_sent_when_none_does() -> None:
+    reports = [DigestReport(REGION, WEEK, "assembled", 1, counts=c) for c in (
+        {"pending": 2, "sent": 3}, {"sending": 1, "sent": 4}, {"deferred": 1, "sent": 4},
+        {"sent": 4, "failed": 1}, {"sent": 5}, {},
+    )]  # fmt: skip
+    shown = [shown_status(r) for r in reports]
+    assert shown == ["assembled", "assembled", "assembled", "sent", "sent", "assembled"]
+    assert shown_status(DigestReport(REGION, WEEK, "skipped")) == "skipped"

@@ -168,10 +168,23 @@ def week_items(runtime: Runtime) -> dict[str, int]:
     return dict(zip(names, ids, strict=True))
 
 
-def assemble(rt: Runtime, region: str, week: str = WEEK) -> Digest:
+def test_an_embargoed_item_stays_out_of_a_digest_assembled_before_its_time(
+    runtime: Runtime, week_items: dict[str, int]
+) -> None:
+    """Assembled on Friday 27 November (an early send), Sunday's item is still embargoed."""
+    d = assemble(runtime, "central-america", now=datetime(2026, 11, 27, 12, tzinfo=UTC))
+    w = week_items
+    assert digest_item_ids(d) == [w["world"], w["americas"], w["guatemala"], w["at-start"]]
+    assert "Central America item" not in d.html
+
+
+AFTER_WEEK = datetime(2026, 12, 1, 8, tzinfo=UTC)  # every item of week_items is visible
+
+
+def assemble(rt: Runtime, region: str, week: str = WEEK, now: datetime = AFTER_WEEK) -> Digest:
     with rt.session() as s:
         return assemble_digest(
-            s, region=region, week=week, settings=rt.settings, tree=rt.tree, now=rt.now()
+            s, region=region, week=week, settings=rt.settings, tree=rt.tree, now=now
         )
 
 

@@ -120,11 +120,11 @@ def test_the_web_copy_follows_the_page_language_when_rendered(runtime: Runtime) 
     gen = make_web(runtime)
     web = next(gen)
     try:
-        spanish = web.client.get(f"/archive/{REGION}/{WEEK}?lang=es")
+        spanish = web.client.get(f"/archive/{REGION}/{WEEK}/email?lang=es")
         assert spanish.headers["content-language"] == "es"
         assert "Ver en el navegador" in spanish.text and '<html lang="es"' in spanish.text
         # Portuguese was never sent, so the copy readers got first (English) is shown
-        other = web.client.get(f"/archive/{REGION}/{WEEK}?lang=pt")
+        other = web.client.get(f"/archive/{REGION}/{WEEK}/email?lang=pt")
         assert other.headers["content-language"] == "en" and "View in your browser" in other.text
         assert "%%" not in spanish.text + other.text  # no placeholder, no one's address
     finally:

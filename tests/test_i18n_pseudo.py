@@ -104,6 +104,13 @@ def test_every_public_page_and_error_page_is_marked(web: Web) -> None:
     pages["preferences saved"] = web.client.post(
         prefs, data={"csrf": csrf, "regions": ["central-america"], "action": "save"}
     )
+    pages["region refused"] = web.client.post(
+        prefs, data={"csrf": csrf, "regions": ["nowhere"], "action": "save"}
+    )
+    data += ["nowhere", "2026-W99"]
+    pages["archive index"] = web.client.get("/archive")
+    pages["archive region"] = web.client.get("/archive/central-america")
+    pages["archive bad week"] = web.client.get("/archive/central-america/2026-W99")
     pages["unsubscribed"] = web.client.post(tokens.url("", "unsubscribe", sub.key))
     pages["confirm"] = web.client.get(tokens.url("", "confirm", sub.key))
     for name, response in pages.items():

@@ -50,7 +50,7 @@ def test_a_hostile_stored_image_is_not_rendered(web: Web) -> None:
         session.execute(
             sa.insert(Item),
             {"guid": "raw", "title": "t", "summary": "", "source": "x", "published": now,
-             "updated": now, "created": now, "image_url": "javascript:alert(1)",
+             "updated": now, "created": now, "visible_at": now, "image_url": "javascript:alert(1)",
              "image_alt": '"><script>x</script>'},
         )  # fmt: skip
         item_id = session.execute(sa.select(Item.id).where(Item.guid == "raw")).scalar_one()

@@ -262,7 +262,7 @@ def test_send_now_dry_run_then_for_real(runtime: Runtime, smtp: tuple[str, Captu
         assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
         listed = c.get("/api/digests", headers=AUTH).json()
         assert listed[0]["deliveries"] == {"sent": 1}
-        archive = c.get("/archive/caribbean/2026-W48")
+        archive = c.get("/archive/caribbean/2026-W48/email")
         assert archive.status_code == 200 and "reader@example.org" not in archive.text
         stats = c.get("/api/stats", headers=AUTH).json()
         assert stats["deliveries_per_state"] == {"sent": 1}

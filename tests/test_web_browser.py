@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import uvicorn
 from publisher.delivery.embedded import free_port
 from publisher.runtime import Runtime
 from publisher.settings import Settings
+from publisher.store.items import list_items
 from publisher.store.subscribers import get_by_email, regions_of
 from publisher.tokens import Tokens
 from publisher.web.app import create_app
@@ -46,18 +48,9 @@ def smtp() -> Iterator[tuple[str, Capture]]:
     yield from smtp_capture()
 
 
-@pytest.fixture
-def site(
-    make_settings: Callable[..., Settings], smtp: tuple[str, Capture]
-) -> Iterator[tuple[str, Runtime, Capture]]:
-    """The app on a free 127.0.0.1 port, with SMTP_URL pointing at a capturing server."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    rt = FixedClockRuntime(make_settings(base_url=base, smtp_url=smtp[0]))
-    rt.migrate()
-    seed(rt)
+@contextmanager
+def serving(rt: Runtime, port: int) -> Iterator[None]:
+    """The app for ``rt`` under uvicorn on 127.0.0.1:``port`` until the block ends."""
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(rt.settings, runtime=rt),
@@ -75,11 +68,27 @@ def site(
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield base, rt, smtp[1]
+        yield
     finally:
         server.should_exit = True
         thread.join(timeout=20)
         rt.close()
+
+
+@pytest.fixture
+def site(
+    make_settings: Callable[..., Settings], smtp: tuple[str, Capture]
+) -> Iterator[tuple[str, Runtime, Capture]]:
+    """The app on a free 127.0.0.1 port, with SMTP_URL pointing at a capturing server."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    rt = FixedClockRuntime(make_settings(base_url=base, smtp_url=smtp[0]))
+    rt.migrate()
+    seed(rt)
+    with serving(rt, port):
+        yield base, rt, smtp[1]
 
 
 def wait_for_mail(capture: Capture, count: int, timeout: float = 20) -> None:
@@ -121,6 +130,8 @@ def test_subscribe_confirm_change_and_leave_in_chromium(
             page.goto(base + "/")
             assert page.locator('link[rel="alternate"][type="application/rss+xml"]').count() >= 1
             page.get_by_label("Email address").fill(EMAIL)
+            page.get_by_text("Regions in Americas", exact=True).click()  # open the groups
+            page.get_by_text("Regions in Latin America and the Caribbean", exact=True).click()
             page.get_by_label("Central America", exact=True).check()
             page.get_by_role("button", name="Subscribe").click()
             page.wait_for_load_state()
@@ -217,3 +228,74 @@ def test_spanish_home_page_through_the_visible_switch(
             browser.close()
     for width in WIDTHS:
         assert (ARTIFACTS / f"web-home-es-{width}.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def americas_site(
+    make_settings: Callable[..., Settings], smtp: tuple[str, Capture]
+) -> Iterator[tuple[str, Runtime, Capture]]:
+    """COVERAGE=americas over the demo items, which say nothing about Honduras."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    rt = FixedClockRuntime(make_settings(base_url=base, smtp_url=smtp[0], coverage="americas"))
+    rt.migrate()
+    seed(rt)
+    with serving(rt, port):
+        yield base, rt, smtp[1]
+
+
+def test_a_reader_follows_honduras_with_no_honduras_items_by_keyboard_at_375px(
+    americas_site: tuple[str, Runtime, Capture],
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, rt, capture = americas_site
+    with rt.session() as session:
+        assert list_items(session, regions={"hn"}, limit=None) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 800})
+            page.goto(base + "/")
+            honduras = page.get_by_label("Honduras", exact=True)
+            assert not honduras.is_visible()  # inside closed groups
+            page.get_by_label("Email address").focus()
+            page.keyboard.type(EMAIL)
+            # the coverage region's own group starts open; the ones inside it start closed
+            for group in ("Latin America and the Caribbean", "Central America"):
+                summary = page.get_by_text(f"Regions in {group}", exact=True)
+                summary.focus()
+                page.keyboard.press("Enter")
+            assert honduras.is_visible()
+            honduras.focus()
+            page.keyboard.press("Space")
+            assert honduras.is_checked()
+            americas = page.get_by_label("Americas", exact=True)
+            americas.focus()
+            page.keyboard.press("Space")  # the default region, unchecked: only Honduras
+            assert not americas.is_checked()
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, f"the page scrolls sideways at 375 px ({width} px)"
+            page.screenshot(path=str(ARTIFACTS / "web-follow-honduras-375.png"), full_page=True)
+            page.get_by_role("button", name="Subscribe").focus()
+            with page.expect_navigation():
+                page.keyboard.press("Enter")
+            assert page.get_by_role("heading", name="Check your inbox").is_visible()
+            wait_for_mail(capture, 1)
+            text = message_from_bytes(capture.messages[0][2], policy=policy.default)
+            body = text.get_body(("plain",))
+            assert body is not None
+            link = re.search(r"https?://\S+/confirm/\S+", body.get_content())
+            assert link is not None
+            page.goto(link.group(0))
+            assert page.get_by_role("heading", name="You are subscribed").is_visible()
+            assert status_and_regions(rt) == ("active", ["hn"])
+            page.get_by_role("link", name="Change your regions").click()
+            page.wait_for_load_state()
+            assert page.get_by_label("Honduras", exact=True).is_checked()
+            assert page.get_by_label("El Salvador", exact=True).is_visible()  # its group is open
+        finally:
+            browser.close()

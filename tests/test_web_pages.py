@@ -100,6 +100,7 @@ def _insert_raw(web: Web, **fields: object) -> int:
         "published": now,
         "updated": now,
         "created": now,
+        "visible_at": now,
         **fields,
     }
     with web.runtime.session() as session:
@@ -163,7 +164,9 @@ def _digest(web: Web, *, status: str, sent: bool, week: str = "2026-W47") -> Non
 
 def test_archive_shows_sent_digests_without_personal_data(web: Web) -> None:
     _digest(web, status="assembled", sent=True)
-    r = web.client.get("/archive/central-america/2026-W47")
+    week = web.client.get("/archive/central-america/2026-W47")
+    assert 'href="/archive/central-america/2026-W47/email"' in week.text
+    r = web.client.get("/archive/central-america/2026-W47/email")
     assert r.status_code == 200
     assert "Week news" in r.text
     assert "%%" not in r.text and "r@example.org" not in r.text and "unsubscribe/" not in r.text
@@ -183,7 +186,7 @@ def test_archive_shows_sent_digests_without_personal_data(web: Web) -> None:
 
 
 NOT_ARCHIVED = (
-    "/archive/central-america/2026-W46",
+    "/archive/central-america/2026-W46/email",
     "/archive/central-america/nonsense",
     "/archive/atlantis/2026-W47",
     "/archive/atlantis.atom",

@@ -23,6 +23,8 @@ def demo(
     """Migrate, import the sample items, build the feeds, send this week's digests locally."""
     rt = runtime(ctx)
     rt.settings = rt.settings.with_local_secret()
+    if "coverage" not in rt.settings.model_fields_set:  # the sample newsroom covers the Americas
+        rt.settings = rt.settings.model_copy(update={"coverage": "americas"})
     rt.migrate()
     with rt.session() as session:
         report = import_records(
@@ -39,7 +41,7 @@ def demo(
         f"({report.existing} already present, regions inferred for {report.inferred})"
     )
     with rt.session() as session:
-        feeds = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+        feeds = build_store_feeds(session, settings=rt.settings, tree=rt.tree, now=rt.now())
     with rt.session() as session:
         tagged = count_by_region(session)
     table = Table("region", "items", "feed files", title="Feeds")

@@ -20,7 +20,9 @@ def build(
     """Write feeds/{slug}.rss|.atom|.json for every region with items, all.*, index.opml."""
     rt = ready(ctx)
     with rt.session() as session:
-        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree, out_dir=out_dir)
+        report = build_store_feeds(
+            session, settings=rt.settings, tree=rt.tree, out_dir=out_dir, now=rt.now()
+        )
     for item_id, reason in report.skipped:
         out.print(f"item {item_id} left out of the feeds: {reason}")
     target = out_dir or rt.settings.feeds_dir

@@ -16,12 +16,14 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 
 from publisher.cli.context import err, fail, out, ready
+from publisher.db import is_postgres
 from publisher.delivery.engine import RunStats
 from publisher.digest.windows import parse_week
 from publisher.errors import InputError
 from publisher.pipeline.send import STATES, DigestReport, SendReport, digest_status, send_digests
 
 OUTCOMES = ("sent", "deferred", "failed", "unknown", "skipped")
+UNFINISHED = ("pending", "sending", "deferred")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -104,6 +106,8 @@ def send(
         except (InputError, ValueError) as e:
             fail(str(e))
     rt = ready(ctx)
+    if not is_postgres(rt.engine):  # one machine: sign links with serve's var/secret_key
+        rt.settings = rt.settings.with_local_secret()
     stop = threading.Event()
     send = partial(
         send_digests, rt, regions=None if all_regions else region, week=week,
@@ -139,6 +143,14 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def shown_status(r: DigestReport) -> str:
+    """``sent`` once a digest had recipients and none is pending, sending or deferred."""
+    open_rows = sum(r.counts.get(s, 0) for s in UNFINISHED)
+    if r.status not in ("skipped", "sent") and r.recipients and not open_rows:
+        return "sent"
+    return r.status
+
+
 def status(
     ctx: typer.Context,
     week: str | None = typer.Option(None, "--week", help="Only this ISO week."),
@@ -152,6 +164,7 @@ def status(
     table = Table("digest", "region", "week", "status", "recipients", *STATES)
     for r in reports:
         cells = [str(r.counts.get(s, 0)) for s in STATES]
-        table.add_row(str(r.digest_id), r.region, r.week, r.status, str(r.recipients), *cells)
+        shown = shown_status(r)
+        table.add_row(str(r.digest_id), r.region, r.week, shown, str(r.recipients), *cells)
     # Piped into a file or another program, rich would squeeze the table into 80 columns.
     (out if out.is_terminal else Console(file=out.file, width=160)).print(table)

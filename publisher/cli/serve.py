@@ -55,7 +55,7 @@ def serve(
     rt.settings = rt.settings.with_local_secret()
     rt.migrate()
     with rt.session() as session:
-        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree, now=rt.now())
     out.print(f"{len(report.files)} feed files in {rt.settings.feeds_dir}/")
     services = [] if web_only else [make(rt) for make in SERVICES]
     app = create_app(rt.settings, runtime=rt, services=services)

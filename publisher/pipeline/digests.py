@@ -114,22 +114,24 @@ def render_edition(
 
 def gather(
     session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
-    zone: ZoneInfo | None = None,
+    zone: ZoneInfo | None = None, now: datetime | None = None,
 ) -> tuple[EditionSource, datetime, datetime]:  # fmt: skip
-    """The items of ``region``'s digest for ``week`` and its [start, end) window in UTC."""
+    """The items of ``region``'s digest for ``week`` (no embargoed item) and its [start, end)
+    window in UTC."""
     tz = zone or region_zone(session, region=region, settings=settings)
     start, end = week_window(week, tz)
-    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None)
+    items = list_items(session, regions=tree.related(region), since=start, until=end, limit=None,
+                       visible_by=now or utcnow())  # fmt: skip
     return EditionSource(tuple(items), region, week, settings.base_url, tz), start, end
 
 
 def collect(
     session: Session, *, region: str, week: str, settings: Settings, tree: RegionTree,
-    locale: str = "en", zone: ZoneInfo | None = None,
+    locale: str = "en", zone: ZoneInfo | None = None, now: datetime | None = None,
 ) -> tuple[DigestContent, datetime, datetime]:  # fmt: skip
-    """The digest content of ``region`` for ``week`` and its [start, end) window in UTC."""
+    """The digest content of ``region`` for ``week`` (no embargoed item) and its window in UTC."""
     source, start, end = gather(
-        session, region=region, week=week, settings=settings, tree=tree, zone=zone
+        session, region=region, week=week, settings=settings, tree=tree, zone=zone, now=now
     )
     return edition_content(source, locale, tree), start, end
 
@@ -154,7 +156,7 @@ def assemble_digest(
     language = settings.default_locale
     content, start, end = collect(
         session, region=region, week=week, settings=settings, tree=tree, locale=language,
-        zone=zone,
+        zone=zone, now=now,
     )  # fmt: skip
     html = text = ""
     marks = Placeholders.fresh()  # after the items are fixed, so none of them can hold these

@@ -18,6 +18,7 @@ from publisher.intake.records import RawRecord, clean_record
 from publisher.regions.infer import RegionInferrer
 from publisher.regions.tree import RegionTree
 from publisher.store.items import delete_item_row, item_row, retag, tags_of
+from publisher.store.withdrawn import add_tombstone
 
 _UNSET = object()
 
@@ -86,6 +87,7 @@ def update_item(
     item.lang = clean.lang
     if clean.published is not None:
         item.published = clean.published
+    item.visible_at = visible_after_edit(item.visible_at, item.published, now)
     item.regions_inferred = inferred
     item.updated = now
     session.add(item)
@@ -96,11 +98,22 @@ def update_item(
     return True
 
 
-def delete_item(session: Session, *, item_id: int) -> bool:
-    """Remove one item and its tags; False if there was no such item."""
+def visible_after_edit(visible_at: datetime, published: datetime, now: datetime) -> datetime:
+    """When an edited item is visible: a public item keeps its moment (editions counted it then)
+    unless it is moved into the future; an embargoed one lifts at its new time, or now."""
+    if visible_at <= now and published <= now:
+        return visible_at
+    return max(published, now)
+
+
+def delete_item(session: Session, *, item_id: int, now: datetime) -> bool:
+    """Remove one item and its tags, leaving a tombstone if it was ever public; False if none."""
     item = item_row(session, item_id=item_id)
     if item is None:
         return False
+    if item.visible_at <= now:
+        regions = tags_of(session, item_ids=[item_id]).get(item_id, [])
+        add_tombstone(session, item=item, regions=regions, now=now)
     delete_item_row(session, item=item)
     session.flush()
     return True

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
 from sqlmodel import Session
 
+from publisher.models import utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.items import item_rows, newest_per_region_ids, tags_of
@@ -22,9 +24,12 @@ from publisher.syndication import (
 from publisher.syndication.websub import changed_topics, notify_hub
 
 
-def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntry]:
-    """Items as format-neutral feed entries: all, or only those a feed of ``limit`` can show."""
-    ids = None if limit is None else newest_per_region_ids(session, limit=limit)
+def feed_entries(
+    session: Session, *, limit: int | None = None, now: datetime | None = None
+) -> list[FeedEntry]:
+    """Items visible at ``now`` as feed entries: all, or only those a feed of ``limit`` shows."""
+    moment = now or utcnow()
+    ids = None if limit is None else newest_per_region_ids(session, limit=limit, visible_by=moment)
     tags = tags_of(session, item_ids=ids)
     return [
         FeedEntry(
@@ -41,7 +46,7 @@ def feed_entries(session: Session, *, limit: int | None = None) -> list[FeedEntr
             image_alt=image_alt,
         )
         for item_id, guid, title, summary, link, published, updated, lang, image_url, image_alt in (
-            item_rows(session, item_ids=ids)
+            item_rows(session, item_ids=ids, visible_by=moment)
         )
     ]
 
@@ -76,15 +81,16 @@ def build_store_feeds(
     tree: RegionTree,
     writer: FeedWriter | None = None,
     out_dir: Path | None = None,
+    now: datetime | None = None,
 ) -> BuildReport:
-    """Write every region's RSS, Atom and JSON feed, all.*, and index.opml.
+    """Write every region's RSS, Atom and JSON feed, all.*, and index.opml (embargoed: left out).
 
     Built into FEEDS_DIR (the served files) with WEBSUB_HUB_URL set, the changed feeds are
     announced to the hub.
     """
     target = writer or DirectoryWriter(out_dir or settings.feeds_dir)
     report = build_feeds(
-        feed_entries(session, limit=settings.feed_limit),
+        feed_entries(session, limit=settings.feed_limit, now=now),
         channel_for=channel_factory(settings, tree),
         related=tree.related,
         slugs=[r.slug for r in tree],

@@ -5,7 +5,8 @@
   recorded per (region, week) in digest_runs; a finished one makes any later fire for the same
   week (a DST change, a second scheduler, a catch-up) a no-op.
 - ``resume_unfinished``: finish runs a dead (or failed) scheduler left unfinished.
-- ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved.
+- ``rebuild_feeds_if_changed``: rebuild feeds/ when the items' fingerprint moved or an embargo
+  lifted (the next lift time is part of the fingerprint).
 - ``purge_signups``: delete signups left unconfirmed for seven days.
 - ``poll_due_sources``: poll the upstream feeds whose time has come.
 """
@@ -33,6 +34,7 @@ from publisher.runtime import Runtime
 from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of_fire
 from publisher.settings import Settings
 from publisher.store import schedule as store
+from publisher.store.items import next_embargo_lift
 from publisher.store.schedule import RegionSchedule
 from publisher.syndication import BuildReport
 
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ALREADY_DONE", "QUEUED", "SKIPPED_WEEK"]
 
 UNCONFIRMED_FOR = timedelta(days=7)
-Fingerprint = tuple[int, int, str]
+Fingerprint = tuple[int, int, str, str]
 
 
 DigestOutcome = Published  # what one digest job did for (region, week)
@@ -118,11 +120,12 @@ def rebuild_feeds_if_changed(
     rt: Runtime, last: Fingerprint | None
 ) -> tuple[Fingerprint, BuildReport | None]:
     """Rebuild feeds/ when the items changed since ``last`` (always when ``last`` is None)."""
+    now = rt.now()
     with rt.session() as session:
-        current = store.items_fingerprint(session)
+        current = (*store.items_fingerprint(session), str(next_embargo_lift(session, now=now)))
         if current == last:
             return current, None
-        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree)
+        report = build_store_feeds(session, settings=rt.settings, tree=rt.tree, now=now)
     event(log, "feeds.built", files=len(report.files), changed=len(report.changed),
           items=current[0])  # fmt: skip
     return current, report

@@ -13,12 +13,13 @@ from sqlmodel import Session, col, select
 
 from publisher.models import Item, ItemPublic, ItemRegion
 from publisher.store.bulk import bulk_insert, pairs_after, present, time_converter
+from publisher.store.withdrawn import newest_withdrawn_id
 
 _CHUNK = 5_000
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
-    "regions_inferred", "lang", "image_url", "image_alt", "source_id", "entry_id",
+    "regions_inferred", "lang", "image_url", "image_alt", "source_id", "entry_id", "visible_at",
 )  # fmt: skip
 
 
@@ -58,13 +59,21 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     db_time = time_converter(session)
     stamp = db_time(now)
     before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
-    rows = [
+    rows: list[tuple[object, ...]] = [
         (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
          it.source, it.regions_inferred, it.lang, it.image_url, it.image_alt, it.source_id,
-         it.entry_id)
+         it.entry_id, db_time(max(it.published, now)))
         for it in items
     ]  # fmt: skip
-    bulk_insert(session, table="items", columns=_ITEM_COLUMNS, rows=rows)
+    columns: tuple[str, ...] = _ITEM_COLUMNS
+    # SQLite gives max(id) + 1 again once the newest item is deleted; a withdrawn item's link
+    # must keep saying "withdrawn", so new ids then start above the tombstones.
+    retired = newest_withdrawn_id(session)
+    if retired > before and session.get_bind().dialect.name == "sqlite":
+        before = retired
+        rows = [(retired + n, *row) for n, row in enumerate(rows, start=1)]
+        columns = ("id", *columns)
+    bulk_insert(session, table="items", columns=columns, rows=rows)
     # Ids come back by guid from one range scan: RETURNING would force row-at-a-time inserts.
     ids_by_guid = pairs_after(session, table="items", key="guid", value="id", after=before)
     ids = [ids_by_guid[it.guid] for it in items]
@@ -101,13 +110,16 @@ def _public(item: Item, regions: list[str]) -> ItemPublic:
         regions=regions,
         image_url=item.image_url,
         image_alt=item.image_alt,
+        visible_at=item.visible_at,
     )
 
 
-def get_item(session: Session, *, item_id: int) -> ItemPublic | None:
-    """One item with its regions, or None."""
+def get_item(
+    session: Session, *, item_id: int, visible_by: datetime | None = None
+) -> ItemPublic | None:
+    """One item with its regions, or None (also when still embargoed at ``visible_by``)."""
     item = session.get(Item, item_id)
-    if item is None:
+    if item is None or (visible_by is not None and item.visible_at > visible_by):
         return None
     return _public(item, tags_of(session, item_ids=[item_id]).get(item_id, []))
 
@@ -120,9 +132,13 @@ def list_items(
     until: datetime | None = None,
     limit: int | None = 50,
     offset: int = 0,
+    visible_by: datetime | None = None,
 ) -> list[ItemPublic]:
-    """Items newest first, optionally only those tagged with any of ``regions`` or in a window."""
+    """Items newest first, optionally only those tagged with any of ``regions``, in a window,
+    or visible (not embargoed) at ``visible_by``."""
     stmt = select(Item).order_by(col(Item.published).desc(), col(Item.id).desc())
+    if visible_by is not None:
+        stmt = stmt.where(col(Item.visible_at) <= visible_by)
     if regions is not None:
         tagged = select(ItemRegion.item_id).where(col(ItemRegion.region).in_(list(regions)))
         stmt = stmt.where(col(Item.id).in_(tagged))
@@ -151,8 +167,10 @@ def count_by_region(session: Session) -> dict[str, int]:
     return {region: int(n) for region, n in session.exec(stmt)}
 
 
-def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
-    """Ids of the newest ``limit`` items of every region tag, and of the store as a whole.
+def newest_per_region_ids(
+    session: Session, *, limit: int, visible_by: datetime | None = None
+) -> list[int]:
+    """Ids of the newest ``limit`` (visible) items of every region tag, and of the store.
 
     These are all the items any feed can show: an item among the newest ``limit`` of a feed is
     among the newest ``limit`` of each tag that puts it there, because that feed holds every item
@@ -164,11 +182,14 @@ def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
         .over(partition_by=tags.c.region, order_by=(items.c.published.desc(), items.c.id.desc()))
         .label("rank")
     )
-    ranked = sa.select(tags.c.item_id, rank).join(items, items.c.id == tags.c.item_id).subquery()
-    per_tag = sa.select(ranked.c.item_id).where(ranked.c.rank <= limit)
-    newest = (
-        sa.select(items.c.id).order_by(items.c.published.desc(), items.c.id.desc()).limit(limit)
-    )
+    ranked = sa.select(tags.c.item_id, rank).join(items, items.c.id == tags.c.item_id)
+    newest = sa.select(items.c.id).order_by(items.c.published.desc(), items.c.id.desc())
+    if visible_by is not None:
+        ranked = ranked.where(items.c.visible_at <= visible_by)
+        newest = newest.where(items.c.visible_at <= visible_by)
+    ranked_rows = ranked.subquery()
+    per_tag = sa.select(ranked_rows.c.item_id).where(ranked_rows.c.rank <= limit)
+    newest = newest.limit(limit)
     found = {row[0] for row in session.execute(per_tag)}
     found.update(row[0] for row in session.execute(newest))
     return sorted(found)
@@ -177,7 +198,9 @@ def newest_per_region_ids(session: Session, *, limit: int) -> list[int]:
 ItemRow = tuple[int, str, str, str, str | None, datetime, datetime, str, str | None, str]
 
 
-def item_rows(session: Session, *, item_ids: Sequence[int] | None = None) -> list[ItemRow]:
+def item_rows(
+    session: Session, *, item_ids: Sequence[int] | None = None, visible_by: datetime | None = None
+) -> list[ItemRow]:
     """(id, guid, title, summary, link, published, updated, lang, image_url, image_alt) of
     items, without ORM objects."""
     table = Item.__table__  # type: ignore[attr-defined]
@@ -193,6 +216,8 @@ def item_rows(session: Session, *, item_ids: Sequence[int] | None = None) -> lis
         table.c.image_url,
         table.c.image_alt,
     )
+    if visible_by is not None:
+        stmt = stmt.where(table.c.visible_at <= visible_by)
     if item_ids is None:
         return [tuple(r) for r in session.execute(stmt)]
     rows: list[ItemRow] = []
@@ -209,6 +234,13 @@ def items_by_ids(session: Session, *, item_ids: Sequence[int]) -> list[ItemPubli
         found.extend(session.exec(select(Item).where(col(Item.id).in_(list(part)))))
     tags = tags_of(session, item_ids=[i.id for i in found if i.id is not None])
     return [_public(i, tags.get(i.id or 0, [])) for i in found]
+
+
+def next_embargo_lift(session: Session, *, now: datetime) -> datetime | None:
+    """When the next embargoed item becomes visible (the feeds must be rebuilt then), or None."""
+    stmt = sa.select(sa.func.min(col(Item.visible_at))).where(col(Item.visible_at) > now)
+    found: datetime | None = session.execute(stmt).scalar()
+    return found
 
 
 def item_row(session: Session, *, item_id: int) -> Item | None:
@@ -234,20 +266,25 @@ def id_by_guid(session: Session, *, guid: str) -> int | None:
     return session.exec(select(Item.id).where(Item.guid == guid)).first()
 
 
-def change_key(session: Session) -> tuple[object, ...]:
-    """(count, newest id, latest update) of the items: changes whenever any item does."""
+def change_key(session: Session, *, visible_by: datetime | None = None) -> tuple[object, ...]:
+    """(count, newest id, latest update) of the (visible) items: changes whenever any does
+    (edits, deletes, an embargo lifting)."""
     items = Item.__table__  # type: ignore[attr-defined]
-    return tuple(
-        session.execute(
-            sa.select(sa.func.count(), sa.func.max(items.c.id), sa.func.max(items.c.updated))
-        ).one()
-    )
+    stmt = sa.select(sa.func.count(), sa.func.max(items.c.id), sa.func.max(items.c.updated))
+    if visible_by is not None:
+        stmt = stmt.where(items.c.visible_at <= visible_by)
+    return tuple(session.execute(stmt).one())
 
 
-def all_tags(session: Session) -> list[tuple[int, str]]:
-    """Every (item id, region) tag."""
-    tags = ItemRegion.__table__  # type: ignore[attr-defined]
-    return [(i, r) for i, r in session.execute(sa.select(tags.c.item_id, tags.c.region))]
+def all_tags(session: Session, *, visible_by: datetime | None = None) -> list[tuple[int, str]]:
+    """Every (item id, region) tag, or only those of the items visible at ``visible_by``."""
+    items, tags = Item.__table__, ItemRegion.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(tags.c.item_id, tags.c.region)
+    if visible_by is not None:
+        stmt = stmt.join(items, items.c.id == tags.c.item_id).where(
+            items.c.visible_at <= visible_by
+        )
+    return [(int(i), str(r)) for i, r in session.execute(stmt)]
 
 
 def count_items(session: Session) -> int:

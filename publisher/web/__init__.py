@@ -3,7 +3,9 @@
     app.py                 create_app(settings): the FastAPI app, error pages, lifespan
     deps.py                WebState on app.state.web; SessionDep, StateDep, RuntimeDep
     pages.py, browse.py    home, /regions/{slug}, /items/{id}; the region tree with counts
-    archive.py             /archive/{slug}/{week} (web copy of a sent digest), /archive/{slug}.atom
+    archive.py             web copy of a sent digest, /archive/{slug}.atom
+    archive_pages.py       /archive, /archive/{slug}, /archive/{slug}/{week} (items by visible_at)
+    coverage.py            COVERAGE: the regions forms offer (grouped, collapsible) and accept
     feeds.py               /feeds/{name}: ETag, Last-Modified, 304, gzip, ahead of routing
     subscription.py        /subscribe, /confirm, /preferences, /unsubscribe (RFC 8058)
     api.py, api_admin.py   /api: items, subscribers, digests, stats (bearer ADMIN_TOKEN)

@@ -78,14 +78,16 @@ def list_(
     region: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    embargoed: Annotated[bool, Query(description="Also items not yet public.")] = False,
 ) -> list[ItemPublic]:
-    """Items newest first; with ``region``, those its feed would show."""
+    """Items newest first (public ones unless ``embargoed``); with ``region``, its feed's."""
     scope = None
     if region is not None:
         if region not in state.runtime.tree:
             raise HTTPException(404, f"unknown region {region!r}")
         scope = state.runtime.tree.related(region)
-    return list_items(session, regions=scope, limit=limit, offset=offset)
+    visible_by = None if embargoed else state.runtime.now()
+    return list_items(session, regions=scope, limit=limit, offset=offset, visible_by=visible_by)
 
 
 @items.post(
@@ -178,7 +180,7 @@ def update(
 def remove(
     item_id: ItemId, session: SessionDep, state: StateDep, background: BackgroundTasks
 ) -> Response:
-    if not delete_item(session, item_id=item_id):
+    if not delete_item(session, item_id=item_id, now=state.runtime.now()):
         raise HTTPException(404, "no such item")
     session.commit()
     _rebuild_after(background, state)

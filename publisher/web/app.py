@@ -29,8 +29,9 @@ from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.subscription import FORM_VERSION, ConfirmationMailer
 from publisher.runtime import Runtime
 from publisher.settings import Settings
-from publisher.web import api, ops, pages, subscription, webhooks
+from publisher.web import api, archive_pages, ops, pages, subscription, webhooks
 from publisher.web.browse import RegionCounts
+from publisher.web.coverage import coverage_root
 from publisher.web.deps import BackgroundService, WebState
 from publisher.web.feeds import FeedCache, FeedRebuilder, FeedsEndpoint
 from publisher.web.guards import HostPolicy, refuse_host, without_body
@@ -136,7 +137,7 @@ class PublisherApp(FastAPI):
 def build_feeds(rt: Runtime, settings: Settings) -> None:
     """Rebuild feeds/ from the store (only changed files are rewritten)."""
     with rt.session() as session:
-        build_store_feeds(session, settings=settings, tree=rt.tree)
+        build_store_feeds(session, settings=settings, tree=rt.tree, now=rt.now())
 
 
 def _run_services(services: list[BackgroundService]) -> Callable[[], None]:
@@ -181,6 +182,7 @@ def create_app(
     owns_runtime = runtime is None
     rt = runtime if runtime is not None else Runtime(settings)
     default_ip_limit, default_address_limit = _limiters(rt)
+    coverage_root(rt.tree, settings.coverage)  # a bad COVERAGE stops the start, in one line
     state = WebState(
         runtime=rt,
         settings=settings,
@@ -230,6 +232,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(LocaleMiddleware, settings=settings)
     app.include_router(pages.router)
+    app.include_router(archive_pages.router)
     app.include_router(subscription.router)
     app.include_router(api.router)
     app.include_router(ops.router)

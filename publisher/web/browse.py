@@ -2,7 +2,7 @@
 
 A region's count is the number of distinct items tagged with it or with any region inside it
 (an item about Guatemala and Honduras counts once for Central America). Counting reads every
-tag, so the result is cached until the store's items change (count, newest id, last update).
+tag, so the result is cached until the visible items change (count, newest id, last update).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -37,17 +38,18 @@ class RegionCounts:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session) -> dict[str, int]:
-        key = change_key(session)
+    def get(self, session: Session, *, now: datetime) -> dict[str, int]:
+        """Counts of the items visible at ``now`` (embargoed items are not counted)."""
+        key = change_key(session, visible_by=now)
         with self._lock:
             if key != self._key:
-                self._counts = self._compute(session)
+                self._counts = self._compute(session, now)
                 self._key = key
             return self._counts
 
-    def _compute(self, session: Session) -> dict[str, int]:
+    def _compute(self, session: Session, now: datetime) -> dict[str, int]:
         per_item: dict[int, set[str]] = {}
-        for item_id, region in all_tags(session):
+        for item_id, region in all_tags(session, visible_by=now):
             per_item.setdefault(item_id, set()).add(region)
         counts: Counter[str] = Counter()
         closure: dict[frozenset[str], frozenset[str]] = {}

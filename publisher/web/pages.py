@@ -1,4 +1,4 @@
-"""Public pages: home, a region, an item, and the web copy of sent digests (with an Atom feed)."""
+"""Public pages: home, a region, an item (embargoed: 404; withdrawn: 410), the digest Atom feed."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.errors import UnknownRegionError
 from publisher.i18n import current_locale, gettext
-from publisher.pipeline.digests import stored_rendition
 from publisher.store.items import get_item, list_items
-from publisher.web.archive import archive_atom, archived_digests, find_digest, web_copy
-from publisher.web.browse import tree_rows, with_ancestors
+from publisher.store.withdrawn import find_withdrawn
+from publisher.web.archive import archive_atom, archived_digests
+from publisher.web.browse import tree_rows
+from publisher.web.coverage import covered, form_tree
 from publisher.web.deps import SessionDep, StateDep
-from publisher.web.security import ARCHIVE_CSP
 from publisher.web.templating import FeedLink, feed_links, render
 
 router = APIRouter(include_in_schema=False)
@@ -20,28 +20,22 @@ LATEST = 20
 REGION_ITEMS = 50
 
 
-def _form_regions(state: StateDep, counts: dict[str, int], extra: set[str]) -> list[object]:
-    """Regions offered by the subscribe form: those with items, the default, and their parents."""
-    tree = state.runtime.tree
-    shown = with_ancestors(tree, {s for s, n in counts.items() if n > 0} | extra)
-    return list(tree_rows(tree, counts, include=shown))
-
-
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
     tree = state.runtime.tree
-    counts = state.region_counts.get(session)
+    now = state.runtime.now()
+    counts = state.region_counts.get(session, now=now)
     default = state.settings.default_region
-    rows = _form_regions(state, counts, {default} if default in tree else set())
+    checked = {default} & covered(tree, state.settings.coverage)
     return render(
         state.templates,
         request,
         "home.html",
         {
             "tree": tree_rows(tree, counts, include=set()),
-            "items": list_items(session, limit=LATEST),
-            "form_regions": rows,
-            "checked": {default},
+            "items": list_items(session, limit=LATEST, visible_by=now),
+            "form_tree": form_tree(tree, state.settings.coverage, checked=checked),
+            "checked": checked,
         },
     )
 
@@ -56,8 +50,9 @@ def region_page(request: Request, slug: str, session: SessionDep, state: StateDe
             raise HTTPException(404, "no such region") from None
         return RedirectResponse(f"/regions/{canonical}", status_code=301)
     region = tree.get(slug)
-    counts = state.region_counts.get(session)
-    items = list_items(session, regions=tree.related(slug), limit=REGION_ITEMS)
+    now = state.runtime.now()
+    counts = state.region_counts.get(session, now=now)
+    items = list_items(session, regions=tree.related(slug), limit=REGION_ITEMS, visible_by=now)
     crumbs = [tree.get(s) for s in reversed(tree.ancestors(slug)) if tree.get(s).parent]
     children = [c for c in tree.children(slug) if counts.get(c.slug, 0) > 0]
     digests = archived_digests(session, region=slug)
@@ -79,7 +74,7 @@ def region_page(request: Request, slug: str, session: SessionDep, state: StateDe
             "items": items,
             "digests": digests,
             "feeds": feeds,
-            "form_regions": _form_regions(state, counts, {slug}),
+            "form_tree": form_tree(tree, state.settings.coverage, checked={slug}),
             "checked": {slug},
         },
     )
@@ -89,10 +84,15 @@ def region_page(request: Request, slug: str, session: SessionDep, state: StateDe
 def item_page(request: Request, item_id: str, session: SessionDep, state: StateDep) -> Response:
     if not item_id.isdigit() or len(item_id) > 18:
         raise HTTPException(404, "no such item")
-    item = get_item(session, item_id=int(item_id))
-    if item is None:
-        raise HTTPException(404, "no such item")
+    item = get_item(session, item_id=int(item_id), visible_by=state.runtime.now())
     tree = state.runtime.tree
+    if item is None:
+        gone = find_withdrawn(session, item_id=int(item_id))
+        if gone is None:
+            raise HTTPException(404, "no such item")  # an embargoed item looks like no item
+        regions = [s for s in gone.regions.split() if s in tree]
+        context = {"page_title": gettext("Withdrawn"), "item": gone, "regions": regions}
+        return render(state.templates, request, "withdrawn.html", context, status_code=410)
     feeds = [
         link
         for slug in item.regions[:1]
@@ -123,16 +123,3 @@ def archive_feed(slug: str, session: SessionDep, state: StateDep) -> Response:
         settings=state.settings,
     )
     return Response(body, media_type="application/atom+xml; charset=utf-8")
-
-
-@router.get("/archive/{slug}/{week}", response_class=HTMLResponse)
-def archive_page(slug: str, week: str, session: SessionDep, state: StateDep) -> Response:
-    digest = find_digest(session, region=slug, week=week)
-    if digest is None:
-        raise HTTPException(404, "no digest for this region and week")
-    # The copy in the reader's language when one was rendered for readers of it, else the first.
-    shown = stored_rendition(session, digest, current_locale())
-    return HTMLResponse(
-        web_copy(digest, settings=state.settings, html=shown.html),
-        headers={"content-security-policy": ARCHIVE_CSP, "content-language": shown.language},
-    )

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from publisher.addresses import normalize_address
-from publisher.errors import BadToken, InputError, UnknownRegionError
+from publisher.errors import BadToken, InputError
 from publisher.i18n import current_locale
 from publisher.i18n import gettext as _
 from publisher.i18n.context import base_language, set_locale
@@ -31,7 +31,7 @@ from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import subscription as flow
 from publisher.store.subscribers import get_by_key, regions_of
 from publisher.store.subscribers import set_locale as set_subscriber_locale
-from publisher.web.browse import tree_rows, with_ancestors
+from publisher.web.coverage import coverage_root, form_tree, refused
 from publisher.web.deps import SessionDep, StateDep, WebState
 from publisher.web.locale import reader_locale
 from publisher.web.templating import render
@@ -119,10 +119,10 @@ def subscribe(
             status_code=400,
         )
     tree = state.runtime.tree
-    try:
-        chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
-    except UnknownRegionError:
-        chosen = []
+    outside = refused(tree, state.settings.coverage, regions[:MAX_REGIONS])
+    if outside is not None:
+        return _refused(state, request, outside, back="/#subscribe")
+    chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
     if not chosen:
         return _notice(
             state,
@@ -228,11 +228,16 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
     )
 
 
-def _pref_regions(state: WebState, session: SessionDep, mine: list[str]) -> list[object]:
-    tree = state.runtime.tree
-    counts = state.region_counts.get(session)
-    shown = with_ancestors(tree, {s for s, n in counts.items() if n > 0} | set(mine))
-    return list(tree_rows(tree, counts, include=shown))
+def _refused(state: WebState, request: Request, value: str, *, back: str) -> HTMLResponse:
+    """400: a submitted region is unknown or outside COVERAGE; nothing was changed."""
+    tree, coverage = state.runtime.tree, state.settings.coverage
+    context = {
+        "page_title": _("Region not offered"),
+        "value": value,
+        "coverage": tree.get(coverage_root(tree, coverage)).name(current_locale()),
+        "back": back,
+    }
+    return render(state.templates, request, "region_refused.html", context, status_code=400)
 
 
 def _preferences_page(
@@ -259,7 +264,7 @@ def _preferences_page(
         "saved": saved,
         "csrf": _csrf(state).dumps(sub.key),
         "checked": set(mine),
-        "form_regions": _pref_regions(state, session, mine),
+        "form_tree": form_tree(state.runtime.tree, state.settings.coverage, checked=mine),
         "subscriber_locale": state.settings.pick_locale(sub.locale),
     }
     return render(state.templates, request, "preferences.html", context)
@@ -299,7 +304,10 @@ def save_preferences(
     if action == "leave":
         flow.leave(session, subscriber=sub, ip=ip, now=now)
         return _left(state, request, sub)
-    chosen = sorted({r for r in regions[:MAX_REGIONS] if r in tree})
+    outside = refused(tree, state.settings.coverage, regions[:MAX_REGIONS])
+    if outside is not None:
+        return _refused(state, request, outside, back=request.url.path)
+    chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
     if locale and locale in state.settings.locale_list and locale != sub.locale:
         assert sub.id is not None
         set_subscriber_locale(session, subscriber_id=sub.id, locale=locale)
