@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from itertools import islice
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -74,11 +75,12 @@ def aware(moment: datetime | None) -> datetime:
     return moment
 
 
-def seed_items(rt: Runtime) -> None:
-    """The sample items, published at the runtime's now (week 2026-W48 in the tests)."""
+def seed_items(rt: Runtime, *, first: int | None = None) -> None:
+    """The sample items (or its ``first`` ones: smaller digests), published at the runtime's
+    now (week 2026-W48 in the tests)."""
     with rt.session() as session:
         import_records(
-            session, records=read_source(str(SEED), "seed"), tree=rt.tree,
+            session, records=islice(read_source(str(SEED), "seed"), first), tree=rt.tree,
             inferrer=rt.inferrer, now=rt.now(),
         )  # fmt: skip
 

@@ -1,9 +1,11 @@
 """kill -9 of a sending process at several points, then a resume: nobody ever gets two copies,
-and every recipient ends sent or unknown (unknown only for what was in flight), none missing."""
+every recipient ends sent or unknown, none missing, and the sender's journal leaves at most one
+message per SMTP connection unknown (its final dot went out unanswered)."""
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,11 +16,12 @@ import pytest
 
 from publisher.cli.main import main
 from publisher.delivery.engine import EngineConfig
-from publisher.pipeline.send import send_digests
+from publisher.delivery.journal import journal_dir
+from publisher.pipeline.send import recover_dead, send_digests
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from tests.conftest import FixedClockRuntime
-from tests.delivery_data import REGION, WEEK, add_subscribers, rows, seed_items, use_smtp
+from tests.delivery_data import REGION, WEEK, add_subscribers, rows, seed_items, states, use_smtp
 from tests.smtp_servers import Recorder, smtp_server
 
 CHILD = Path(__file__).with_name("delivery_child.py")
@@ -113,7 +116,7 @@ def test_kill_9_then_resume_sends_nobody_twice(
             resumed, regions=[REGION], week=WEEK, config=EngineConfig(chunk_size=CHUNK)
         )
         resumed.close()
-    by_state = _check(rt, recorder, emails, bound=3 * CHUNK)
+    by_state = _check(rt, recorder, emails, bound=2)  # one per connection (the journal's rule)
     assert report.recovered == by_state.get("unknown", 0)
     if hook == "data":
         assert by_state.get("unknown", 0) >= 1  # the message being answered when the kill came
@@ -159,7 +162,7 @@ def test_kill_9_of_the_cli_then_resend_unknown(
         assert child[0].wait(timeout=60) == -signal.SIGKILL
         recorder.on_data = None
         resumed = _cli(monkeypatch, capsys, env, *args)
-        by_state = _check(rt, recorder, emails, bound=3 * EngineConfig().chunk_size)
+        by_state = _check(rt, recorder, emails, bound=3)  # SMTP_CONCURRENCY
         unknown = by_state.get("unknown", 0)
         assert unknown >= 1
         assert f"{unknown} messages were in flight when a sender stopped" in resumed
@@ -207,3 +210,84 @@ def test_sigterm_finishes_in_flight_and_puts_the_rest_back(
         recorder.on_data = None
         _cli(monkeypatch, capsys, env, *args)
     assert recorder.received() == dict.fromkeys(emails.values(), 1)
+
+
+def _kill_repeatedly(
+    rt: Runtime, emails: dict[int, str], *, kills: int, seed: int, concurrency: int
+) -> list[int]:
+    """Run senders in child processes, SIGKILL each at a moment chosen by a seeded RNG from the
+    messages the server has seen (inside a DATA before its reply, or at the next MAIL), settle
+    after each kill, then resume to the end; returns the new ``unknown`` rows after each kill."""
+    rng = random.Random(seed)
+    total = len(emails)
+    moments = sorted(rng.sample(range(1, total * 9 // 10), kills))  # the tail may all be in flight
+    recorder = Recorder(pipelining=True)
+    unknown_after: list[int] = []
+    with smtp_server(recorder) as port:
+        use_smtp(rt, port)
+        env = _env(rt.settings, CHILD_CHUNK="200", CHILD_CONCURRENCY=str(concurrency))
+        for moment in moments:
+            seen = sum(recorder.received().values())
+            child = _killer(recorder, rng.choice(["data", "mail"]), max(moment, seen + 1))
+            child.append(subprocess.Popen([sys.executable, str(CHILD), REGION, WEEK], env=env))
+            assert child[0].wait(timeout=120) == -signal.SIGKILL
+            recorder.on_data = recorder.on_mail = None
+            before = states(rt).get("unknown", 0)
+            settler = Runtime(rt.settings)  # what the next sender does first, on the real clock
+            recover_dead(settler)
+            settler.close()
+            after = states(rt)
+            assert "sending" not in after, "a killed sender's row was left unsettled"
+            unknown_after.append(after.get("unknown", 0) - before)
+            assert unknown_after[-1] <= concurrency, f"unknown after each kill: {unknown_after}"
+            assert received_once(recorder)
+        resumed = Runtime(rt.settings)
+        send_digests(resumed, regions=[REGION], week=WEEK, config=EngineConfig(concurrency))
+        resumed.close()
+    received = recorder.received()
+    assert received_once(recorder), "someone got two copies"
+    ledger = rows(rt)
+    assert set(ledger) == set(emails)
+    for sub_id, row in ledger.items():
+        assert row.state in ("sent", "unknown"), row.state
+        if row.state == "sent":
+            assert received[emails[sub_id]] == 1
+    # an unknown row's message went out unanswered; nobody else is without their copy
+    missing = [e for i, e in emails.items() if not received[e] and ledger[i].state != "unknown"]
+    assert not missing
+    assert not list(journal_dir(rt.settings.var_dir).glob("*/*.journal")), "journals left behind"
+    assert all(n <= concurrency for n in unknown_after), unknown_after
+    print(f"\nunknown rows after each of {kills} kills: {unknown_after}")
+    return unknown_after
+
+
+def received_once(recorder: Recorder) -> bool:
+    received = recorder.received()
+    return not received or max(received.values()) == 1
+
+
+@pytest.mark.slow
+def test_ten_kills_of_a_ten_thousand_send_leave_at_most_one_unknown_per_connection(
+    make_settings: Callable[..., Settings],
+) -> None:
+    rt = FixedClockRuntime(make_settings())
+    rt.migrate()
+    seed_items(rt, first=2)  # a 10 KB digest: the server's parsing is most of the test's time
+    emails = dict(add_subscribers(rt, 10_000))
+    send_digests(rt, regions=[REGION], week=WEEK, dry_run=True)  # assemble (freeze) up front
+    unknown = _kill_repeatedly(rt, emails, kills=10, seed=9, concurrency=4)
+    assert sum(unknown) >= 1  # the kills inside a DATA left the message being answered unknown
+    rt.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kills_at_random_moments_on_both_ledgers(
+    database_url: str, make_settings: Callable[..., Settings], seed: int
+) -> None:
+    rt = FixedClockRuntime(make_settings(database_url=database_url))
+    rt.migrate()
+    seed_items(rt, first=2)
+    emails = dict(add_subscribers(rt, 400))
+    send_digests(rt, regions=[REGION], week=WEEK, dry_run=True)
+    _kill_repeatedly(rt, emails, kills=3, seed=seed, concurrency=3)
+    rt.close()

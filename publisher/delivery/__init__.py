@@ -5,7 +5,8 @@
     smtp       connections and the pool; one transaction's outcome per recipient
     ratelimit  SMTP_RATE as a token bucket shared by the sending threads
     ledger     store functions: enqueue, claim_batch, record, release, renew
-    recovery   after a crash: dead workers' rows become unknown; resend_unknown; counts
+    journal    each sender's record of final dots and replies, read by recovery after a kill
+    recovery   after a crash: dead workers' rows settled by their journal, else unknown; counts
     store      the ledger functions bound to an engine and a worker id (the engine's Store)
     policy     retry times, the 3-day give-up, bounces
     inflight   the hand-off between the coordinator and the sending threads; run counters

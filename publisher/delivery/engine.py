@@ -1,12 +1,15 @@
-"""The send loop: claim a chunk, send it on threads, record outcomes with the next claim.
+"""The send loop: claim a chunk, send it on threads, record outcomes within about a second.
 
 The coordinator (the calling thread) alone talks to the store; ``concurrency`` sending threads
 drain a job queue, each building its message and handing it to the transport. The crash-safety
 rule: a chunk is committed ``sending`` before any of its messages is queued, and the next chunk
 is claimed only when at most ``chunk_size`` messages are still in flight, so a crash leaves at
 most about three chunks ``sending`` (two in flight, one answered but not yet recorded): those
-become unknown, never resent. On a clean stop, queued messages not yet handed to SMTP are
-released. Outcomes are recorded in the transaction that claims the next chunk. One failed
+become unknown, never resent, unless the run keeps a journal (``publisher.delivery.journal``):
+then each final dot and reply is journaled as it happens, and recovery leaves unknown only the
+messages whose dot went out unanswered, at most one per connection. On a clean stop, queued
+messages not yet handed to SMTP are released. Outcomes are recorded in the transaction that
+claims the next chunk, or every ``flush_every`` while the coordinator waits. One failed
 message is logged and skipped; ``pause_after`` consecutive failures of the server or link stop
 the run.
 """
@@ -17,12 +20,14 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from publisher.delivery.inflight import InFlight, Job, RunStats
+from publisher.delivery.journal import Journal
 from publisher.delivery.ledger import Claim, Recipient, RowUpdate
 from publisher.delivery.policy import decide
 from publisher.delivery.ratelimit import RateLimiter
@@ -72,6 +77,7 @@ class EngineConfig:
     chunk_size: int = 200
     lease: timedelta = timedelta(minutes=10)
     pause_after: int = 20
+    flush_every: timedelta = timedelta(seconds=0.5)  # the most an outcome waits for the store
 
 
 class Engine:
@@ -88,6 +94,7 @@ class Engine:
         clock: Callable[[], datetime],
         limiter: RateLimiter | None = None,
         progress: Callable[[RunStats], None] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.store = store
         self.messenger = messenger
@@ -97,6 +104,10 @@ class Engine:
         self.clock = clock
         self.limiter = limiter or RateLimiter(config.rate)
         self.progress = progress
+        self.journal = journal
+        # a transport that journals each final dot itself; with any other, "end of data" is
+        # journaled before the transaction starts (a kill during it then leaves the row unknown)
+        self._dot_announced = bool(getattr(transport, "announces_final_dot", False))
         self.stats = RunStats()
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._inflight = InFlight(pause_after=config.pause_after)
@@ -116,6 +127,9 @@ class Engine:
                 self.limiter.acquire()
             if not halt.is_set():  # a halted job is returned unsent: its row is released
                 job.result = self._send(job.recipient)
+                if self.journal is not None:
+                    row = job.recipient.row
+                    self.journal.reply(row.id, row.attempts, job.result)
             self._inflight.finish(job)
 
     def _send(self, recipient: Recipient) -> SendResult:
@@ -128,11 +142,20 @@ class Engine:
         sender = self.envelope_from
         sender = sender if isinstance(sender, str) else sender(recipient.row.id)
         try:
-            results = self.transport.send(sender, [recipient.email], message)
+            results = self._transact(recipient, sender, message)
         except Exception as e:  # the transport classifies SMTP errors; this is a bug in it
             log.exception("transport error on ledger row %s", recipient.row.id)
             return SendResult(Outcome.unknown, 0, f"transport error: {e!r}", systemic=True)
         return results[recipient.email]
+
+    def _transact(self, recipient: Recipient, sender: str, message: bytes) -> dict[str, SendResult]:
+        journal, row = self.journal, recipient.row
+        if journal is None:
+            return self.transport.send(sender, [recipient.email], message)
+        if not self._dot_announced:
+            journal.end_of_data(row.id, row.attempts)
+        with journal.sending(row.id, row.attempts):
+            return self.transport.send(sender, [recipient.email], message)
 
     # -- the coordinator --------------------------------------------------------------------
     def run(self, *, digest_ids: Collection[int] | None = None) -> RunStats:
@@ -157,6 +180,8 @@ class Engine:
                 self._jobs.put(None)
             for t in threads:
                 t.join()
+            if self.journal is not None:
+                self.journal.close(settled=not self._held)
         if self._inflight.paused:
             self.stats.paused = self._inflight.paused
             raise DeliveryError(self.stats.paused)
@@ -198,15 +223,24 @@ class Engine:
         self._flush(self._collect(0))
 
     def _collect(self, limit: int) -> list[Job]:
-        """Finished jobs, once at most ``limit`` are in flight; renews leases while waiting."""
+        """Finished jobs, once at most ``limit`` are in flight. While waiting, records what
+        finished every ``flush_every`` (the flusher) and renews leases every quarter lease."""
         done: list[Job] = []
+        renew_every = self.config.lease.total_seconds() / 4
+        renew_at = time.monotonic() + renew_every
         while True:
-            wait = self.config.lease.total_seconds() / 4
-            jobs, reached = self._inflight.collect(limit, timeout=wait)
+            jobs, reached = self._inflight.collect(
+                limit, timeout=min(self.config.flush_every.total_seconds(), renew_every)
+            )
             done += jobs
             if reached:
                 return done
-            self.store.renew(ids=self._held, lease_until=self.clock() + self.config.lease)
+            if done:
+                self._flush(done)
+                done = []
+            if time.monotonic() >= renew_at:
+                self.store.renew(ids=self._held, lease_until=self.clock() + self.config.lease)
+                renew_at = time.monotonic() + renew_every
 
     def _flush(
         self,
@@ -248,6 +282,8 @@ class Engine:
             self.stats.count(update.state)
         self._held.difference_update(job.recipient.row.id for job in self._unrecorded)
         self._unrecorded = []
+        if self.journal is not None:
+            self.journal.rotate(self._held)
         if self.progress is not None:
             self.progress(self.stats)
         return result

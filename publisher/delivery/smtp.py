@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 
+from publisher.delivery.journal import final_dot
 from publisher.delivery.outcome import NO_DATA, Outcome, Reply, SendResult, classify
 from publisher.delivery.smtp_url import SmtpTarget
 
@@ -227,7 +228,9 @@ class SmtpConnection:
                 final = classify(data_code, data_reply) if data_code else NO_DATA
                 self._after_refusal(data_code)
             else:
-                smtp.send(data_payload(message))
+                payload = data_payload(message)
+                final_dot()  # journaled first: a kill from here on leaves the row unknown
+                smtp.send(payload)
                 dot_sent = True
                 code, reply = smtp.getreply()
                 final = classify(code, reply)
@@ -269,6 +272,8 @@ class SmtpConnection:
 
 class SmtpPool:
     """At most ``size`` connections, opened on demand and reused across messages by any thread."""
+
+    announces_final_dot = True  # calls journal.final_dot() just before each final dot
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from typing import Protocol
 from publisher.bounces.verp import digest_envelope
 from publisher.delivery import recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
+from publisher.delivery.journal import journal_dir, open_journal
 from publisher.delivery.ledger import Recipient
 from publisher.delivery.mailer import smtp_target
 from publisher.delivery.ratelimit import RateLimiter
@@ -197,14 +198,26 @@ def send_digests(
     return result
 
 
-def settle(rt: Runtime, digest_ids: Collection[int], resend_unknown: bool) -> tuple[int, int]:
-    """Recover what dead senders left, then (on the operator's word) requeue unknown rows."""
+def recover_dead(rt: Runtime) -> tuple[int, list[str]]:
+    """The one recovery of ``digests send``, ``worker`` and ``serve``: settle what dead senders
+    left, by their journals under VAR_DIR/journal/ where they kept one; returns how many rows
+    became unknown, and the dead workers of this machine."""
     now = rt.now()
     with rt.session() as session:
         dead = recovery.dead_local_workers(session, now=now)
-        recovered = deliveries.recover(session, now=now, dead_workers=dead)
-        resent = deliveries.resend_unknown(session, digest_ids=digest_ids) if resend_unknown else 0
-    return recovered, resent
+        unknown = recovery.recover(
+            session, now=now, dead_workers=dead, journal_dir=journal_dir(rt.settings.var_dir)
+        )
+    return unknown, dead
+
+
+def settle(rt: Runtime, digest_ids: Collection[int], resend_unknown: bool) -> tuple[int, int]:
+    """Recover what dead senders left, then (on the operator's word) requeue unknown rows."""
+    recovered, _dead = recover_dead(rt)
+    if not resend_unknown:
+        return recovered, 0
+    with rt.session() as session:
+        return recovered, deliveries.resend_unknown(session, digest_ids=digest_ids)
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -227,20 +240,28 @@ def send_engine(
 
     An engine on SMTP_URL (or the embedded Maildir server) with a connection pool of
     ``config.concurrency``, the ledger as its store and the Runtime's clock; the pool and the
-    target live while the block runs. ``wrap_*`` let the worker count and time what passes.
+    target live while the block runs. ``wrap_*`` let the worker count and time what passes
+    (a transport wrapper passes on ``announces_final_dot``). The engine journals each final dot
+    and reply under VAR_DIR/journal/, which ``recover_dead`` reads after a crash.
     """
     settings = rt.settings
     config = config or engine_config(settings)
     with smtp_target(settings) as target, SmtpPool(target, config.concurrency) as pool:
         store: Store = LedgerStore(rt.engine, worker_id=worker_id)
         transport: Transport = pool
+        journal = open_journal(journal_dir(settings.var_dir), store.worker_id)
         engine = Engine(
             store=wrap_store(store) if wrap_store else store, messenger=messenger,
             transport=wrap_transport(transport) if wrap_transport else transport,
             envelope_from=digest_envelope(settings), config=config, clock=rt.now,
             limiter=RateLimiter(config.rate), progress=progress.update if progress else None,
+            journal=journal,
         )  # fmt: skip
-        yield engine, target
+        try:
+            yield engine, target
+        finally:
+            if journal is not None:  # an engine that never ran held nothing
+                journal.close(settled=True)
 
 
 def deliver(

@@ -1,7 +1,8 @@
 """`publisher worker`: claim due ledger rows in batches, send them, repeat until stopped.
 
-Each drain first settles what dead workers left (``publisher.delivery.recovery``: rows a dead
-worker held may have reached the server, so they become ``unknown`` and are never resent), then
+Each drain first settles what dead workers left (``publisher.delivery.recovery``: by the dead
+worker's journal where it kept one; other rows it held may have reached the server, so they
+become ``unknown`` and are never resent), then
 runs the delivery engine over every due row (pending, or deferred and due). Claims take rows
 FOR UPDATE SKIP LOCKED with a lease, so any number of workers on any number of machines share the
 ledger without waiting for each other; a worker dead on another machine is recognised when its
@@ -25,7 +26,7 @@ from publisher.delivery.smtp import SendResult
 from publisher.errors import DeliveryError
 from publisher.logs import event
 from publisher.models import DeliveryState
-from publisher.pipeline.send import digest_messenger, engine_config, send_engine
+from publisher.pipeline.send import digest_messenger, engine_config, recover_dead, send_engine
 from publisher.runtime import Runtime
 from publisher.service.metrics import Metrics, metrics_for
 from publisher.store import deliveries
@@ -102,6 +103,7 @@ class TimedTransport:
 
     def __init__(self, inner: Transport, metrics: Metrics) -> None:
         self.inner, self.metrics = inner, metrics
+        self.announces_final_dot = getattr(inner, "announces_final_dot", False)
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> dict[str, SendResult]:
         began = time.perf_counter()
@@ -147,10 +149,7 @@ class Worker:
 
     def recover(self) -> int:
         """Settle rows of workers that died (lease expired, or their process here is gone)."""
-        now = self.rt.now()
-        with self.rt.session() as session:
-            dead = recovery.dead_local_workers(session, now=now)
-            unknown = deliveries.recover(session, now=now, dead_workers=dead)
+        unknown, dead = recover_dead(self.rt)
         if unknown:
             event(log, "delivery.recovered", worker=self.worker_id, unknown=unknown,
                   dead_workers=",".join(dead))  # fmt: skip

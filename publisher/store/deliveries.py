@@ -357,6 +357,21 @@ def lease_holders(session: Session, *, now: datetime) -> list[str]:
     return [w for w in holders if w]
 
 
+def sending_holders(session: Session) -> set[str]:
+    """Workers holding rows ``sending``, whatever their leases (recovery reads their journals)."""
+    stmt = sa.select(T.c.claimed_by).where(T.c.state == DeliveryState.sending).distinct()
+    return {w for w in session.scalars(stmt) if w}
+
+
+def sending_rows(session: Session, *, worker_id: str) -> list[Claimed]:
+    """The rows ``worker_id`` holds ``sending``, as it claimed them (a dead worker's journal
+    settles them)."""
+    stmt = sa.select(*(T.c[n] for n in _CLAIMED)).where(
+        T.c.claimed_by == worker_id, T.c.state == DeliveryState.sending
+    )
+    return [Claimed(*r) for r in session.execute(stmt)]
+
+
 def recover(session: Session, *, now: datetime, dead_workers: Collection[str] = ()) -> int:
     """Mark unknown the rows of workers whose lease expired or who died; returns how many."""
     gone = sa.or_(T.c.lease_until < now, T.c.claimed_by.in_(list(dead_workers)))
