@@ -290,7 +290,7 @@ def test_a_reader_follows_honduras_with_no_honduras_items_by_keyboard_at_375px(
             assert body is not None
             link = re.search(r"https?://\S+/confirm/\S+", body.get_content())
             assert link is not None
-            page.goto(link.group(0))  # a page with a button: only its POST confirms
+            page.goto(link.group(0))  # a page with a button: opening it confirms nothing
             with page.expect_navigation():
                 page.get_by_role("button", name="Yes, subscribe me").click()
             assert page.get_by_role("heading", name="You are subscribed").is_visible()
