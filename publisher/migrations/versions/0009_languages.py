@@ -17,7 +17,7 @@ from alembic import op
 import publisher.models
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
