@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench lock clean serve
+.PHONY: install demo test lint typecheck pytest bench lock clean serve i18n
 
 install: $(STAMP)
 
@@ -35,6 +35,15 @@ bench: $(STAMP)
 
 serve: $(STAMP)
 	PUBLISHER_COVERAGE=$${PUBLISHER_COVERAGE:-americas} $(BIN)/publisher serve
+
+# Translations: extract messages from the code and templates into messages.pot, merge them
+# into every language's .po (new ones arrive empty; translate them), then compile the .mo files
+# (optional: the app compiles a .po in memory when its .mo is missing or older).
+I18N_KEYWORDS := -k N_ -k gettext -k ngettext:1,2
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg $(I18N_KEYWORDS) --no-location --sort-output --omit-header -o publisher/locale/messages.pot .
+	$(BIN)/pybabel update -i publisher/locale/messages.pot -d publisher/locale --no-fuzzy-matching --width 100 --ignore-obsolete
+	$(BIN)/pybabel compile -d publisher/locale --statistics
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

@@ -1,7 +1,7 @@
 """Deliver one digest to many subscribers into Postfix's smtp-sink; smtp-source is the ceiling.
 
     .venv/bin/python bench/bench_delivery.py [--subscribers 100000] [--backends sqlite,postgres]
-        [--concurrency 8] [--memory-only]
+        [--concurrency 8] [--memory-only] [--audiences "en;en,es,pt"]
 
 For each ledger backend (a SQLite file, a fresh PostgreSQL database) the parent process sets up the
 store with bulk inserts (the sample items, N active subscribers of central-america), then a child
@@ -13,6 +13,10 @@ count, 16 sessions and the same message size, to the same /usr/sbin/smtp-sink, i
 command, run before and after the publisher runs (the faster one counts, so a busy moment cannot
 flatter the ratio). ``--memory-only`` runs SQLite alone (no ceiling), e.g. with
 ``--subscribers 1000000`` to check that memory stays flat.
+
+Each backend runs once per audience in ``--audiences`` (";"-separated lists of languages; the
+subscribers take them in turn): by default all-English, then split between English, Spanish
+and Portuguese, in the same command, so the cost of rendering per language is one ratio.
 """
 
 from __future__ import annotations
@@ -99,7 +103,9 @@ def settings_for(url: str, var_dir: Path, port: int, concurrency: int) -> Settin
     )  # fmt: skip
 
 
-def setup_store(settings: Settings, subscribers: int, now: datetime) -> None:
+def setup_store(
+    settings: Settings, subscribers: int, now: datetime, locales: tuple[str, ...] = ("en",)
+) -> None:
     """Migrate, import the sample items, and bulk-insert active subscribers of REGION."""
     rt = Runtime(settings)
     rt.migrate()
@@ -120,7 +126,7 @@ def setup_store(settings: Settings, subscribers: int, now: datetime) -> None:
                         "email": f"s{i:07d}@example.org",
                         "key": f"{i:032x}",
                         "status": "active",
-                        "locale": "en",
+                        "locale": locales[i % len(locales)],
                         "created": now,
                         "confirmed": now,
                     }
@@ -171,7 +177,9 @@ def database(backend: str, folder: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_backend(backend: str, args: argparse.Namespace, port: int, log: Path) -> dict[str, Any]:
+def run_backend(
+    backend: str, args: argparse.Namespace, port: int, log: Path, locales: tuple[str, ...]
+) -> dict[str, Any]:
     now = datetime.now(UTC)
     week = current_week(now, ZoneInfo("UTC"))
     with (
@@ -179,7 +187,9 @@ def run_backend(backend: str, args: argparse.Namespace, port: int, log: Path) ->
         database(backend, Path(tmp)) as url,
     ):
         started = time.perf_counter()
-        setup_store(settings_for(url, Path(tmp), port, args.concurrency), args.subscribers, now)
+        setup_store(
+            settings_for(url, Path(tmp), port, args.concurrency), args.subscribers, now, locales
+        )
         setup = time.perf_counter() - started
         before = sink_count(log)
         command = [
@@ -191,7 +201,10 @@ def run_backend(backend: str, args: argparse.Namespace, port: int, log: Path) ->
             raise SystemExit(f"{backend} run failed:\n{done.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         time.sleep(0.3)  # smtp-sink prints its counter when the sessions end
-        result.update(backend=backend, setup=setup, received=sink_count(log) - before)
+        result.update(
+            backend=backend, setup=setup, received=sink_count(log) - before,
+            audience="/".join(locales),
+        )  # fmt: skip
         return result
 
 
@@ -239,6 +252,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--audiences", default="en;en,es,pt", help="readers' languages per run")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--url", "--var", "--week"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -255,9 +269,14 @@ def main() -> None:
         # that was busy during one of them does not flatter the ratio
         ceilings = [] if args.memory_only else [ceiling(port, n, size)]
         runs = []
+        audiences = [tuple(a.split(",")) for a in args.audiences.split(";") if a]
         for backend in backends:
-            console.print(f"[dim]{backend}: setting up {n:,} subscribers, then sending...[/]")
-            runs.append(run_backend(backend, args, port, log))
+            for locales in audiences:
+                console.print(
+                    f"[dim]{backend}, readers in {'/'.join(locales)}: "
+                    f"setting up {n:,} subscribers, then sending...[/]"
+                )
+                runs.append(run_backend(backend, args, port, log, locales))
         if ceilings:
             ceilings.append(ceiling(port, n, size))
     rows: list[tuple[str, ...]] = []
@@ -265,20 +284,22 @@ def main() -> None:
     if ceilings:
         runs_s = " and ".join(f"{c:.1f}" for c in ceilings)
         rows.append((
-            "smtp-source, 16 sessions (ceiling, best of before/after)", "-", f"{n:,}", "-",
+            "smtp-source, 16 sessions (ceiling, best of before/after)", "-", "-", f"{n:,}", "-",
             f"{min(ceilings):.1f} ({runs_s})", f"{base:,.0f}", "1.00", "-",
         ))  # fmt: skip
     for r in runs:
         rate = r["sent"] / r["seconds"]
         ok = "" if r["received"] == n == r["sent"] else f" (!) received {r['received']:,}"
         rows.append((
-            f"publisher, {args.concurrency} connections", r["backend"], f"{r['sent']:,}{ok}",
+            f"publisher, {args.concurrency} connections", r["backend"], r["audience"],
+            f"{r['sent']:,}{ok}",
             f"{r['setup']:.1f}", f"{r['seconds']:.1f}", f"{rate:,.0f}",
             f"{rate / base:.2f}" if base else "-", f"{r['cpu_us']:.0f}", f"{r['rss_mb']:.0f}",
         ))  # fmt: skip
     table = Table(
         "sender",
         "ledger",
+        "readers",
         "messages",
         "setup s",
         "send s",

@@ -174,7 +174,7 @@ def timed_deliver(
         )
     started = time.perf_counter()
     stats = deliver(
-        rt, DigestMessenger(lambda _id: mail), digest_ids=[digest_id],
+        rt, DigestMessenger(lambda _id, _locale: mail), digest_ids=[digest_id],
         config=EngineConfig(concurrency=concurrency),
     )  # fmt: skip
     took = time.perf_counter() - started

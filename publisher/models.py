@@ -61,6 +61,8 @@ class ItemBase(SQLModel):
     title: str = Field(max_length=500)
     summary: str = Field(default="", sa_type=sa.Text)
     link: str | None = Field(default=None, max_length=2000)
+    # The language the item is written in (BCP 47, e.g. "es"); "" = not known.
+    lang: str = Field(default="", max_length=16)
     image_url: str | None = Field(default=None, max_length=2000)
     image_alt: str = Field(default="", max_length=300)
 
@@ -182,6 +184,8 @@ class Digest(SQLModel, table=True):
     html: str = Field(default="", sa_type=sa.Text)
     text: str = Field(default="", sa_type=sa.Text)
     created: datetime = _ts()
+    # The language subject/html/text are in; other languages are DigestRendition rows (0009).
+    locale: str = Field(default="en", max_length=16)
     # The random key of the per-recipient markers in html/text (None: the old fixed markers).
     placeholder_key: str | None = Field(default=None, max_length=32)
 
@@ -223,6 +227,8 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
     last_error: str = Field(default="", max_length=1000)
     message_id: str = Field(default="", max_length=300)
+    # The language fixed when the row was queued: its message is that rendition (0009).
+    locale: str = Field(default="en", max_length=16)
 
 
 class SchedulerJob(SQLModel, table=True):
@@ -256,6 +262,22 @@ class DigestRun(SQLModel, table=True):
     runner: str = Field(default="", max_length=64)
     status: str = Field(default="", max_length=16)
     queued: int = Field(default=0)
+
+
+class DigestRendition(SQLModel, table=True):
+    """A frozen digest rendered in one more language, once, when it first has readers of it."""
+
+    __tablename__ = "digest_renditions"
+    __table_args__ = (
+        sa.UniqueConstraint("digest_id", "locale", name="uq_digest_rendition_locale"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digests.id", index=True, ondelete="CASCADE")
+    locale: str = Field(max_length=16)
+    subject: str = Field(default="", max_length=300)
+    html: str = Field(default="", sa_type=sa.Text)
+    text: str = Field(default="", sa_type=sa.Text)
+    created: datetime = _ts()
 
 
 class Source(SQLModel, table=True):

@@ -13,6 +13,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.errors import ConfigError
+from publisher.i18n.catalogs import available_locales
+from publisher.i18n.context import pick_locale
 from publisher.private_files import read_or_create_secret
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
+    locales: str = "en,es,pt"
+    default_locale: str = "en"
     sources_allow_private: bool = False  # let sources and feed imports reach private addresses
     sources_concurrency: int = Field(default=20, ge=1, le=500)
     websub_hub_url: str = ""
@@ -95,6 +99,37 @@ class Settings(BaseSettings):
         if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
             raise ValueError("DIGEST_TIME must be HH:MM, e.g. 08:00")
         return f"{int(hours):02d}:{int(minutes):02d}"
+
+    @field_validator("locales")
+    @classmethod
+    def _check_locales(cls, value: str) -> str:
+        codes = [c.strip().lower() for c in value.split(",") if c.strip()]
+        known = available_locales()
+        unknown = [c for c in codes if c not in known]
+        if not codes or unknown:
+            raise ValueError(
+                f"LOCALES must list languages that have a catalog ({', '.join(known)}), "
+                f"not {', '.join(unknown) or 'nothing'}"
+            )
+        return ",".join(dict.fromkeys(codes))
+
+    @field_validator("default_locale")
+    @classmethod
+    def _check_default_locale(cls, value: str) -> str:
+        code = value.strip().lower()
+        if code not in available_locales():
+            raise ValueError(f"DEFAULT_LOCALE must be one of {', '.join(available_locales())}")
+        return code
+
+    @property
+    def locale_list(self) -> tuple[str, ...]:
+        """LOCALES as a tuple, DEFAULT_LOCALE first if it was left out."""
+        codes = tuple(self.locales.split(","))
+        return codes if self.default_locale in codes else (self.default_locale, *codes)
+
+    def pick_locale(self, tag: str | None) -> str:
+        """The language of LOCALES for a reader's tag ("es-CL" -> "es"), else DEFAULT_LOCALE."""
+        return pick_locale(tag, self.locale_list, self.default_locale)
 
     @property
     def mail_dir(self) -> Path:

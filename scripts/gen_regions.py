@@ -4,7 +4,8 @@ Sources, both pinned through the dev dependencies so the output is reproducible:
 
 - the M49 countries-and-territories taxonomy CSV shipped inside hdx-python-country
   (codes, English and Spanish M49 names, the region / sub-region / intermediate region of each);
-- babel's CLDR territory names, for the Spanish names of regions and as aliases for inference.
+- babel's CLDR territory names, for the Spanish names of regions, the Portuguese names of
+  everything (M49 has none), and as aliases for inference.
 
 Usage: ``python scripts/gen_regions.py [--check]``; ``--check`` exits 1 if the shipped file differs.
 """
@@ -32,6 +33,13 @@ SPANISH_REGION_OVERRIDES = {
     "053": "Australia y Nueva Zelandia",
     "419": "América Latina y el Caribe",
     "830": "Islas del Canal",
+}
+# The same for Portuguese (CLDR "pt" is Brazilian Portuguese); M49 itself has no Portuguese names.
+PORTUGUESE_REGION_OVERRIDES = {
+    "001": "Mundo",
+    "053": "Austrália e Nova Zelândia",
+    "419": "América Latina e Caribe",
+    "830": "Ilhas do Canal",
 }
 LEVELS = ("region", "sub-region", "intermediate-region")
 _PARENS = re.compile(r"\s*\([^)]*\)")
@@ -79,6 +87,7 @@ def _aliases(names: list[str], official: tuple[str, str]) -> list[str]:
 def generate(path: Path = TAXONOMY) -> dict[str, Any]:
     """Build the JSON document: one record per region and country, deterministic order."""
     en, es = babel.Locale("en").territories, babel.Locale("es").territories
+    pt = babel.Locale("pt").territories
     regions: dict[str, dict[str, Any]] = {}
 
     def region(code: str, name: str, level: str, parent: str | None) -> str:
@@ -89,6 +98,7 @@ def generate(path: Path = TAXONOMY) -> dict[str, Any]:
             "m49": code,
             "name_en": name,
             "name_es": name_es,
+            "name_pt": PORTUGUESE_REGION_OVERRIDES.get(code) or pt.get(code) or name,
             "level": level,
             "parent": parent,
             "iso2": None,
@@ -115,6 +125,7 @@ def generate(path: Path = TAXONOMY) -> dict[str, Any]:
             "m49": code3(r["m49 numerical code"]),
             "name_en": name_en,
             "name_es": name_es,
+            "name_pt": pt.get(iso2) or name_en,
             "level": "country",
             "parent": parent,
             "iso2": iso2,

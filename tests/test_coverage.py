@@ -109,7 +109,7 @@ def test_preferences_refuse_a_region_outside_coverage_and_change_nothing(web: We
     with web.runtime.session() as session:
         assert regions_of(session, subscriber_id=sub_id) == ["hn"]
     r = web.client.post(prefs, data={**data, "regions": ["sv", "HN"]})
-    assert r.status_code == 200 and "Your regions are saved" in r.text
+    assert r.status_code == 200 and "Your choices are saved" in r.text
     with web.runtime.session() as session:
         assert regions_of(session, subscriber_id=sub_id) == ["hn", "sv"]
 

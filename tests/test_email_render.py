@@ -67,7 +67,10 @@ def fixed_content(locale: str = "en") -> DigestContent:
         )
         for n, (title, regions, summary) in enumerate(FIXED_ITEMS)
     ]  # fmt: skip
-    name = (lambda s: TREE.get(s).name_es) if locale == "es" else (lambda s: TREE.get(s).name_en)
+
+    def name(slug: str) -> str:
+        return TREE.get(slug).name(locale)
+
     return build_content(
         items, region="central-america", week="2026-W48", base_url=BASE, name_of=name, locale=locale
     )
@@ -195,7 +198,7 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def long_content() -> DigestContent:
+def long_content(locale: str = "en") -> DigestContent:
     """The fixed digest plus items that try to break the layout (long words, long URLs)."""
     base = list(fixed_content().items)
     t = MONDAY + timedelta(days=6)
@@ -218,14 +221,22 @@ def long_content() -> DigestContent:
         region="central-america",
         week="2026-W48",
         base_url=BASE,
-        name_of=lambda s: TREE.get(s).name_en,
+        name_of=lambda s: TREE.get(s).name(locale),
+        locale=locale,
     )
 
 
+LABELS = {
+    "en": ("Choose your regions", "Unsubscribe", "View in your browser"),
+    "es": ("Elegir regiones", "Darse de baja", "Ver en el navegador"),
+}
+
+
 @pytest.mark.browser
+@pytest.mark.parametrize("locale", ["en", "es"])
 @pytest.mark.parametrize("width", [375, 800])
-def test_digest_reads_well_in_chromium(browser: object, width: int) -> None:
-    content = long_content()
+def test_digest_reads_well_in_chromium(browser: object, width: int, locale: str) -> None:
+    content = long_content(locale)
     r = default_renderer().digest(content, BRANDING)
     page_html = fill(r.html, SAMPLE, html=True)
     page = browser.new_page(viewport={"width": width, "height": 800})  # type: ignore[attr-defined]
@@ -242,15 +253,17 @@ def test_digest_reads_well_in_chromium(browser: object, width: int) -> None:
             assert box is not None and box["width"] > 0 and box["height"] > 0, it.title
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, it.title
             assert link.is_visible()
-        for label in ("Choose your regions", "Unsubscribe", "View in your browser"):
+        for label in LABELS[locale]:
             assert page.get_by_text(label, exact=True).is_visible(), label
+        assert page.evaluate("document.documentElement.lang") == locale
         assert not page.locator(".preheader").is_visible()
         container = page.locator("table.container").bounding_box()
         assert container is not None and container["width"] <= 602
         if width == 375:
             assert container["width"] >= 370  # edge to edge on a phone
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"digest-{width}.png"), full_page=True)
+        suffix = "" if locale == "en" else f"-{locale}"
+        page.screenshot(path=str(ARTIFACTS / f"digest-{width}{suffix}.png"), full_page=True)
     finally:
         page.close()
 
@@ -290,13 +303,14 @@ def doiuse_cli() -> str | None:
     return next((c for c in candidates if c and Path(c).exists()), None)
 
 
-def test_doiuse_email_finds_only_deliberate_enhancements(tmp_path: Path) -> None:
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_doiuse_email_finds_only_deliberate_enhancements(tmp_path: Path, locale: str) -> None:
     cli = doiuse_cli()
     if cli is None or shutil.which("node") is None:
         pytest.skip("doiuse-email not installed (npm install doiuse-email; or set DOIUSE_EMAIL)")
     page = tmp_path / "digest.html"
     page.write_text(
-        fill(default_renderer().digest(fixed_content(), BRANDING).html, SAMPLE, html=True)
+        fill(default_renderer().digest(fixed_content(locale), BRANDING).html, SAMPLE, html=True)
     )
     clients = "gmail.*,outlook.*,apple-mail.*,yahoo.*"
     result = subprocess.run(

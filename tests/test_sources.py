@@ -35,9 +35,11 @@ def server() -> Iterator[FeedServer]:
         yield s
 
 
-def add(rt: Runtime, url: str, *, regions: tuple[str, ...] = (), every: int = 1800) -> int:
+def add(
+    rt: Runtime, url: str, *, regions: tuple[str, ...] = (), every: int = 1800, lang: str = ""
+) -> int:
     with rt.session() as session:
-        source = add_source(session, url=url, regions=regions, every=every, lang="", now=rt.now())
+        source = add_source(session, url=url, regions=regions, every=every, lang=lang, now=rt.now())
         assert source.id is not None
         return source.id
 
@@ -201,6 +203,17 @@ def test_regions_from_source_and_text(rt: Runtime, server: FeedServer) -> None:
     assert sorted(tags["Rains in Honduras"]) == ["gt", "hn"]
     assert tags["Local market opens"] == ["gt"]
     assert tags["Floods in Peru"] == ["pe"]
+
+
+def test_the_sources_language_is_given_to_its_items(rt: Runtime, server: FeedServer) -> None:
+    # "Local market opens" alone would be detected as English; the source says Spanish.
+    server.routes["/es"] = Answer(body=rss(("a", "Local market opens", "x")))
+    server.routes["/auto"] = Answer(body=rss(("b", "Las lluvias de la semana en el valle", "x")))
+    add(rt, server.url("/es"), lang="es")
+    add(rt, server.url("/auto"))
+    poll_sources(rt)
+    langs = {i.title: i.lang for i in items(rt)}
+    assert langs == {"Local market opens": "es", "Las lluvias de la semana en el valle": "es"}
 
 
 def test_images_and_links_reach_items_and_feeds(rt: Runtime, server: FeedServer) -> None:

@@ -199,7 +199,10 @@ def test_embargoed_items_are_nowhere_public(web: Web, items: dict[str, int]) -> 
         assert f"/items/{soon}" not in r.text, path
     hidden, unknown = c.get(f"/items/{soon}"), c.get("/items/999999")
     assert hidden.status_code == unknown.status_code == 404
-    assert hidden.text == unknown.text  # an embargo is not revealed by a different answer
+    # an embargo is not revealed by a different answer (only the page's own address differs)
+    assert hidden.text.replace(f"/items/{soon}", "/items/N") == unknown.text.replace(
+        "/items/999999", "/items/N"
+    )
     for name in ("all.rss", "central-america.atom", "americas.json"):
         r = c.get(f"/feeds/{name}")
         assert r.status_code == 200 and "Honduras report due" not in r.text, name

@@ -162,9 +162,9 @@ def test_subscribe_confirm_change_and_leave_in_chromium(
             shoot("preferences", prefs_url)
             page.get_by_label("Americas", exact=True).uncheck()
             page.get_by_label("Caribbean", exact=True).check()
-            page.get_by_role("button", name="Save my regions").click()
+            page.get_by_role("button", name="Save my choices").click()
             page.wait_for_load_state()
-            assert page.get_by_text("Your regions are saved").is_visible(), page.content()[:3000]
+            assert page.get_by_text("Your choices are saved").is_visible(), page.content()[:3000]
             assert status_and_regions(rt) == ("active", ["caribbean", "central-america"])
 
             with rt.session() as session:
@@ -191,6 +191,43 @@ def test_subscribe_confirm_change_and_leave_in_chromium(
 
 def site_tokens(rt: Runtime) -> Tokens:
     return Tokens(rt.settings.secret_keys())
+
+
+def test_spanish_home_page_through_the_visible_switch(
+    site: tuple[str, Runtime, Capture],
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, _rt, _capture = site
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for width in WIDTHS:
+                context = browser.new_context(
+                    viewport={"width": width, "height": 900}, locale="en-US"
+                )
+                page = context.new_page()
+                page.goto(base + "/")
+                assert page.evaluate("document.documentElement.lang") == "en"
+                switch = page.get_by_role("navigation", name="Language")
+                assert switch.is_visible()
+                switch.get_by_role("link", name="Español").click()
+                page.wait_for_load_state()
+                assert page.evaluate("document.documentElement.lang") == "es"
+                assert page.get_by_role("heading", name="Noticias por región").is_visible()
+                assert page.get_by_role("button", name="Suscribirse").is_visible()
+                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+                    f"horizontal scroll at {width}px"
+                )
+                page.screenshot(path=str(ARTIFACTS / f"web-home-es-{width}.png"), full_page=True)
+                page.goto(base + "/regions/central-america")  # remembered in the cookie
+                assert page.get_by_role("heading", name="Centroamérica", exact=True).is_visible()
+                context.close()
+        finally:
+            browser.close()
+    for width in WIDTHS:
+        assert (ARTIFACTS / f"web-home-es-{width}.png").stat().st_size > 10_000
 
 
 @pytest.fixture

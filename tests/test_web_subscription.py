@@ -311,7 +311,7 @@ def test_preferences_change_regions_and_leave(web: Web) -> None:
         f"/preferences/{t}",
         data={"csrf": csrf, "action": "save", "regions": ["central-america", "gt"]},
     )
-    assert r.status_code == 200 and "Your regions are saved" in r.text
+    assert r.status_code == 200 and "Your choices are saved" in r.text
     assert follows(web, "e@example.org") == ["central-america", "gt"]
     r = web.client.post(f"/preferences/{t}", data={"csrf": csrf, "action": "leave"})
     assert r.status_code == 200 and "You have unsubscribed" in r.text

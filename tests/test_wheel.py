@@ -48,6 +48,8 @@ def test_the_wheel_installs_and_runs_the_demo_from_an_empty_folder(tmp_path: Pat
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "PYTHON"))}
     found = _run([str(python), "-c", "import publisher; print(publisher.__file__)"], work, clean)
     assert str(env_dir) in found and str(ROOT) not in found  # the installed copy, not the source
+    languages = "from publisher.i18n import available_locales; print(*available_locales())"
+    assert _run([str(python), "-c", languages], work, clean).split() == ["en", "es", "pt"]
 
     out = _run([str(env_dir / "bin" / "publisher"), "demo"], work, clean)
 

@@ -28,15 +28,22 @@ def preview_(
     ),
     fmt: str = typer.Option("html", "--format", help="html, text or eml."),
     out_file: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    locale: str | None = typer.Option(
+        None, "--locale", help="Language of the copy (en, es, pt; default DEFAULT_LOCALE)."
+    ),
 ) -> None:
     """Render a region's digest without sending or storing it."""
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}; use html, text or eml")
     rt = ready(ctx)
     slug = rt.tree.normalize(region)
+    if locale is not None and rt.settings.pick_locale(locale) != locale.split("-")[0].lower():
+        fail(f"unknown --locale {locale!r}; use one of {', '.join(rt.settings.locale_list)}")
     with rt.session() as session:
         chosen = week or next_week(session, region=slug, settings=rt.settings, now=rt.now())
-        result = preview(session, region=slug, week=chosen, settings=rt.settings, tree=rt.tree)
+        result = preview(
+            session, region=slug, week=chosen, settings=rt.settings, tree=rt.tree, locale=locale
+        )
     if fmt == "eml":
         body = preview_message(result, settings=rt.settings, tree=rt.tree, now=rt.now())
     else:

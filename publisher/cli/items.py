@@ -75,6 +75,9 @@ def add(
     link: str = typer.Option(None, "--link"),
     region: list[str] = typer.Option([], "--region", help="Region slug; repeat for several."),
     published: str = typer.Option(None, "--published", help="ISO 8601 time."),
+    lang: str = typer.Option(
+        None, "--lang", help="Language the item is written in (en, es, pt-BR); else detected."
+    ),
     image: str = typer.Option(None, "--image", help="Image URL (http or https)."),
     image_alt: str = typer.Option("", "--image-alt", help="What the image shows."),
 ) -> None:
@@ -82,7 +85,8 @@ def add(
     rt = ready(ctx)
     record = RawRecord(
         source="items add", line=1, title=title, summary=summary, link=link,
-        published=published, regions=list(region), image_url=image, image_alt=image_alt,
+        published=published, regions=list(region), lang=lang,
+        image_url=image, image_alt=image_alt,
     )  # fmt: skip
     with rt.session() as session:
         report = import_records(

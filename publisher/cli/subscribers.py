@@ -41,7 +41,9 @@ def add(
     email: str = typer.Argument(..., help="The address."),
     region: list[str] = typer.Option(..., "--region", help="Region slug; repeat for several."),
     confirmed: bool = typer.Option(False, "--confirmed", help="Active now, no confirmation."),
-    locale: str = typer.Option("en", "--locale", help="Language of their emails (en, es)."),
+    locale: str = typer.Option(
+        "en", "--locale", help="Language of their emails (en, es, pt; es-CL counts as es)."
+    ),
     send: bool = typer.Option(True, "--send/--no-send", help="Email the confirmation link."),
 ) -> None:
     """Add a subscriber (or regions to one); without --confirmed they get a confirmation email."""

@@ -10,24 +10,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from babel.dates import format_date, format_interval
-
 from publisher.digest.windows import parse_week, week_start_date
+from publisher.i18n import gettext, ngettext, use_locale
+from publisher.i18n.context import pick_locale as pick_supported
+from publisher.i18n.formats import format_range, format_short_day
 from publisher.models import ItemPublic
 
 MAX_ITEMS = 30  # more would push the HTML past Gmail's ~102 KB clipping limit
 SUMMARY_CHARS = 480
 PREHEADER_CHARS = 140
-LOCALES = ("en", "es")
-
-_SUBJECT = {
-    "en": "{region} news, week {number} of {year}",
-    "es": "Noticias de {region}, semana {number} de {year}",
-}
-_COUNT = {
-    "en": ("1 new item", "{n} new items"),
-    "es": ("1 noticia nueva", "{n} noticias nuevas"),
-}
+LOCALES = ("en", "es", "pt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +33,7 @@ class DigestItem:
     region_names: tuple[str, ...]
     published: datetime
     date_label: str
+    lang: str = ""  # the language the item is written in (shown as written)
     image_url: str | None = None
     image_alt: str = ""
 
@@ -70,8 +63,7 @@ class DigestContent:
 
 def pick_locale(locale: str) -> str:
     """A supported locale for ``locale`` ("es-CL" -> "es"), English otherwise."""
-    base = locale.replace("_", "-").split("-")[0].lower()
-    return base if base in LOCALES else "en"
+    return pick_supported(locale, LOCALES, "en")
 
 
 def shorten(text: str, limit: int) -> str:
@@ -93,19 +85,21 @@ def order_items(items: Sequence[ItemPublic]) -> list[ItemPublic]:
 def subject_for(region_name: str, week: str, locale: str) -> str:
     """E.g. "Central America news, week 48 of 2026"."""
     year, number = parse_week(week)
-    return _SUBJECT[pick_locale(locale)].format(region=region_name, number=number, year=year)
+    with use_locale(pick_locale(locale)):
+        text = gettext("%(region)s news, week %(number)s of %(year)s")
+    return text % {"region": region_name, "number": number, "year": year}
 
 
 def count_label(n: int, locale: str) -> str:
     """E.g. "3 new items" / "3 noticias nuevas"."""
-    one, many = _COUNT[pick_locale(locale)]
-    return one if n == 1 else many.format(n=n)
+    with use_locale(pick_locale(locale)):
+        return ngettext("%(num)d new item", "%(num)d new items", n) % {"num": n}
 
 
 def period_label(week: str, locale: str) -> str:
     """Monday to Sunday of the week, e.g. "Nov 23 – 29, 2026"."""
     monday = week_start_date(week)
-    return format_interval(monday, monday + timedelta(days=6), "yMMMd", locale=pick_locale(locale))
+    return format_range(monday, monday + timedelta(days=6), pick_locale(locale))
 
 
 def build_content(
@@ -130,7 +124,8 @@ def build_content(
             url=f"{base_url}/items/{it.id}",
             region_names=tuple(name_of(slug) for slug in it.regions),
             published=it.published,
-            date_label=format_date(it.published.astimezone(tz).date(), "medium", locale=loc),
+            date_label=format_short_day(it.published.astimezone(tz).date(), loc),
+            lang=it.lang,
             image_url=it.image_url,
             image_alt=it.image_alt,
         )

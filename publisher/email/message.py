@@ -34,6 +34,7 @@ _MSGID = re.compile(r"<[!#-'*-+\-/-9=?A-Z^-~.]+@[A-Za-z0-9.\-]+>")
 _URL = re.compile(r"https?://[!#-;=?-~]+")
 _DATE = re.compile(r"[ -~]+")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 
 def fold_header(name: str, value: str) -> bytes:
@@ -118,6 +119,7 @@ class MessageTemplate:
         from_addr: str,
         list_id: str | None,
         dkim: DkimSigner | None = None,
+        language: str = "",
         marks: Placeholders = LEGACY,
     ) -> None:
         frm = sender(from_addr)
@@ -133,6 +135,10 @@ class MessageTemplate:
             fold_header("Subject", subject),
             b"MIME-Version: 1.0\r\n",
         ]
+        if language:
+            if not _LANGUAGE.fullmatch(language):
+                raise InputError(f"not a language tag: {language[:20]!r}")
+            head.append(b"Content-Language: " + language.encode("ascii") + b"\r\n")
         self.bulk = list_id is not None
         if list_id is not None:
             head.append(fold_header("List-Id", list_id))

@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from publisher.email.dkim import DkimSigner
 from publisher.email.message import MessageTemplate, list_id, message_id
 from publisher.email.placeholders import Placeholders
-from publisher.email.render import Branding, EmailRenderer, default_renderer
+from publisher.email.render import Branding, EmailRenderer, RenderedEmail, default_renderer
 from publisher.models import Digest, utcnow
 from publisher.settings import Settings
 from publisher.tokens import Tokens
@@ -40,18 +40,28 @@ class DigestMail:
     """One frozen digest turned into per-recipient messages (thread-safe, no store access)."""
 
     def __init__(
-        self, digest: Digest, *, settings: Settings, tokens: Tokens, region_name: str,
+        self,
+        digest: Digest,
+        *,
+        settings: Settings,
+        tokens: Tokens,
+        region_name: str,
+        rendered: RenderedEmail | None = None,
+        language: str | None = None,
         clock: Callable[[], datetime] = utcnow,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if digest.id is None or digest.status == "skipped":
             raise ValueError("only a stored, non-skipped digest can be sent")
         self.digest_id = digest.id
         self.base_url = settings.base_url
         self.tokens = tokens
+        self.language = language or digest.locale
+        body = rendered or RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
         self.template = MessageTemplate(
-            subject=digest.subject,
-            html=digest.html,
-            text=digest.text,
+            subject=body.subject,
+            html=body.html,
+            text=body.text,
+            language=self.language,
             from_addr=settings.from_,
             list_id=list_id(
                 slug=digest.region,
@@ -111,6 +121,7 @@ def confirmation_message(
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,
+        language=rendered.language,
         from_addr=settings.from_,
         list_id=None,
         dkim=DkimSigner.from_settings(settings),

@@ -23,6 +23,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from publisher.digest.assembly import DigestContent, pick_locale
 from publisher.email.placeholders import LEGACY, Placeholders
+from publisher.i18n import gettext, use_locale
+from publisher.i18n import jinja as i18n_jinja
 from publisher.settings import Settings
 
 # templates/email/ at the top level, mapped into the package by the link email/templates (a wheel
@@ -31,42 +33,6 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # The fixed markers of digests assembled before markers were random (Placeholders.of(None)).
 EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL = PLACEHOLDERS = LEGACY.all
-
-LABELS: Mapping[str, Mapping[str, str]] = {
-    "en": {
-        "view_in_browser": "View in your browser",
-        "more": "{n} more items in the web version",
-        "sent_to": "This email was sent to {email} because you follow {region} on {site}.",
-        "preferences": "Choose your regions",
-        "unsubscribe": "Unsubscribe",
-        "confirm_subject": "Confirm your subscription to {site}",
-        "confirm_heading": "Please confirm your subscription",
-        "confirm_intro": (
-            "Someone, hopefully you, asked to receive the weekly news of {site} about:"
-        ),
-        "confirm_button": "Yes, subscribe me",
-        "confirm_ignore": (
-            "If that was not you, ignore this email: without a confirmation you will "
-            "not hear from us again. The link works for 7 days."
-        ),
-    },
-    "es": {
-        "view_in_browser": "Ver en el navegador",
-        "more": "{n} noticias más en la versión web",
-        "sent_to": "Este correo se envió a {email} porque sigue {region} en {site}.",
-        "preferences": "Elegir regiones",
-        "unsubscribe": "Darse de baja",
-        "confirm_subject": "Confirme su suscripción a {site}",
-        "confirm_heading": "Confirme su suscripción",
-        "confirm_intro": "Alguien, esperamos que usted, pidió recibir las noticias semanales "
-        "de {site} sobre:",
-        "confirm_button": "Sí, quiero suscribirme",
-        "confirm_ignore": (
-            "Si no fue usted, ignore este correo: sin confirmación no volverá a saber "
-            "de nosotros. El enlace vale 7 días."
-        ),
-    },
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +55,7 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
+    language: str = ""
 
 
 class EmailRenderer:
@@ -103,8 +70,9 @@ class EmailRenderer:
             "lstrip_blocks": True,
             "keep_trailing_newline": True,
         }
-        self._html = Environment(autoescape=True, **common)
-        self._text = Environment(autoescape=False, **common)  # noqa: S701 (plain text only)
+        self._html = i18n_jinja.install(Environment(autoescape=True, **common))
+        # plain text only: "&amp;" would reach readers literally in text/plain
+        self._text = i18n_jinja.install(Environment(autoescape=False, **common))  # noqa: S701
         self._inliner = css_inline.CSSInliner(
             load_remote_stylesheets=False, keep_style_tags=False, keep_link_tags=False
         )
@@ -117,40 +85,36 @@ class EmailRenderer:
     def digest(
         self, content: DigestContent, branding: Branding, marks: Placeholders = LEGACY
     ) -> RenderedEmail:
-        """The digest's bodies, with ``marks`` where each recipient differs."""
-        labels = LABELS[content.locale]
+        """The bodies in ``content.locale``, with ``marks`` where each recipient differs."""
         context = {
             "c": content,
             "b": branding,
-            "t": labels,
-            "more_label": labels["more"].format(n=content.more),
-            "sent_to": labels["sent_to"].format(
-                email=marks.email, region=content.region_name, site=branding.site_title
-            ),
             "email": marks.email,
             "unsubscribe_url": marks.unsubscribe_url,
             "preferences_url": marks.preferences_url,
         }
-        page, text = self._both("digest", context)
-        return RenderedEmail(content.subject, page, text)
+        with use_locale(content.locale):
+            page, text = self._both("digest", context)
+        return RenderedEmail(content.subject, page, text, content.locale)
 
     def confirmation(
         self, *, confirm_url: str, region_names: list[str], branding: Branding, locale: str = "en"
     ) -> RenderedEmail:
         """The double opt-in email of one person (rendered per person: it is rare)."""
-        labels = LABELS[pick_locale(locale)]
-        subject = labels["confirm_subject"].format(site=branding.site_title)
-        context = {
-            "subject": subject,
-            "lang": pick_locale(locale),
-            "b": branding,
-            "t": labels,
-            "intro": labels["confirm_intro"].format(site=branding.site_title),
-            "region_names": region_names,
-            "confirm_url": confirm_url,
-        }
-        page, text = self._both("confirm", context)
-        return RenderedEmail(subject, page, text)
+        lang = pick_locale(locale)
+        with use_locale(lang):
+            subject = gettext("Confirm your subscription to %(site)s") % {
+                "site": branding.site_title
+            }
+            context = {
+                "subject": subject,
+                "lang": lang,
+                "b": branding,
+                "region_names": region_names,
+                "confirm_url": confirm_url,
+            }
+            page, text = self._both("confirm", context)
+        return RenderedEmail(subject, page, text, lang)
 
 
 @functools.cache

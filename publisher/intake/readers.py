@@ -24,6 +24,7 @@ ITEM_COLUMNS = (
     "published",
     "regions",
     "guid",
+    "lang",
     "image_url",
     "image_alt",
 )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from publisher.errors import InputError
+from publisher.intake.language import clean_lang, detect_language
 from publisher.links import check_link
 from publisher.text import MAX_ALT, MAX_GUID, MAX_SUMMARY, MAX_TITLE, clean_field, content_guid
 
@@ -26,6 +27,7 @@ class RawRecord:
     published: object = None
     regions: object = None
     guid: object = None
+    lang: object = None
     image_url: object = None
     image_alt: object = None
 
@@ -42,6 +44,7 @@ class NewItem:
     regions: tuple[str, ...] = field(default=())
     source: str = ""
     line: int = 0
+    lang: str = ""
     image_url: str | None = None
     image_alt: str = ""
 
@@ -103,6 +106,7 @@ def clean_record(raw: RawRecord) -> NewItem:
             regions=parse_regions(raw.regions) if raw.regions else (),
             source=raw.source,
             line=raw.line,
+            lang=clean_lang(raw.lang) if raw.lang else detect_language(title, summary),
             image_url=image_url,
             image_alt=image_alt if image_url else "",
         )

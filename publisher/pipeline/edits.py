@@ -32,6 +32,7 @@ class ItemChanges:
     link: object = _UNSET
     published: object = _UNSET
     regions: object = _UNSET
+    lang: object = _UNSET
 
 
 def update_item(
@@ -61,6 +62,7 @@ def update_item(
         published=pick("published", item.published),
         regions=None,
         guid=item.guid,
+        lang=pick("lang", item.lang) or None,  # "" or null: detect it from the text
     )
     clean = clean_record(raw)
     text_changed = (clean.title, clean.summary) != (item.title, item.summary)
@@ -82,6 +84,7 @@ def update_item(
         regions = tuple(inferrer.infer(clean.title, clean.summary))
 
     item.title, item.summary, item.link = clean.title, clean.summary, clean.link
+    item.lang = clean.lang
     if clean.published is not None:
         item.published = clean.published
     item.visible_at = visible_after_edit(item.visible_at, item.published, now)

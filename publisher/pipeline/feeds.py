@@ -41,10 +41,11 @@ def feed_entries(
             published=published,
             updated=updated,
             regions=tuple(tags.get(item_id, ())),
+            lang=lang,
             image_url=image_url,
             image_alt=image_alt,
         )
-        for item_id, guid, title, summary, link, published, updated, image_url, image_alt in (
+        for item_id, guid, title, summary, link, published, updated, lang, image_url, image_alt in (
             item_rows(session, item_ids=ids, visible_by=moment)
         )
     ]

@@ -143,6 +143,7 @@ def _import(
             regions=regions,
             source=item.source[-300:],
             regions_inferred=inferred,
+            lang=item.lang,
             image_url=item.image_url,
             image_alt=item.image_alt,
         )

@@ -33,7 +33,11 @@ from publisher.store import subscribers
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
-NO_MAIL = (SuppressionReason.hard_bounce, SuppressionReason.complaint)
+NO_MAIL = (
+    SuppressionReason.soft_bounce,
+    SuppressionReason.hard_bounce,
+    SuppressionReason.complaint,
+)
 
 MailerFactory = Callable[[], AbstractContextManager[Mailer]]
 
@@ -191,7 +195,7 @@ class OutboxDeliverer:
                 return None
             asked = subscribers.requested_regions(session, subscriber_id=sub.id)
             slugs = asked or subscribers.regions_of(session, subscriber_id=sub.id)
-            names = [self.rt.tree.get(s).name_en for s in slugs if s in self.rt.tree]
+            names = [self.rt.tree.get(s).name(sub.locale) for s in slugs if s in self.rt.tree]
             message = confirmation_message(
                 settings=self.settings, tokens=self.rt.tokens, subscriber_id=sub.id, key=sub.key,
                 email=sub.email, region_names=names, locale=sub.locale, now=self.rt.now(),

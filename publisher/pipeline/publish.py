@@ -13,13 +13,14 @@ from zoneinfo import ZoneInfo
 
 from publisher.digest.windows import region_timezone
 from publisher.email.outgoing import DigestMail
+from publisher.email.render import RenderedEmail
 from publisher.models import Digest
-from publisher.pipeline.digests import SKIPPED, assemble_digest, digest_mail
+from publisher.pipeline.digests import SKIPPED, assemble_digest, digest_mail, rendition
 from publisher.runtime import Runtime
 from publisher.store import schedule as runs
 from publisher.store.deliveries import enqueue, refresh_statistics
 from publisher.store.schedule import RegionSchedule
-from publisher.store.subscribers import recipient_ids
+from publisher.store.subscribers import recipient_ids, recipient_locales
 
 PAGE = 5_000
 ANALYZE_AFTER = 1_000  # rows queued at once that make the planner's picture of the ledger stale
@@ -64,9 +65,16 @@ class Published:
         return self.digest.id if self.digest is not None else None
 
 
-def mail_of(rt: Runtime, digest: Digest) -> DigestMail:
-    """The per-recipient message builder of a stored digest, signed with the Runtime's signer."""
-    return digest_mail(digest, settings=rt.settings, tree=rt.tree, tokens=rt.tokens, clock=rt.now)
+def mail_of(
+    rt: Runtime, digest: Digest, *, rendered: RenderedEmail | None = None,
+    language: str | None = None,
+) -> DigestMail:  # fmt: skip
+    """The per-recipient message builder of a stored digest (in ``language``, default its own),
+    signed with the Runtime's signer."""
+    return digest_mail(
+        digest, settings=rt.settings, tree=rt.tree, tokens=rt.tokens, rendered=rendered,
+        language=language, clock=rt.now,
+    )  # fmt: skip
 
 
 def publish_week(
@@ -119,21 +127,34 @@ def publish_week(
 
 
 def queue_recipients(rt: Runtime, digest: Digest, mail: DigestMail | None) -> int:
-    """Add a ledger row for every active subscriber of the digest's region, in keyset pages."""
+    """Add a ledger row for every active subscriber of the digest's region, in keyset pages.
+
+    Each row gets its reader's language (es-CL counts as es); the digest is rendered in each
+    language the first time a reader of it turns up, and stored, so it is rendered once.
+    """
     assert digest.id is not None
+    settings = rt.settings
     added, after = 0, 0
+    rendered: set[str] = {digest.locale}
     while True:
         with rt.session() as session:
-            page = recipient_ids(session, region=digest.region, after_id=after, limit=PAGE)
+            page = recipient_locales(session, region=digest.region, after_id=after, limit=PAGE)
             if not page:
                 if added >= ANALYZE_AFTER:
                     refresh_statistics(session)
                 return added
-            added += enqueue(
-                session, digest_id=digest.id, subscriber_ids=page,
-                message_id=mail.message_id if mail else None,
-            )  # fmt: skip
-        after = page[-1]
+            groups: dict[str, list[int]] = {}
+            for subscriber_id, tag in page:
+                groups.setdefault(settings.pick_locale(tag), []).append(subscriber_id)
+            for language, ids in sorted(groups.items()):
+                if language not in rendered:
+                    rendition(session, digest, language, settings=settings, tree=rt.tree)
+                    rendered.add(language)
+                added += enqueue(
+                    session, digest_id=digest.id, subscriber_ids=ids,
+                    message_id=mail.message_id if mail else None, locale=language,
+                )  # fmt: skip
+        after = page[-1][0]
 
 
 def count_recipients(rt: Runtime, region: str) -> int:

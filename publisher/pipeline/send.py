@@ -27,6 +27,7 @@ from publisher.delivery.store import LedgerStore
 from publisher.digest.windows import previous_week
 from publisher.email.outgoing import DigestMail
 from publisher.errors import DeliveryError
+from publisher.pipeline.digests import stored_rendition
 from publisher.pipeline.publish import (
     ANALYZE_AFTER,
     PAGE,
@@ -92,41 +93,44 @@ class DigestMessenger:
     and they are marked ``WireReady`` so the transport need not scan each one again.
     """
 
-    def __init__(self, load: Callable[[int], DigestMail]) -> None:
+    def __init__(self, load: Callable[[int, str], DigestMail]) -> None:
         self._load = load
-        self._mails: dict[int, DigestMail] = {}
-        self._wire_ready: dict[int, bool] = {}
+        self._mails: dict[tuple[int, str], DigestMail] = {}
+        self._wire_ready: dict[tuple[int, str], bool] = {}
         self._lock = threading.Lock()
 
-    def mail(self, digest_id: int) -> DigestMail:
-        found = self._mails.get(digest_id)
+    def mail(self, digest_id: int, locale: str = "en") -> DigestMail:
+        key = (digest_id, locale)
+        found = self._mails.get(key)
         if found is None:
             with self._lock:
-                found = self._mails.get(digest_id) or self._load(digest_id)
-                self._mails[digest_id] = found
+                found = self._mails.get(key) or self._load(digest_id, locale)
+                self._mails[key] = found
         return found
 
     def build(self, recipient: Recipient) -> bytes:
         row = recipient.row
-        message = self.mail(row.digest_id).build(
+        message = self.mail(row.digest_id, row.locale).build(
             subscriber_id=row.subscriber_id, key=recipient.key, email=recipient.email,
             msg_id=row.message_id,
         )  # fmt: skip
-        ready = self._wire_ready.get(row.digest_id)
+        key = (row.digest_id, row.locale)
+        ready = self._wire_ready.get(key)
         if ready is None:
-            ready = self._wire_ready[row.digest_id] = is_wire_ready(message)
+            ready = self._wire_ready[key] = is_wire_ready(message)
         return WireReady(message) if ready else message
 
 
 def digest_messenger(rt: Runtime) -> DigestMessenger:
     """A messenger reading digests from the store when first needed (also for scale-out workers)."""
 
-    def load(digest_id: int) -> DigestMail:
+    def load(digest_id: int, locale: str) -> DigestMail:
         with rt.session() as session:
             digest = get_digest(session, digest_id=digest_id)
-        if digest is None:
-            raise LookupError(f"digest {digest_id} is not in the store")
-        return mail_of(rt, digest)
+            if digest is None:
+                raise LookupError(f"digest {digest_id} is not in the store")
+            rendered = stored_rendition(session, digest, locale)
+        return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
 
     return DigestMessenger(load)
 
@@ -189,7 +193,7 @@ def send_digests(
     result = SendReport(reports, dry_run=dry_run)
     if not dry_run and deliver_now and mails:
         result.recovered, result.resent_unknown = settle(rt, list(mails), resend_unknown)
-        messenger = DigestMessenger(lambda digest_id: mails[digest_id])
+        messenger = digest_messenger(rt)
         result.run = deliver(
             rt, messenger, digest_ids=list(mails), progress=progress, config=config, stop=stop
         )

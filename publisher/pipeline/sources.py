@@ -48,13 +48,14 @@ class SourceRef:
     etag: str | None
     last_modified: str | None
     content_hash: str | None = None
+    lang: str = ""  # the items' language when the source names one (else detected per item)
 
     @classmethod
     def of(cls, row: Source) -> SourceRef:
         assert row.id is not None
         return cls(
             row.id, row.url, tuple(row.regions.split()), row.every, row.failures, row.etag,
-            row.last_modified, row.content_hash,
+            row.last_modified, row.content_hash, row.lang,
         )  # fmt: skip
 
     @property
@@ -127,7 +128,7 @@ def take_in(
                         published=item.published or now - timedelta(seconds=position),
                         regions=regions, source=ref.url[-300:], regions_inferred=inferred,
                         image_url=item.image_url, image_alt=item.image_alt, source_id=ref.id,
-                        entry_id=entry_id,
+                        entry_id=entry_id, lang=ref.lang or item.lang,
                     )
                 )  # fmt: skip
                 continue

@@ -64,12 +64,14 @@ def signup(
     ip: str,
     form_version: str,
     now: datetime,
+    locale: str = "en",
 ) -> int | None:
     """Record a signup request for a normalised address; its outbox row, or None if no mail.
 
     The caller answers the same whatever happens here. A hard-bounced or complained-about
     address gets nothing at all; an unsubscribed one keeps its status (no import can activate
-    it) and gets at most one confirmation a day; only that confirmation brings it back.
+    it) and gets at most one confirmation a day; only that confirmation brings it back. The
+    confirmation speaks the form's language; a subscriber not yet confirmed takes it too.
     """
     known = get_by_email(session, email=email)
     reason = suppression_reason(session, email=email)
@@ -80,8 +82,10 @@ def signup(
     else:
         sub, _created = add_or_update(
             session, email=email, regions=(), status=SubscriberStatus.pending, now=now,
-            reconsent=True,
+            reconsent=True, locale=locale,
         )  # fmt: skip
+        if sub.status == SubscriberStatus.pending and sub.locale != locale:
+            sub.locale = locale
     assert sub.id is not None
     record_consent(
         session,

@@ -31,6 +31,15 @@ class Region:
     parent: str | None
     iso2: str | None = None
     iso3: str | None = None
+    name_pt: str = ""
+
+    def name(self, locale: str) -> str:
+        """The region's name in ``locale`` (en, es or pt; English for any other)."""
+        if locale == "es":
+            return self.name_es or self.name_en
+        if locale == "pt":
+            return self.name_pt or self.name_en
+        return self.name_en
 
 
 @functools.cache

@@ -31,7 +31,9 @@ S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
 
 _CHUNK = 2_000
 V = TypeVar("V")
-_CLAIMED = ("id", "digest_id", "subscriber_id", "attempts", "first_attempt", "message_id")
+_CLAIMED = (
+    "id", "digest_id", "subscriber_id", "attempts", "first_attempt", "message_id", "locale",
+)  # fmt: skip
 
 
 def batched(values: Iterable[V], size: int) -> Iterator[list[V]]:
@@ -51,6 +53,7 @@ class Claimed:
     attempts: int
     first_attempt: datetime
     message_id: str
+    locale: str = "en"  # fixed when the row was queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +149,12 @@ def enqueue(
     digest_id: int,
     subscriber_ids: Iterable[int],
     message_id: Callable[[int], str] | None = None,
+    locale: str = "en",
 ) -> int:
     """Add a pending row per subscriber not yet in the ledger for this digest; returns how many.
+
+    ``locale`` is the language of the rows' messages, fixed here: a reader who changes language
+    later gets the next digest in the new one.
 
     ``message_id(subscriber_id)`` fixes each row's Message-ID once, so a retry keeps it. The rows
     go in by executemany with ON CONFLICT DO NOTHING; the count comes from a look at the unique
@@ -169,6 +176,7 @@ def enqueue(
                 "attempts": 0,
                 "last_error": "",
                 "message_id": message_id(sid) if message_id else "",
+                "locale": locale,
             }
             for sid in part
         ]
@@ -231,7 +239,7 @@ def claim_batch(
         )
         rows = []
         for r in result:
-            rows.append(Claimed(*r[:6]))
+            rows.append(Claimed(*r[:7]))
             subs[r.subscriber_id] = (r.email, r.key, r.status)
     else:
         stmt = stmt.where(T.c.id.in_(pick.scalar_subquery()))

@@ -19,7 +19,7 @@ _CHUNK = 5_000
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
-    "regions_inferred", "image_url", "image_alt", "source_id", "entry_id", "visible_at",
+    "regions_inferred", "lang", "image_url", "image_alt", "source_id", "entry_id", "visible_at",
 )  # fmt: skip
 
 
@@ -35,6 +35,7 @@ class ItemInsert:
     regions: tuple[str, ...]
     source: str
     regions_inferred: bool
+    lang: str = ""
     image_url: str | None = None
     image_alt: str = ""
     source_id: int | None = None
@@ -60,8 +61,8 @@ def insert_items(session: Session, *, items: Sequence[ItemInsert], now: datetime
     before = session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0
     rows: list[tuple[object, ...]] = [
         (it.guid, it.title, it.summary, it.link, db_time(it.published), stamp, stamp,
-         it.source, it.regions_inferred, it.image_url, it.image_alt, it.source_id, it.entry_id,
-         db_time(max(it.published, now)))
+         it.source, it.regions_inferred, it.lang, it.image_url, it.image_alt, it.source_id,
+         it.entry_id, db_time(max(it.published, now)))
         for it in items
     ]  # fmt: skip
     columns: tuple[str, ...] = _ITEM_COLUMNS
@@ -103,6 +104,7 @@ def _public(item: Item, regions: list[str]) -> ItemPublic:
         title=item.title,
         summary=item.summary,
         link=item.link,
+        lang=item.lang,
         published=item.published,
         updated=item.updated,
         regions=regions,
@@ -193,13 +195,14 @@ def newest_per_region_ids(
     return sorted(found)
 
 
-ItemRow = tuple[int, str, str, str, str | None, datetime, datetime, str | None, str]
+ItemRow = tuple[int, str, str, str, str | None, datetime, datetime, str, str | None, str]
 
 
 def item_rows(
     session: Session, *, item_ids: Sequence[int] | None = None, visible_by: datetime | None = None
 ) -> list[ItemRow]:
-    """(id, guid, title, summary, link, published, updated, image_url, image_alt) of items."""
+    """(id, guid, title, summary, link, published, updated, lang, image_url, image_alt) of
+    items, without ORM objects."""
     table = Item.__table__  # type: ignore[attr-defined]
     stmt = sa.select(
         table.c.id,
@@ -209,6 +212,7 @@ def item_rows(
         table.c.link,
         table.c.published,
         table.c.updated,
+        table.c.lang,
         table.c.image_url,
         table.c.image_alt,
     )
@@ -221,6 +225,15 @@ def item_rows(
         part = stmt.where(table.c.id.in_(item_ids[i : i + _CHUNK]))
         rows.extend(tuple(r) for r in session.execute(part))
     return rows
+
+
+def items_by_ids(session: Session, *, item_ids: Sequence[int]) -> list[ItemPublic]:
+    """The items of ``item_ids`` that still exist, with their tags (a frozen digest's items)."""
+    found: list[Item] = []
+    for part in _chunks(list(item_ids)):
+        found.extend(session.exec(select(Item).where(col(Item.id).in_(list(part)))))
+    tags = tags_of(session, item_ids=[i.id for i in found if i.id is not None])
+    return [_public(i, tags.get(i.id or 0, [])) for i in found]
 
 
 def next_embargo_lift(session: Session, *, now: datetime) -> datetime | None:

@@ -443,6 +443,29 @@ def status_counts(session: Session) -> dict[str, int]:
     return {status: int(n) for status, n in session.execute(stmt)}
 
 
+def set_locale(session: Session, *, subscriber_id: int, locale: str) -> None:
+    """Change the language a subscriber's emails and pages use (the preferences page)."""
+    session.execute(sa.update(_S).where(_S.c.id == subscriber_id).values(locale=locale[:16]))
+
+
+def recipient_locales(
+    session: Session, *, region: str, after_id: int = 0, limit: int
+) -> list[tuple[int, str]]:
+    """(id, locale) of active subscribers following exactly ``region``, id > ``after_id``."""
+    stmt = (
+        sa.select(_SUB.c.subscriber_id, _S.c.locale)
+        .join(_S, _S.c.id == _SUB.c.subscriber_id)
+        .where(
+            _SUB.c.region == region,
+            _SUB.c.subscriber_id > after_id,
+            _S.c.status == SubscriberStatus.active,
+        )
+        .order_by(_SUB.c.subscriber_id)
+        .limit(limit)
+    )
+    return [(int(i), str(loc)) for i, loc in session.execute(stmt)]
+
+
 def requested_regions(session: Session, *, subscriber_id: int) -> list[str]:
     """The regions asked for in a subscriber's latest signup (waiting for the confirmation)."""
     stmt = (

@@ -27,6 +27,7 @@ _HTTP_URL = re.compile(
     r"https?://(?:[^/?#@]*@)?(?:\[[0-9a-f:.]+\]|[^/?#@:\[\]]+)(?::[0-9]*)?(?:[/?#].*)?",
     re.IGNORECASE | re.DOTALL,
 )
+_LANG = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _EMAIL = re.compile(r"[^@\s<>()\"]+@[^@\s<>()\"]+")
 
 SkipHandler = Callable[["FeedEntry", str], None]
@@ -44,8 +45,14 @@ class FeedEntry:
     published: datetime
     updated: datetime
     regions: tuple[str, ...]
+    lang: str = ""  # the item's own language; written only when it is a plain language tag
     image_url: str | None = None
     image_alt: str = ""
+
+    @property
+    def language(self) -> str | None:
+        """``lang`` if it is a BCP 47-looking tag ("es", "pt-BR"), else None (never written)."""
+        return self.lang if _LANG.fullmatch(self.lang) else None
 
     @property
     def uri(self) -> str:

@@ -107,6 +107,8 @@ def _item(channel: FeedChannel, entry: FeedEntry, names: Mapping[str, str]) -> d
     item["content_text"] = entry.summary
     item["date_published"] = rfc3339(entry.published)
     item["date_modified"] = rfc3339(entry.updated)
+    if entry.language:
+        item["language"] = entry.language
     tags = category_labels(entry, names)
     if tags:
         item["tags"] = tags

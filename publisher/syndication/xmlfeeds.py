@@ -208,6 +208,7 @@ class _Entry(GeneratorEntry):
         if labels:
             self.category([{"term": label} for label in labels])
         self.source = entry.link
+        self.language = entry.language
         self.image = entry.image_url
         if entry.image_url:  # RSS <enclosure>; Atom gets rel="enclosure" in atom_entry
             self.enclosure(entry.image_url, "0", image_type(entry.image_url))
@@ -228,6 +229,8 @@ class _Entry(GeneratorEntry):
             if self.source:
                 xml_elem("link", element, href=self.source, rel="related")
             xml_elem("published", element).text = self.published_at.isoformat()
+            if self.language:
+                element.set("{http://www.w3.org/XML/1998/namespace}lang", self.language)
             self._built["atom"] = element
         return copy.deepcopy(self._built["atom"])
 

@@ -60,6 +60,7 @@ class ItemUpdate(BaseModel):
     link: str | None = Field(default=None, max_length=2_000)
     published: datetime | None = None
     regions: list[str] | None = Field(default=None, max_length=300)
+    lang: str | None = Field(default=None, max_length=16)  # "" or null: detect from the text
 
 
 class Problem(BaseModel):
@@ -108,6 +109,7 @@ def create(
         published=body.published,
         regions=list(body.regions),
         guid=body.guid,
+        lang=body.lang or None,
         image_url=body.image_url,
         image_alt=body.image_alt,
     )

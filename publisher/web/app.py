@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from publisher.db import is_postgres
+from publisher.i18n import N_, gettext, use_locale
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.subscription import FORM_VERSION, ConfirmationMailer
 from publisher.runtime import Runtime
@@ -34,6 +35,7 @@ from publisher.web.coverage import coverage_root
 from publisher.web.deps import BackgroundService, WebState
 from publisher.web.feeds import FeedCache, FeedRebuilder, FeedsEndpoint
 from publisher.web.guards import HostPolicy, refuse_host, without_body
+from publisher.web.locale import LocaleMiddleware, request_locale
 from publisher.web.ratelimit import Limiter, SharedWindow, SlidingWindow
 from publisher.web.security import (
     BodyLimit,
@@ -49,15 +51,17 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 MESSAGES = {
     400: (
-        "This link or form is not valid",
-        "It may have expired, been cut short in your email "
-        "program, or been meant for something else. Ask for a new one from the home page.",
+        N_("This link or form is not valid"),
+        N_(
+            "It may have expired, been cut short in your email "
+            "program, or been meant for something else. Ask for a new one from the home page."
+        ),
     ),
-    404: ("Page not found", "There is nothing at this address."),
-    405: ("Not allowed", "This address does not answer that kind of request."),
-    413: ("Request too large", "The form you sent is larger than this site accepts."),
-    429: ("Too many requests", "Please wait a little and try again."),
-    500: ("Something went wrong", "The error has been logged. Please try again later."),
+    404: (N_("Page not found"), N_("There is nothing at this address.")),
+    405: (N_("Not allowed"), N_("This address does not answer that kind of request.")),
+    413: (N_("Request too large"), N_("The form you sent is larger than this site accepts.")),
+    429: (N_("Too many requests"), N_("Please wait a little and try again.")),
+    500: (N_("Something went wrong"), N_("The error has been logged. Please try again later.")),
 }
 
 
@@ -70,10 +74,14 @@ def _error(request: Request, status: int, headers: dict[str, str] | None = None)
     if _wants_json(request):
         return JSONResponse({"detail": title}, status_code=status, headers=headers)
     state: WebState = request.app.state.web
-    context = {"page_title": title, "title": title, "message": message, "status": status}
-    return render(
-        state.templates, request, "error.html", context, status_code=status, headers=headers
+    locale = (
+        request.scope.get("state", {}).get("locale") or request_locale(request, state.settings)[0]
     )
+    with use_locale(locale):
+        context = {"page_title": gettext(title), "title": title, "message": message}
+        return render(
+            state.templates, request, "error.html", context, status_code=status, headers=headers
+        )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -228,6 +236,7 @@ def create_app(
     state.templates.env.globals["form_version"] = FORM_VERSION
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(LocaleMiddleware, settings=settings)
     app.include_router(pages.router)
     app.include_router(archive_pages.router)
     app.include_router(subscription.router)

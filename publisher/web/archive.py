@@ -39,10 +39,12 @@ def find_digest(session: Session, *, region: str, week: str) -> Digest | None:
     return digests.find_public_digest(session, region=region, week=week)
 
 
-def web_copy(digest: Digest, *, settings: Settings) -> str:
-    """The digest's HTML as anyone may see it: no address, links to the site instead of tokens."""
+def web_copy(digest: Digest, *, settings: Settings, html: str | None = None) -> str:
+    """The digest's HTML (or ``html``, one of its renditions, which share its markers) as anyone
+    may see it: no address, links to the site instead of tokens."""
     marks = Placeholders.of(digest.placeholder_key)
-    return public_copy(digest.html, base_url=settings.base_url, html=True, marks=marks)
+    body = digest.html if html is None else html
+    return public_copy(body, base_url=settings.base_url, html=True, marks=marks)
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -16,7 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.digest.windows import format_week, iso_week_of, parse_week, week_window, zone
 from publisher.errors import InputError, UnknownRegionError
+from publisher.i18n import current_locale, gettext
 from publisher.models import ItemPublic, WithdrawnItem
+from publisher.pipeline.digests import stored_rendition
 from publisher.store.archive import visible_between, visible_times
 from publisher.store.withdrawn import withdrawn_between, withdrawn_times
 from publisher.web.archive import find_digest, web_copy
@@ -101,7 +103,7 @@ def archive_index(request: Request, session: SessionDep, state: StateDep) -> HTM
         state.templates,
         request,
         "archive_index.html",
-        {"page_title": "Archive", "tree": tree_rows(tree, counts, include=set())},
+        {"page_title": gettext("Archive"), "tree": tree_rows(tree, counts, include=set())},
     )
 
 
@@ -111,12 +113,13 @@ def archive_region(request: Request, slug: str, session: SessionDep, state: Stat
     if moved is not None:
         return moved
     region = state.runtime.tree.get(slug)
+    name = region.name(current_locale())
     return render(
         state.templates,
         request,
         "archive_region.html",
         {
-            "page_title": f"{region.name_en} archive",
+            "page_title": gettext("%(region)s: archive") % {"region": name},
             "region": region,
             "weeks": region_weeks(session, state, slug),
         },
@@ -132,7 +135,7 @@ def archive_week(
         return moved
     region = state.runtime.tree.get(slug)
     if not valid_week(week):
-        context = {"page_title": "No such week", "region": region, "week": week}
+        context = {"page_title": gettext("No such week"), "region": region, "week": week}
         return render(state.templates, request, "archive_bad_week.html", context, status_code=404)
     tz = zone(state.settings.timezone)
     start, end = week_window(week, tz)
@@ -154,7 +157,8 @@ def archive_week(
         request,
         "archive_week.html",
         {
-            "page_title": f"{region.name_en}, week {week}",
+            "page_title": gettext("%(region)s, week %(week)s")
+            % {"region": region.name(current_locale()), "week": week},
             "region": region,
             "week": week,
             "first": monday,
@@ -169,11 +173,13 @@ def archive_week(
 
 @router.get("/archive/{slug}/{week}/email", response_class=HTMLResponse)
 def archive_email(slug: str, week: str, session: SessionDep, state: StateDep) -> Response:
-    """The web copy of the digest email sent for (region, week), without anyone's details."""
+    """The web copy of the digest email sent for (region, week), without anyone's details: in
+    the reader's language when it was rendered for readers of it, else the first rendering."""
     digest = find_digest(session, region=slug, week=week)
     if digest is None:
         raise HTTPException(404, "no digest for this region and week")
+    shown = stored_rendition(session, digest, current_locale())
     return HTMLResponse(
-        web_copy(digest, settings=state.settings),
-        headers={"content-security-policy": ARCHIVE_CSP},
+        web_copy(digest, settings=state.settings, html=shown.html),
+        headers={"content-security-policy": ARCHIVE_CSP, "content-language": shown.language},
     )

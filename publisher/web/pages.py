@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.errors import UnknownRegionError
+from publisher.i18n import current_locale, gettext
 from publisher.store.items import get_item, list_items
 from publisher.store.withdrawn import find_withdrawn
 from publisher.web.archive import archive_atom, archived_digests
@@ -55,16 +56,17 @@ def region_page(request: Request, slug: str, session: SessionDep, state: StateDe
     crumbs = [tree.get(s) for s in reversed(tree.ancestors(slug)) if tree.get(s).parent]
     children = [c for c in tree.children(slug) if counts.get(c.slug, 0) > 0]
     digests = archived_digests(session, region=slug)
-    feeds = feed_links(slug, region.name_en) + feed_links("all", "All regions")
+    name = region.name(current_locale())
+    feeds = feed_links(slug, name) + feed_links("all", gettext("All regions"))
     if digests:
-        title = f"{region.name_en} weekly digests"
+        title = gettext("%(region)s weekly digests") % {"region": name}
         feeds.append(FeedLink("application/atom+xml", title, f"/archive/{slug}.atom", "Atom"))
     return render(
         state.templates,
         request,
         "region.html",
         {
-            "page_title": region.name_en,
+            "page_title": name,
             "region": region,
             "crumbs": crumbs,
             "children": children,
@@ -89,13 +91,13 @@ def item_page(request: Request, item_id: str, session: SessionDep, state: StateD
         if gone is None:
             raise HTTPException(404, "no such item")  # an embargoed item looks like no item
         regions = [s for s in gone.regions.split() if s in tree]
-        context = {"page_title": "Withdrawn", "item": gone, "regions": regions}
+        context = {"page_title": gettext("Withdrawn"), "item": gone, "regions": regions}
         return render(state.templates, request, "withdrawn.html", context, status_code=410)
     feeds = [
         link
         for slug in item.regions[:1]
         if slug in tree
-        for link in feed_links(slug, tree.get(slug).name_en)
+        for link in feed_links(slug, tree.get(slug).name(current_locale()))
     ]
     return render(
         state.templates,
@@ -105,7 +107,7 @@ def item_page(request: Request, item_id: str, session: SessionDep, state: StateD
             "page_title": item.title,
             "item": item,
             "paragraphs": [p for p in item.summary.split("\n") if p.strip()],
-            "feeds": feeds + feed_links("all", "All regions"),
+            "feeds": feeds + feed_links("all", gettext("All regions")),
         },
     )
 

@@ -24,11 +24,16 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from publisher.addresses import normalize_address
 from publisher.errors import BadToken, InputError
+from publisher.i18n import current_locale
+from publisher.i18n import gettext as _
+from publisher.i18n.context import base_language, set_locale
 from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import subscription as flow
 from publisher.store.subscribers import get_by_key, regions_of
+from publisher.store.subscribers import set_locale as set_subscriber_locale
 from publisher.web.coverage import coverage_root, form_tree, refused
 from publisher.web.deps import SessionDep, StateDep, WebState
+from publisher.web.locale import reader_locale
 from publisher.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -53,14 +58,20 @@ def _notice(
 
 
 def _subscriber(
-    state: WebState, session: SessionDep, purpose: str, token: str
+    state: WebState, request: Request, session: SessionDep, purpose: str, token: str
 ) -> Subscriber | None:
     """The subscriber a valid token names (None if erased since); 400 for any bad token."""
     try:
         key = state.tokens.read(purpose, token, now=state.token_now())
     except BadToken:
         raise HTTPException(400, "bad token") from None
-    return get_by_key(session, key=key)
+    return _speaking(state, request, get_by_key(session, key=key))
+
+
+def _speaking(state: WebState, request: Request, sub: Subscriber | None) -> Subscriber | None:
+    if sub is not None:  # a reader's own pages speak their language (unless ?lang= says otherwise)
+        set_locale(reader_locale(request, state.settings, sub.locale))
+    return sub
 
 
 def _csrf(state: WebState) -> URLSafeTimedSerializer:
@@ -91,6 +102,7 @@ def subscribe(
     regions: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
     website: Annotated[str, Form(max_length=400)] = "",
     form_version: Annotated[str, Form(max_length=32)] = flow.FORM_VERSION,
+    locale: Annotated[str, Form(max_length=16)] = "",
 ) -> HTMLResponse:
     """The same page, status and work for a new, pending or active address."""
     wait = state.ip_limit.hit(_ip(request))
@@ -104,9 +116,9 @@ def subscribe(
         return _notice(
             state,
             request,
-            "Check the email address",
-            "That does not look like an email address. Please go back and correct it.",
-            links=[("Back to the form", "/#subscribe")],
+            _("Check the email address"),
+            _("That does not look like an email address. Please go back and correct it."),
+            links=[(_("Back to the form"), "/#subscribe")],
             status_code=400,
         )
     tree = state.runtime.tree
@@ -118,19 +130,23 @@ def subscribe(
         return _notice(
             state,
             request,
-            "Choose a region",
-            "Please choose at least one region to follow.",
-            links=[("Back to the form", "/#subscribe")],
+            _("Choose a region"),
+            _("Please choose at least one region to follow."),
+            links=[(_("Back to the form"), "/#subscribe")],
             status_code=400,
         )
     wait = state.address_limit.hit(address.lower())
     if wait:
         return _too_many(state, request, wait)
+    language = state.settings.pick_locale(locale or None)
+    if language != base_language(locale):  # not a language we speak: the page's own
+        language = current_locale()
     # The outbox row commits with the signup, before the answer; the deliverer is woken after.
     flow.signup(
         session,
         email=address,
         regions=chosen,
+        locale=language,
         ip=_ip(request),
         form_version=form_version or flow.FORM_VERSION,
         now=state.runtime.now(),
@@ -143,16 +159,23 @@ def _check_inbox(state: WebState, request: Request) -> HTMLResponse:
     return _notice(
         state,
         request,
-        "Check your inbox",
-        "If the address can receive our emails, a message with a confirmation link is on its way.",
-        "Open the link within 7 days to start your subscription. No link, no emails.",
-        links=[("Back to the news", "/")],
+        _("Check your inbox"),
+        _(
+            "If the address can receive our emails, "
+            "a message with a confirmation link is on its way."
+        ),
+        _("Open the link within 7 days to start your subscription. No link, no emails."),
+        links=[(_("Back to the news"), "/")],
     )
 
 
 def _too_many(state: WebState, request: Request, wait: int) -> HTMLResponse:
     response = _notice(
-        state, request, "Too many requests", "Please wait a little and try again.", status_code=429
+        state,
+        request,
+        _("Too many requests"),
+        _("Please wait a little and try again."),
+        status_code=429,
     )
     response.headers["retry-after"] = str(wait)
     return response
@@ -163,9 +186,9 @@ def confirm_page(
     token: str, request: Request, session: SessionDep, state: StateDep
 ) -> HTMLResponse:
     """A page with a button; link scanners follow GETs, so a GET never confirms."""
-    if _subscriber(state, session, "confirm", token) is None:
+    if _subscriber(state, request, session, "confirm", token) is None:
         return _ended(state, request)
-    context = {"page_title": "Confirm your subscription", "token": token}
+    context = {"page_title": _("Confirm your subscription"), "token": token}
     return render(state.templates, request, "confirm.html", context)
 
 
@@ -173,10 +196,10 @@ def _ended(state: WebState, request: Request) -> HTMLResponse:
     return _notice(
         state,
         request,
-        "This subscription has ended",
-        "This confirmation link belongs to a subscription that was cancelled.",
-        "Subscribe again from the home page if you want the emails back.",
-        links=[("Subscribe", "/#subscribe")],
+        _("This subscription has ended"),
+        _("This confirmation link belongs to a subscription that was cancelled."),
+        _("Subscribe again from the home page if you want the emails back."),
+        links=[(_("Subscribe"), "/#subscribe")],
     )
 
 
@@ -188,7 +211,7 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
         key, signed = state.tokens.read_signed("confirm", token, now=state.token_now())
     except BadToken:
         raise HTTPException(400, "bad token") from None
-    sub = get_by_key(session, key=key)
+    sub = _speaking(state, request, get_by_key(session, key=key))
     regions = None
     if sub is not None:
         regions = flow.confirm(
@@ -201,14 +224,16 @@ def confirm(token: str, request: Request, session: SessionDep, state: StateDep) 
         )
     if sub is None or regions is None:
         return _ended(state, request)
-    names = ", ".join(state.runtime.tree.get(r).name_en for r in regions if r in state.runtime.tree)
+    tree, here = state.runtime.tree, current_locale()
+    names = ", ".join(tree.get(r).name(here) for r in regions if r in tree)
     prefs = state.tokens.url("", "preferences", sub.key)
     return _notice(
         state,
         request,
-        "You are subscribed",
-        f"Thank you. You will get one email a week for: {names or 'no region yet'}.",
-        links=[("Change your regions", prefs), ("Back to the news", "/")],
+        _("You are subscribed"),
+        _("Thank you. You will get one email a week for: %(regions)s.")
+        % {"regions": names or _("no region yet")},
+        links=[(_("Change your regions"), prefs), (_("Back to the news"), "/")],
     )
 
 
@@ -216,9 +241,9 @@ def _refused(state: WebState, request: Request, value: str, *, back: str) -> HTM
     """400: a submitted region is unknown or outside COVERAGE; nothing was changed."""
     tree, coverage = state.runtime.tree, state.settings.coverage
     context = {
-        "page_title": "Region not offered",
+        "page_title": _("Region not offered"),
         "value": value,
-        "coverage": tree.get(coverage_root(tree, coverage)).name_en,
+        "coverage": tree.get(coverage_root(tree, coverage)).name(current_locale()),
         "back": back,
     }
     return render(state.templates, request, "region_refused.html", context, status_code=400)
@@ -235,13 +260,13 @@ def _preferences_page(
     assert sub.id is not None
     mine = regions_of(session, subscriber_id=sub.id)
     labels = {
-        "active": "subscribed",
-        "pending": "waiting for confirmation",
-        "unsubscribed": "unsubscribed",
-        "bounced": "paused (emails bounced)",
+        "active": _("subscribed"),
+        "pending": _("waiting for confirmation"),
+        "unsubscribed": _("unsubscribed"),
+        "bounced": _("paused (emails bounced)"),
     }
     context = {
-        "page_title": "Your subscription",
+        "page_title": _("Your subscription"),
         "email": sub.email,
         "token": token,
         "status_label": labels.get(sub.status, sub.status),
@@ -249,13 +274,14 @@ def _preferences_page(
         "csrf": _csrf(state).dumps(sub.key),
         "checked": set(mine),
         "form_tree": form_tree(state.runtime.tree, state.settings.coverage, checked=mine),
+        "subscriber_locale": state.settings.pick_locale(sub.locale),
     }
     return render(state.templates, request, "preferences.html", context)
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
-    sub = _subscriber(state, session, "preferences", token)
+    sub = _subscriber(state, request, session, "preferences", token)
     if sub is None:
         return _gone(state, request)
     return _preferences_page(state, request, session, sub, token)
@@ -270,8 +296,9 @@ def save_preferences(
     csrf: Annotated[str, Form(max_length=400)] = "",
     action: Annotated[str, Form(max_length=16)] = "save",
     regions: Annotated[list[str], Form()] = [],  # noqa: B006
+    locale: Annotated[str, Form(max_length=16)] = "",
 ) -> HTMLResponse:
-    sub = _subscriber(state, session, "preferences", token)
+    sub = _subscriber(state, request, session, "preferences", token)
     if not _same_origin(request):
         raise HTTPException(400, "cross-site form")
     try:
@@ -290,19 +317,26 @@ def save_preferences(
     if outside is not None:
         return _refused(state, request, outside, back=request.url.path)
     chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
+    if locale and locale in state.settings.locale_list and locale != sub.locale:
+        assert sub.id is not None
+        set_subscriber_locale(session, subscriber_id=sub.id, locale=locale)
+        sub.locale = locale
+        set_locale(reader_locale(request, state.settings, locale))
     flow.change_regions(session, subscriber=sub, regions=chosen, ip=ip, now=now)
     if not chosen:
         return _left(state, request, sub)
-    return _preferences_page(state, request, session, sub, token, saved="Your regions are saved.")
+    return _preferences_page(
+        state, request, session, sub, token, saved=_("Your choices are saved.")
+    )
 
 
 def _gone(state: WebState, request: Request) -> HTMLResponse:
     return _notice(
         state,
         request,
-        "No subscription",
-        "There is no subscription for this link any more.",
-        links=[("Subscribe", "/#subscribe")],
+        _("No subscription"),
+        _("There is no subscription for this link any more."),
+        links=[(_("Subscribe"), "/#subscribe")],
     )
 
 
@@ -311,9 +345,9 @@ def _left(state: WebState, request: Request, sub: Subscriber) -> HTMLResponse:
     return _notice(
         state,
         request,
-        "You have unsubscribed",
-        "You will not get any more weekly emails from us.",
-        links=[("Changed your mind? Choose regions again", prefs)],
+        _("You have unsubscribed"),
+        _("You will not get any more weekly emails from us."),
+        links=[(_("Changed your mind? Choose regions again"), prefs)],
     )
 
 
@@ -322,13 +356,13 @@ def unsubscribe_page(
     token: str, request: Request, session: SessionDep, state: StateDep
 ) -> HTMLResponse:
     """A page with a button; link scanners follow GETs, so a GET never unsubscribes."""
-    sub = _subscriber(state, session, "unsubscribe", token)
+    sub = _subscriber(state, request, session, "unsubscribe", token)
     if sub is None:
         return _gone(state, request)
     if sub.status == SubscriberStatus.unsubscribed:
         return _left(state, request, sub)
     context = {
-        "page_title": "Unsubscribe",
+        "page_title": _("Unsubscribe"),
         "token": token,
         "email": None,
         "preferences_url": state.tokens.url("", "preferences", sub.key),
@@ -339,13 +373,13 @@ def unsubscribe_page(
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe(token: str, request: Request, session: SessionDep, state: StateDep) -> HTMLResponse:
     """RFC 8058 one-click (and the page's button): 200, never a redirect, idempotent."""
-    sub = _subscriber(state, session, "unsubscribe", token)
+    sub = _subscriber(state, request, session, "unsubscribe", token)
     if sub is None:
         return _notice(
             state,
             request,
-            "You have unsubscribed",
-            "There is no subscription for this link any more.",
+            _("You have unsubscribed"),
+            _("There is no subscription for this link any more."),
         )
     flow.leave(session, subscriber=sub, ip=_ip(request), now=state.runtime.now())
     return _left(state, request, sub)

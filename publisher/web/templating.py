@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jinja2
+from babel import Locale
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from publisher.i18n import current_locale, gettext
+from publisher.i18n import jinja as i18n_jinja
+from publisher.i18n.formats import format_day
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 
@@ -52,10 +56,51 @@ def safe_url(value: object) -> str | None:
 
 
 def day(moment: datetime | None) -> str:
-    """E.g. "27 November 2026" (UTC)."""
-    if moment is None:
-        return ""
-    return f"{moment.day} {moment:%B %Y}"
+    """E.g. "November 27, 2026" in the current language (the UTC date)."""
+    return format_day(moment)
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageChoice:
+    """One entry of the visible language switch (labels are autonyms: data, not interface)."""
+
+    code: str
+    label: str
+    href: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Alternate:
+    """One <link rel="alternate" hreflang> of a page."""
+
+    hreflang: str
+    href: str
+
+
+def autonym(code: str) -> str:
+    """A language's own name, e.g. "Español" (CLDR)."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
+def language_links(
+    request: Request, settings: Settings
+) -> tuple[list[LanguageChoice], list[Alternate]]:
+    """The switch and the hreflang alternates of the page ``request`` asked for."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    path = request.url.path
+    here = current_locale()
+    choices, alternates = [], []
+    for code in settings.locale_list:
+        query = urlencode([*params, ("lang", code)])
+        href = f"{path}?{query}"
+        choices.append(LanguageChoice(code, autonym(code), href, code == here))
+        alternates.append(Alternate(code, f"{settings.base_url}{href}"))
+    default = urlencode(params)
+    x_default = f"{settings.base_url}{path}{'?' + default if default else ''}"
+    alternates.append(Alternate("x-default", x_default))
+    return choices, alternates
 
 
 def feed_links(slug: str, title: str) -> list[FeedLink]:
@@ -75,13 +120,13 @@ def make_templates(settings: Settings, tree: RegionTree) -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    i18n_jinja.install(env)
     env.filters["safe_url"] = safe_url
-    env.filters["day"] = day
     env.globals["site_title"] = settings.site_title
     env.globals["postal_address"] = settings.postal_address
 
     def region_name(slug: str) -> str:
-        return tree.get(slug).name_en if slug in tree else slug
+        return tree.get(slug).name(current_locale()) if slug in tree else slug
 
     env.globals["region_name"] = region_name
     return Jinja2Templates(env=env)
@@ -97,7 +142,15 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """A page; every page gets the site-wide feed links unless it brings its own."""
-    values = {"feeds": feed_links("all", "All regions"), "page_title": None, **context}
+    choices, alternates = language_links(request, request.app.state.web.settings)
+    values = {
+        "feeds": feed_links("all", gettext("All regions")),
+        "page_title": None,
+        "languages": choices,
+        "alternates": alternates,
+        **context,
+    }
+    headers = {**(headers or {}), "content-language": current_locale()}
     response = templates.TemplateResponse(
         request, name, values, status_code=status_code, headers=headers
     )

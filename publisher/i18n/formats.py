@@ -1,0 +1,27 @@
+"""Dates, date ranges and numbers in the current language, through Babel's CLDR data."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from babel.dates import format_date, format_interval
+
+from publisher.i18n.context import current_locale
+
+
+def format_day(moment: datetime | date | None, locale: str | None = None) -> str:
+    """E.g. "November 27, 2026" / "27 de noviembre de 2026" (the date as given, no zone shift)."""
+    if moment is None:
+        return ""
+    day = moment.date() if isinstance(moment, datetime) else moment
+    return format_date(day, "long", locale=locale or current_locale())
+
+
+def format_short_day(day: date, locale: str | None = None) -> str:
+    """E.g. "Nov 24, 2026" / "24 nov 2026"."""
+    return format_date(day, "medium", locale=locale or current_locale())
+
+
+def format_range(start: date, end: date, locale: str | None = None) -> str:
+    """E.g. "Nov 30 – Dec 6, 2026" / "30 nov – 6 dic 2026"."""
+    return format_interval(start, end, "yMMMd", locale=locale or current_locale())
