@@ -241,3 +241,18 @@ def test_a_connection_lost_after_the_final_dot_is_sent_again_later_not_in_a_loop
     runtime.fixed_now += timedelta(minutes=5)
     assert OutboxDeliverer(runtime).drain().sent == 1  # a second confirmation beats none
     assert smtp.received() == {ADDRESS: 2}
+
+
+def test_the_confirmation_speaks_the_signup_language_when_it_leaves(
+    runtime: FixedClockRuntime, smtp: Recorder
+) -> None:
+    """Built just before it is sent, the email takes the subscriber's locale and region names."""
+    with on(runtime, smtp).session() as session:
+        row = signup(
+            session, email=ADDRESS, regions=["caribbean"], ip="", form_version="t",
+            now=runtime.now(), locale="es",
+        )  # fmt: skip
+    assert row is not None and OutboxDeliverer(runtime).drain().sent == 1
+    message = smtp.parsed(ADDRESS)
+    assert message["Content-Language"] == "es"
+    assert "Caribe" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
