@@ -167,8 +167,9 @@ def test_four_workers_one_killed_mid_send_no_copy_twice_none_missing(
         received = server.snapshot()
     rows = {d.subscriber_id: d for d in ledger(rt)}
     assert len(rows) == 400
-    # the kill landed mid-send: what it held is unknown (at most about three chunks), not resent
-    assert 0 < ledger_states(rt)[DeliveryState.unknown] <= 3 * 40
+    # the kill landed mid-send: the journal leaves in doubt at most the message on each of the
+    # victim's connections (its final dot out, no reply); the rest of its claim went back
+    assert ledger_states(rt)[DeliveryState.unknown] <= rt.settings.smtp_concurrency
     assert max(received.values()) == 1, "a recipient got two copies"
     for sid, email in subscribers.items():
         state = rows[sid].state

@@ -386,18 +386,7 @@ def recipient_ids(session: Session, *, region: str, after_id: int = 0, limit: in
 
     Keyset pages: pass the last id of one page as ``after_id`` of the next.
     """
-    stmt = (
-        sa.select(_SUB.c.subscriber_id)
-        .join(_S, _S.c.id == _SUB.c.subscriber_id)
-        .where(
-            _SUB.c.region == region,
-            _SUB.c.subscriber_id > after_id,
-            _S.c.status == SubscriberStatus.active,
-        )
-        .order_by(_SUB.c.subscriber_id)
-        .limit(limit)
-    )
-    return [int(i) for i in session.execute(stmt).scalars()]
+    return [i for i, _ in recipient_locales(session, region=region, after_id=after_id, limit=limit)]
 
 
 def erase(session: Session, *, email: str, now: datetime, reason: str = "erased") -> bool:
