@@ -20,7 +20,7 @@ import publisher.models
 from publisher.addresses import suppression_hash
 
 revision = "0013"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
