@@ -387,16 +387,8 @@ class SuppressionReason(StrEnum):
     complaint = "complaint"
 
 
-class OutboxState(StrEnum):
-    """An outbox message's state: the ledger's, plus ``skipped`` (no longer owed)."""
-
-    pending = "pending"
-    sending = "sending"
-    sent = "sent"
-    deferred = "deferred"
-    failed = "failed"
-    unknown = "unknown"
-    skipped = "skipped"
+# An outbox message moves through the ledger's states (``skipped``: no longer owed).
+OutboxState = DeliveryState
 
 
 class OutboxMessage(SQLModel, table=True):
