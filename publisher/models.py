@@ -120,12 +120,18 @@ class Subscriber(SQLModel, table=True):
 
     __tablename__ = "subscribers"
     # Addresses compare case-insensitively; this index makes that unique and fast (0002).
-    __table_args__ = (sa.Index("ux_subscribers_email_lower", sa.text("lower(email)"), unique=True),)
+    # The scheduler lists the zones of active readers every minute from this index (0016).
+    __table_args__ = (
+        sa.Index("ux_subscribers_email_lower", sa.text("lower(email)"), unique=True),
+        sa.Index("ix_subscribers_status_timezone", "status", "timezone"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     key: str = Field(max_length=32, unique=True)
     status: str = Field(default=SubscriberStatus.pending, max_length=16, index=True)
     locale: str = Field(default="en", max_length=16)
+    # True once the reader picked their zone; otherwise it follows their regions (0016).
+    timezone_chosen: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created: datetime = _ts()
     confirmed: datetime | None = _ts(nullable=True)
     left: datetime | None = _ts(nullable=True)
@@ -412,3 +418,22 @@ class OutboxMessage(SQLModel, table=True):
     lease_until: datetime | None = _ts(nullable=True)
     sent_at: datetime | None = _ts(nullable=True)
     last_error: str = Field(default="", max_length=1000)
+
+
+class ZoneFire(SQLModel, table=True):
+    """The scheduler's record of one weekly fire of a time zone's editions (zone, week) (0016).
+
+    APScheduler moves a job's next fire time on before running it, so a scheduler that dies in
+    the middle leaves only this row unfinished; the next leader fires again (idempotent: the
+    editions' unique keys) for the same week.
+    """
+
+    __tablename__ = "zone_fires"
+    zone: str = Field(primary_key=True, max_length=64)
+    week: str = Field(primary_key=True, max_length=8)
+    fire_time: datetime = _ts()
+    started: datetime = _ts()
+    finished: datetime | None = _ts(nullable=True)
+    runner: str = Field(default="", max_length=64)
+    status: str = Field(default="", max_length=16)
+    queued: int = Field(default=0)
