@@ -220,6 +220,23 @@ def test_a_fire_left_unfinished_by_a_dead_scheduler_is_finished(
     one_per_reader_week(runtime)
 
 
+def test_next_fires_per_zone_and_a_bad_stored_zone(runtime: FixedClockRuntime) -> None:
+    runtime.fixed_now = utc(2026, 11, 30, 9)  # Monday 09:00 UTC: UTC's fire has passed
+    utc_readers = add_subscribers(runtime, 2, prefix="utc")
+    in_zone(runtime, add_subscribers(runtime, 3, prefix="gt"), "America/Guatemala")
+    with runtime.session() as session:  # a name tzdata no longer has (or a hand-made row)
+        sub = session.get(Subscriber, utc_readers[0][0])
+        assert sub is not None
+        sub.timezone, sub.timezone_chosen = "Mars/Olympus", True
+        session.add(sub)
+    assert list(tasks.scheduled_zones(runtime)) == ["America/Guatemala", "UTC"]
+    fires = tasks.next_fires(runtime, now=runtime.now())
+    assert [(f.zone, f.at, f.week, f.readers) for f in fires] == [
+        ("America/Guatemala", utc(2026, 11, 30, 14), "2026-W48", 3),
+        ("UTC", utc(2026, 12, 7, 8), "2026-W49", 1),
+    ]
+
+
 def _context(rt: FixedClockRuntime, name: str = "test") -> JobContext:
     return JobContext(name=name, runtime=rt, metrics=Metrics(), runner="test-runner")
 

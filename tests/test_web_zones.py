@@ -153,6 +153,13 @@ def test_api_sets_and_clears_a_zone(web: Web) -> None:
     assert (r.json()["timezone"], r.json()["timezone_chosen"]) == ("America/Santiago", False)
 
 
+def test_a_legacy_zone_name_set_by_the_api_shows_selected(web: Web) -> None:
+    path, _ = page_of(web)
+    r = web.client.patch(f"/api/subscribers/{EMAIL}", headers=AUTH, json={"timezone": "US/Eastern"})
+    assert r.status_code == 200 and r.json()["timezone"] == "US/Eastern"
+    assert selected(web.client.get(path).text) == "US/Eastern"  # offered, so a save keeps it
+
+
 # -- the command line ---------------------------------------------------------------------------
 def test_cli_sets_a_zone(tmp_path: Path) -> None:
     assert run(tmp_path, "db", "upgrade").returncode == 0

@@ -26,7 +26,13 @@ from publisher.pipeline.editions import fire_editions
 from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.sources import poll_sources
 from publisher.runtime import Runtime
-from publisher.schedule.times import Cadence, last_fire, week_of_fire, zone_cadence
+from publisher.schedule.times import (
+    Cadence,
+    fire_at_or_after,
+    last_fire,
+    week_of_fire,
+    zone_cadence,
+)
 from publisher.store import schedule as store
 from publisher.store.items import next_embargo_lift
 from publisher.syndication import BuildReport
@@ -61,6 +67,31 @@ def scheduled_zones(rt: Runtime) -> dict[str, Cadence]:
         except PublisherError as e:
             event(log, "schedule.bad_zone", level=logging.ERROR, zone=name, reason=str(e))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class NextFire:
+    """When a zone's readers get their next edition (for the console's dashboard)."""
+
+    zone: str
+    at: datetime
+    week: str
+    readers: int
+
+
+def next_fires(rt: Runtime, *, now: datetime) -> list[NextFire]:
+    """Each zone with active readers and its next fire at or after ``now``, soonest first."""
+    with rt.session() as session:
+        counts = store.readers_per_zone(session, default=rt.settings.timezone)
+    found = []
+    for name, n in counts.items():
+        try:
+            cadence = zone_cadence(rt.settings, name)
+        except PublisherError:
+            continue  # logged by the scheduler's sync (schedule.bad_zone)
+        at = fire_at_or_after(cadence, now)
+        found.append(NextFire(name, at, week_of_fire(cadence, at), n))
+    return sorted(found, key=lambda f: (f.at, f.zone))
 
 
 def scheduled_runner(runner: str) -> str:

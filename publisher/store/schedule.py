@@ -47,6 +47,17 @@ def zones_to_schedule(session: Session, *, default: str) -> list[str]:
     return [str(z) for z in session.execute(stmt).scalars()]
 
 
+def readers_per_zone(session: Session, *, default: str) -> dict[str, int]:
+    """Active readers per zone (``default`` for those without one of their own)."""
+    zone = sa.func.coalesce(col(Subscriber.timezone), default)
+    stmt = (
+        sa.select(zone, sa.func.count())
+        .where(col(Subscriber.status) == SubscriberStatus.active)
+        .group_by(zone)
+    )
+    return {str(z): int(n) for z, n in session.execute(stmt)}
+
+
 def get_fire(session: Session, *, zone: str, week: str) -> ZoneFire | None:
     return session.get(ZoneFire, (zone, week))
 
