@@ -72,7 +72,9 @@ def test_counts_follow_every_change(runtime: Runtime) -> None:
     check(rt)
     digest_id = plain_digest(rt)
     with rt.session() as s:
-        ledger.enqueue(s, digest_id=digest_id, subscriber_ids=[i for i, _ in readers] + [pending.id])
+        ledger.enqueue(
+            s, digest_id=digest_id, subscriber_ids=[i for i, _ in readers] + [pending.id]
+        )
     check(rt)
     _send_round(rt, DeliveryState.sent)
     check(rt)
@@ -133,7 +135,9 @@ REGION_SETS = (["gt"], ["gt", "sv"], ["central-america"], ["hn", "sv", "americas
 
 
 @pytest.mark.postgres
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=OPS)
 def test_any_interleaving_keeps_counts_exact(runtime: Runtime, ops: list[tuple[str, int]]) -> None:
     """Property: whatever sequence of changes, the cached counts equal the live ones."""
@@ -149,10 +153,7 @@ def test_any_interleaving_keeps_counts_exact(runtime: Runtime, ops: list[tuple[s
     digest_id = plain_digest(rt)
     for op, k in ops:
         with rt.session() as s:
-            ids = [
-                int(i)
-                for (i,) in s.execute(sa.text("SELECT id FROM subscribers ORDER BY id"))
-            ]
+            ids = [int(i) for (i,) in s.execute(sa.text("SELECT id FROM subscribers ORDER BY id"))]
             target = ids[k % len(ids)] if ids else None
             if op == "add":
                 store.add_or_update(

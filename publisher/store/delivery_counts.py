@@ -56,3 +56,27 @@ def per_region_state(
         .group_by(D.c.region, T.c.state)
     )
     return [(region, state, int(n)) for region, state, n in session.execute(stmt)]
+
+
+def per_week_state(
+    session: Session, *, weeks: Collection[str], live: bool = False
+) -> dict[str, dict[str, int]]:
+    """{week: {state: rows}} of the digests labelled with ``weeks`` (the dashboard's sends)."""
+    if not live and tallies.kept(session):
+        return tallies.ledger_per_week_state(session, weeks=weeks)
+    stmt = (
+        sa.select(D.c.week, T.c.state, sa.func.count())
+        .join(D, D.c.id == T.c.digest_id)
+        .where(D.c.week.in_(list(weeks)))
+        .group_by(D.c.week, T.c.state)
+    )
+    result: dict[str, dict[str, int]] = defaultdict(dict)
+    for week, state, n in session.execute(stmt):
+        result[week][state] = int(n)
+    return dict(result)
+
+
+def digests_per_week(session: Session, *, weeks: Collection[str]) -> dict[str, int]:
+    """How many digests (rendered editions) each of ``weeks`` has."""
+    stmt = sa.select(D.c.week, sa.func.count()).where(D.c.week.in_(list(weeks))).group_by(D.c.week)
+    return {week: int(n) for week, n in session.execute(stmt)}

@@ -329,7 +329,10 @@ def bulk_add(session: Session, *, rows: Sequence[NewSubscriber], now: datetime) 
         # One statement over arrays (one firing of the tally trigger, not one per row).
         session.execute(
             _UNNEST_FOLLOWS,
-            {"ids": [f["subscriber_id"] for f in follows], "regions": [f["region"] for f in follows]},
+            {
+                "ids": [f["subscriber_id"] for f in follows],
+                "regions": [f["region"] for f in follows],
+            },
         )
     elif follows:
         session.execute(sa.insert(_SUB), follows)

@@ -101,3 +101,19 @@ def fold(session: Session) -> None:
             returning=", ".join(f"t.{k}" for k in keys) + ", t.n",
         )
         session.execute(sa.text(sql))
+
+
+def ledger_per_week_state(session: Session, *, weeks: Collection[str]) -> dict[str, dict[str, int]]:
+    """{week: {state: rows}} of the digests labelled with ``weeks``."""
+    n = sa.func.sum(L.c.n)
+    stmt = (
+        sa.select(D.c.week, L.c.state, n)
+        .join(D, D.c.id == L.c.digest_id)
+        .where(D.c.week.in_(list(weeks)))
+        .group_by(D.c.week, L.c.state)
+        .having(n != 0)
+    )
+    table: dict[str, dict[str, int]] = defaultdict(dict)
+    for week, state, count in session.execute(stmt):
+        table[week][state] = int(count)
+    return dict(table)

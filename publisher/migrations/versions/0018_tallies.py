@@ -38,37 +38,57 @@ _LEDGER_CHANGED = """
 """
 _TRIGGERS: list[tuple[str, str, str, str, str]] = [
     (
-        "tally_subscriptions_insert", "AFTER INSERT", "subscriptions", "NEW TABLE AS new_rows",
-        _FOLLOWERS_CHANGED.format(deltas="""
+        "tally_subscriptions_insert",
+        "AFTER INSERT",
+        "subscriptions",
+        "NEW TABLE AS new_rows",
+        _FOLLOWERS_CHANGED.format(
+            deltas="""
             SELECT t.region, s.status, 1 AS n
-            FROM new_rows t JOIN subscribers s ON s.id = t.subscriber_id"""),
+            FROM new_rows t JOIN subscribers s ON s.id = t.subscriber_id"""
+        ),
     ),
     (
         # A subscriber's own deletion cascades here after it is gone: the join finds nothing,
         # and tally_subscribers_delete has already taken its regions off.
-        "tally_subscriptions_delete", "AFTER DELETE", "subscriptions", "OLD TABLE AS old_rows",
-        _FOLLOWERS_CHANGED.format(deltas="""
+        "tally_subscriptions_delete",
+        "AFTER DELETE",
+        "subscriptions",
+        "OLD TABLE AS old_rows",
+        _FOLLOWERS_CHANGED.format(
+            deltas="""
             SELECT t.region, s.status, -1 AS n
-            FROM old_rows t JOIN subscribers s ON s.id = t.subscriber_id"""),
+            FROM old_rows t JOIN subscribers s ON s.id = t.subscriber_id"""
+        ),
     ),
     (
-        "tally_subscriptions_update", "AFTER UPDATE", "subscriptions",
+        "tally_subscriptions_update",
+        "AFTER UPDATE",
+        "subscriptions",
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        _FOLLOWERS_CHANGED.format(deltas="""
+        _FOLLOWERS_CHANGED.format(
+            deltas="""
             SELECT t.region, s.status, -1 AS n
             FROM old_rows t JOIN subscribers s ON s.id = t.subscriber_id
             UNION ALL
             SELECT t.region, s.status, 1 AS n
-            FROM new_rows t JOIN subscribers s ON s.id = t.subscriber_id"""),
+            FROM new_rows t JOIN subscribers s ON s.id = t.subscriber_id"""
+        ),
     ),
     (
-        "tally_subscribers_insert", "AFTER INSERT", "subscribers", "NEW TABLE AS new_rows",
+        "tally_subscribers_insert",
+        "AFTER INSERT",
+        "subscribers",
+        "NEW TABLE AS new_rows",
         _FOLLOWERS_CHANGED.format(deltas="SELECT '' AS region, status, 1 AS n FROM new_rows"),
     ),
     (
-        "tally_subscribers_update", "AFTER UPDATE", "subscribers",
+        "tally_subscribers_update",
+        "AFTER UPDATE",
+        "subscribers",
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        _FOLLOWERS_CHANGED.format(deltas="""
+        _FOLLOWERS_CHANGED.format(
+            deltas="""
             WITH changed AS (
                 SELECT o.id, o.status AS was, w.status AS became
                 FROM old_rows o JOIN new_rows w ON w.id = o.id
@@ -79,27 +99,38 @@ _TRIGGERS: list[tuple[str, str, str, str, str]] = [
             UNION ALL SELECT x.region, c.was, -1
                 FROM changed c JOIN subscriptions x ON x.subscriber_id = c.id
             UNION ALL SELECT x.region, c.became, 1
-                FROM changed c JOIN subscriptions x ON x.subscriber_id = c.id"""),
+                FROM changed c JOIN subscriptions x ON x.subscriber_id = c.id"""
+        ),
     ),
     (
-        "tally_deliveries_insert", "AFTER INSERT", "deliveries", "NEW TABLE AS new_rows",
+        "tally_deliveries_insert",
+        "AFTER INSERT",
+        "deliveries",
+        "NEW TABLE AS new_rows",
         _LEDGER_CHANGED.format(deltas="SELECT digest_id, state, 1 AS n FROM new_rows"),
     ),
     (
-        "tally_deliveries_delete", "AFTER DELETE", "deliveries", "OLD TABLE AS old_rows",
+        "tally_deliveries_delete",
+        "AFTER DELETE",
+        "deliveries",
+        "OLD TABLE AS old_rows",
         _LEDGER_CHANGED.format(deltas="SELECT digest_id, state, -1 AS n FROM old_rows"),
     ),
     (
-        "tally_deliveries_update", "AFTER UPDATE", "deliveries",
+        "tally_deliveries_update",
+        "AFTER UPDATE",
+        "deliveries",
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        _LEDGER_CHANGED.format(deltas="""
+        _LEDGER_CHANGED.format(
+            deltas="""
             WITH changed AS (
                 SELECT o.digest_id AS was_digest, o.state AS was, w.digest_id, w.state
                 FROM old_rows o JOIN new_rows w ON w.id = o.id
                 WHERE o.state <> w.state OR o.digest_id <> w.digest_id
             )
             SELECT was_digest AS digest_id, was AS state, -1 AS n FROM changed
-            UNION ALL SELECT digest_id, state, 1 FROM changed"""),
+            UNION ALL SELECT digest_id, state, 1 FROM changed"""
+        ),
     ),
 ]
 
@@ -120,7 +151,11 @@ CREATE TRIGGER tally_subscribers_delete BEFORE DELETE ON subscribers
 
 # TRUNCATE fires no delete triggers; it empties the counts it invalidates instead.
 _TRUNCATES = [
-    ("tally_subscriptions_truncate", "subscriptions", "DELETE FROM follower_tallies WHERE region <> ''"),
+    (
+        "tally_subscriptions_truncate",
+        "subscriptions",
+        "DELETE FROM follower_tallies WHERE region <> ''",
+    ),
     ("tally_subscribers_truncate", "subscribers", "DELETE FROM follower_tallies"),
     ("tally_deliveries_truncate", "deliveries", "DELETE FROM ledger_tallies"),
 ]
