@@ -106,9 +106,7 @@ def build(url: str, *, subscribers: int, items: int, ledger: int, weeks: int, se
     from publisher.store import tallies
 
     rng = random.Random(seed)
-    rt = Runtime(settings_for(url, Path(tempfile.gettempdir())))
-    rt.migrate()
-    rt.close()
+    migrate(url)
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     start = NOW - timedelta(weeks=weeks)
     with psycopg.connect(dsn) as conn:
@@ -273,6 +271,14 @@ def build(url: str, *, subscribers: int, items: int, ledger: int, weeks: int, se
     rt.close()
 
 
+def migrate(url: str) -> None:
+    from publisher.runtime import Runtime
+
+    rt = Runtime(settings_for(url, Path(tempfile.gettempdir())))
+    rt.migrate()
+    rt.close()
+
+
 def add_users(url: str, root: Path) -> None:
     """An editor and an admin, through the command an operator uses."""
     env = {**os.environ, "PUBLISHER_DATABASE_URL": url, "PUBLISHER_VAR_DIR": str(root / "var"),
@@ -311,27 +317,29 @@ def serve(url: str, root: Path, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def discover(url: str, root: Path) -> list[str]:
-    """Every GET route under /admin as the app declares it, then the dashboard's JSON sources."""
+def discover() -> list[str]:
+    """Every GET route of the console's routers (all the app mounts under /admin), then the
+    dashboard's JSON sources. FastAPI 0.165 wraps included routers, so the routers are walked
+    as ``create_app`` includes them, from ``publisher.web.admin.ROUTERS``."""
     from fastapi.routing import APIRoute
 
-    from publisher.runtime import Runtime
-    from publisher.web.app import create_app
+    from publisher.web.admin import ROUTERS
 
-    settings = settings_for(url, root)
-    rt = Runtime(settings)
-    app = create_app(settings, runtime=rt)
-    paths = sorted(
-        {
-            r.path
-            for r in app.routes
-            if isinstance(r, APIRoute)
-            and "GET" in (r.methods or ())
-            and r.path.startswith("/admin")
-        }
-    )
-    rt.close()
-    return paths + EXTRA
+    def walk(routes: list[Any]) -> Iterator[APIRoute]:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                yield from walk(list(inner.routes))
+
+    found = {
+        r.path
+        for router in ROUTERS
+        for r in walk(list(router.routes))
+        if "GET" in (r.methods or ()) and r.path.startswith("/admin")
+    }
+    return sorted(found) + EXTRA
 
 
 def samples(dsn: str) -> dict[str, str]:
@@ -521,8 +529,10 @@ def main() -> None:
         t0 = time.perf_counter()
         build(url, weeks=args.weeks, seed=args.seed, **counts)
         console.print(f"store built in {time.perf_counter() - t0:.0f} s")
+    else:
+        migrate(url)  # a store built by an older checkout gets the newer migrations
     add_users(url, root)
-    paths = discover(url, root)
+    paths = discover()
     values = samples(dsn)
     port = free_port()
     child = subprocess.Popen(

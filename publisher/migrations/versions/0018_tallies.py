@@ -1,7 +1,7 @@
 """tallies: follower and ledger counts kept by triggers on PostgreSQL (the dashboard's source)
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0017 (0013 in the brief; re-chained here after merging console-base)
 Create Date: 2026-12-01 02:00:00
 
 Counting a million subscribers or five million ledger rows takes most of a second on every
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0013"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
