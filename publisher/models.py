@@ -434,6 +434,35 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str = Field(default="", max_length=1000)
 
 
+# SQLite has autoincrement only on INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
+_TALLY_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class FollowerTally(SQLModel, table=True):
+    """A change in the number of subscribers per (region, status); region "" counts everyone.
+
+    On PostgreSQL triggers append one row per statement that changes subscribers or
+    subscriptions, so a count is a sum over a small table instead of a scan of a million rows;
+    ``store.tallies.fold`` merges the rows of one key now and then. SQLite counts live (0018).
+    """
+
+    __tablename__ = "follower_tallies"
+    id: int | None = Field(default=None, sa_column=sa.Column(_TALLY_ID, primary_key=True))
+    region: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class LedgerTally(SQLModel, table=True):
+    """A change in the number of ledger rows per (digest, state), kept like ``FollowerTally``."""
+
+    __tablename__ = "ledger_tallies"
+    id: int | None = Field(default=None, sa_column=sa.Column(_TALLY_ID, primary_key=True))
+    digest_id: int = Field(index=True)
+    state: str = Field(max_length=16)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
 class UserRole(StrEnum):
     """What a console account may do: editors work on items and editions; admins on all."""
 

@@ -189,3 +189,10 @@ def states(session: Session) -> Sequence[tuple[str, int]]:
     r = BounceReport.__table__  # type: ignore[attr-defined]
     stmt = sa.select(r.c.state, sa.func.count()).group_by(r.c.state).order_by(r.c.state)
     return [(str(a), int(b)) for a, b in session.execute(stmt)]
+
+
+def kinds_since(session: Session, *, since: datetime) -> dict[str, int]:
+    """Bounce events per kind (hard, soft, complaint) recorded since ``since`` (indexed on at)."""
+    e = BounceEvent.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(e.c.kind, sa.func.count()).where(e.c.at >= since).group_by(e.c.kind)
+    return {str(kind): int(n) for kind, n in session.execute(stmt)}

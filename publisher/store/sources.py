@@ -115,3 +115,16 @@ def update_entries(
     table = Item.__table__  # type: ignore[attr-defined]
     for item_id, values in changes:
         session.execute(sa.update(table).where(table.c.id == item_id).values(**values, updated=now))
+
+
+def health(session: Session) -> dict[str, int]:
+    """Sources in total, paused, and failing (their last poll or polls failed)."""
+    s = Source.__table__  # type: ignore[attr-defined]
+    total, paused, failing = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(s.c.paused.is_(True)),
+            sa.func.count().filter(s.c.failures > 0),
+        )
+    ).one()
+    return {"total": int(total), "paused": int(paused), "failing": int(failing)}
