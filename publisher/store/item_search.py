@@ -21,7 +21,7 @@ from publisher.models import Item, ItemRegion, WithdrawnItem
 
 Status = Literal["", "visible", "embargoed", "withdrawn"]
 Cursor = tuple[datetime, int]
-SCAN = 5_000
+SCAN = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,13 @@ def _older(
     return sa.and_(published <= at, sa.or_(published < at, key < last_id))
 
 
+def _not_older(
+    published: sa.ColumnElement[datetime], key: sa.ColumnElement[int], cursor: Cursor
+) -> sa.ColumnElement[bool]:
+    at, last_id = cursor
+    return sa.and_(published >= at, sa.or_(published > at, key >= last_id))
+
+
 def _indexed(
     stmt: sa.Select[Any], wanted: ItemFilter, *, now: datetime, after: Cursor | None
 ) -> sa.Select[Any]:
@@ -119,7 +126,7 @@ def search_items(
         found = session.execute(edge.order_by(*order).offset(scan - 1).limit(1)).first()
         if found is not None:
             boundary = (found[0], found[1])
-            stmt = stmt.where(sa.not_(_older(items.c.published, items.c.id, boundary)))
+            stmt = stmt.where(_not_older(items.c.published, items.c.id, boundary))
         if wanted.lang:
             stmt = stmt.where(
                 sa.or_(items.c.lang == wanted.lang, items.c.lang.like(f"{wanted.lang}-%"))
