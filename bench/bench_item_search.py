@@ -81,7 +81,7 @@ def main() -> int:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    settings = Settings(_env_file=None, database_url=f"{base}/{name}", secret_key="bench")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=f"{base}/{name}", secret_key="bench")
     rt = Runtime(settings)
     try:
         rt.migrate()
