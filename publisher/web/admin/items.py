@@ -35,13 +35,10 @@ from publisher.web.admin.auth import EditorUser
 from publisher.web.admin.render import flash, page
 from publisher.web.coverage import covered, form_tree
 from publisher.web.deps import SessionDep, StateDep, WebState
-from publisher.web.security import CSP
 
 router = APIRouter(prefix="/admin/items", include_in_schema=False)
 PAGE = 50
 MAX_UPLOAD = 5_000_000
-# The form page's script asks /admin/items/suggest while the editor types: same origin only.
-FORM_CSP = CSP + "; script-src 'self'; connect-src 'self'"
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 FORMATS: tuple[Format, ...] = ("seed", "csv", "json", "feed")
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -112,7 +109,7 @@ class ListQuery:
     status: str = ""
 
     def params(self) -> list[tuple[str, str]]:
-        pairs = [("region", self.region), ("lang", self.lang), ("q", self.q)]
+        pairs = [("region", self.region), ("language", self.lang), ("q", self.q)]
         pairs += [("from", self.start), ("to", self.end), ("status", self.status)]
         return [(k, v) for k, v in pairs if v]
 
@@ -180,7 +177,7 @@ def list_items(
     """Items newest first with filters; "older" pages by keyset, never by offset."""
     params = request.query_params
     query = ListQuery(
-        region=params.get("region", "")[:64], lang=params.get("lang", "")[:16],
+        region=params.get("region", "")[:64], lang=params.get("language", "")[:16],
         q=params.get("q", "")[:200], start=params.get("from", "")[:10],
         end=params.get("to", "")[:10], status=params.get("status", "")[:16],
     )  # fmt: skip
@@ -253,8 +250,8 @@ def _posted(form: FormData, zone_default: str) -> ItemForm:
     zone = _text(form, "zone")
     return ItemForm(
         title=_text(form, "title"), summary=_text(form, "summary"),
-        link=_text(form, "link").strip(), lang=_text(form, "lang").strip(), image_url=_text(form, "image_url").strip(),
-        image_alt=_text(form, "image_alt"), publish_at=_text(form, "publish_at").strip(),
+        link=_text(form, "link").strip(), lang=_text(form, "lang").strip(),
+        image_url=_text(form, "image_url").strip(), image_alt=_text(form, "image_alt"), publish_at=_text(form, "publish_at").strip(),
         zone=zone if zone in zone_names() else zone_default,
         regions=list(dict.fromkeys(r.strip().lower() for r in regions if r.strip())),
     )  # fmt: skip
@@ -313,7 +310,7 @@ def _form_page(
     tree = state.runtime.tree
     coverage = covered(tree, state.settings.coverage)
     checked = set(form.regions)
-    response = page(
+    return page(
         request,
         "admin/item_form.html",
         {
@@ -329,10 +326,8 @@ def _form_page(
             "langs": LANGS,
         },
         user=user,
+        status_code=status_code,
     )
-    response.status_code = status_code
-    response.headers["content-security-policy"] = FORM_CSP
-    return response
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -524,7 +519,7 @@ def _upload_page(
     source: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    response = page(
+    return page(
         request,
         "admin/item_upload.html",
         {
@@ -536,9 +531,8 @@ def _upload_page(
             "max_mb": MAX_UPLOAD // 1_000_000,
         },
         user=user,
+        status_code=status_code,
     )
-    response.status_code = status_code
-    return response
 
 
 @router.get("/upload", response_class=HTMLResponse)
