@@ -251,7 +251,8 @@ def _posted(form: FormData, zone_default: str) -> ItemForm:
     return ItemForm(
         title=_text(form, "title"), summary=_text(form, "summary"),
         link=_text(form, "link").strip(), lang=_text(form, "lang").strip(),
-        image_url=_text(form, "image_url").strip(), image_alt=_text(form, "image_alt"), publish_at=_text(form, "publish_at").strip(),
+        image_url=_text(form, "image_url").strip(), image_alt=_text(form, "image_alt"),
+        publish_at=_text(form, "publish_at").strip(),
         zone=zone if zone in zone_names() else zone_default,
         regions=list(dict.fromkeys(r.strip().lower() for r in regions if r.strip())),
     )  # fmt: skip
