@@ -5,6 +5,7 @@
     login.py     /admin/login, /admin/logout (server-side sessions, rate-limited failures)
     audit.py     /admin/audit (admins)
     users.py     /admin/users (admins)
+    items.py     /admin/items: list, add/edit with region suggestions, withdraw, upload
 
 ``create_app`` includes every router of ``ROUTERS`` with the CSRF check as a dependency, so no
 handler checks it itself.
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, login, users
+from publisher.web.admin import audit, items, login, users
 
 ROUTERS: list[APIRouter] = [
     login.router,
     audit.router,
     users.router,
+    items.router,
 ]

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData, UploadFile
 
 from publisher.errors import InputError, UnknownRegionError
-from publisher.i18n import N_, gettext
+from publisher.i18n import N_, current_locale, gettext
 from publisher.intake.language import clean_lang
 from publisher.intake.records import RawRecord, clean_record
 from publisher.intake.remote import read_feed
@@ -33,7 +33,7 @@ from publisher.store.item_search import Cursor, ItemFilter, Status, search_items
 from publisher.store.items import id_by_guid, item_row, tags_of
 from publisher.web.admin.auth import EditorUser
 from publisher.web.admin.render import flash, page
-from publisher.web.coverage import covered, form_tree
+from publisher.web.coverage import FormNode, covered, form_tree
 from publisher.web.deps import SessionDep, StateDep, WebState
 
 router = APIRouter(prefix="/admin/items", include_in_schema=False)
@@ -140,10 +140,10 @@ def item_filter(query: ListQuery, state: WebState) -> tuple[ItemFilter, list[str
         if day is not None and day < date.max:
             at = datetime.combine(day + timedelta(days=extra), time(), zone).astimezone(UTC)
         bounds.append(at)
-    status = query.status if query.status in STATUSES else ""
+    status: Status = query.status if query.status in STATUSES else ""
     wanted = ItemFilter(
         regions=regions, lang=lang, text=query.q.strip()[:200], since=bounds[0],
-        until=bounds[1], status=status,  # type: ignore[arg-type]
+        until=bounds[1], status=status,
     )  # fmt: skip
     return wanted, problems
 
@@ -157,12 +157,13 @@ class RegionOption:
 
 def region_options(state: WebState) -> list[RegionOption]:
     """The COVERAGE regions as an indented list for the filter's <select>."""
-    root = form_tree(state.runtime.tree, state.settings.coverage, checked=())
-    region_name = state.templates.env.globals["region_name"]
+    tree = state.runtime.tree
+    root = form_tree(tree, state.settings.coverage, checked=())
+    locale = current_locale()
     options: list[RegionOption] = []
 
-    def walk(node: Any, depth: int) -> None:
-        options.append(RegionOption(node.slug, region_name(node.slug), depth))
+    def walk(node: FormNode, depth: int) -> None:
+        options.append(RegionOption(node.slug, tree.get(node.slug).name(locale), depth))
         for child in node.children:
             walk(child, depth + 1)
 
@@ -451,13 +452,12 @@ def suggest_json(user: EditorUser, state: StateDep, form_data: FormDep) -> JSONR
     """Suggested regions for the text being typed (the form's script asks, same origin)."""
     form = _posted(form_data, state.settings.timezone)
     found = suggest(form, state)
-    region_name = state.templates.env.globals["region_name"]
+    tree, locale = state.runtime.tree, current_locale()
     return JSONResponse(
         {
-            "regions": [{"slug": s, "name": region_name(s)} for s in found.regions],
+            "regions": [{"slug": s, "name": tree.get(s).name(locale)} for s in found.regions],
             "default_only": found.default_only,
-        },
-        headers={"cache-control": "no-store"},
+        }
     )
 
 
@@ -552,7 +552,7 @@ def upload(
 ) -> HTMLResponse:
     """Import an uploaded file or a feed URL; the answer is the per-line report."""
     fmt_given = _text(form_data, "format")
-    fmt: Format | None = fmt_given if fmt_given in FORMATS else None  # type: ignore[assignment]
+    fmt: Format | None = fmt_given if fmt_given in FORMATS else None
     url = _text(form_data, "url").strip()[:2000]
     upload = form_data.get("file")
     rt = state.runtime
