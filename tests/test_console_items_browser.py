@@ -5,6 +5,7 @@ every item page usable at 375 px and without serious axe-core violations."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -17,12 +18,19 @@ pytestmark = pytest.mark.browser
 console_server = console_support.console_server
 console_browser = console_support.console_browser
 TITLE = "Floods close the roads of Guatemala"
+ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def check_page(page: Page) -> None:
+def check_page(page: Page, name: str = "") -> None:
+    """axe-core clean, no sideways scrolling at 375 px; screenshots of ``name`` in artifacts/."""
     assert_accessible(page)
     at_375(page)
+    if name:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"console-items-{name}-375.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
+    if name:
+        page.screenshot(path=str(ARTIFACTS / f"console-items-{name}-1280.png"), full_page=True)
 
 
 def test_add_an_item_with_suggested_regions_and_find_it(
@@ -43,7 +51,7 @@ def test_add_an_item_with_suggested_regions_and_find_it(
     expect(page.locator("#suggestions")).to_contain_text("Guatemala")
     page.get_by_label("Date and time").fill("2026-11-27T08:30")
     page.get_by_label("Time zone").select_option("America/Guatemala")
-    check_page(page)
+    check_page(page, "form")
     with page.expect_navigation():
         page.get_by_role("button", name="Save").click()
     match = re.search(r"/admin/items/(\d+)/edit$", page.url)
@@ -59,7 +67,7 @@ def test_add_an_item_with_suggested_regions_and_find_it(
     with page.expect_navigation():
         page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("link", name=TITLE)).to_be_visible()
-    check_page(page)
+    check_page(page, "list")
 
     page.goto(f"{base}/admin/items/{item_id}/withdraw")
     check_page(page)
@@ -72,7 +80,7 @@ def test_add_an_item_with_suggested_regions_and_find_it(
     with page.expect_navigation():
         page.get_by_role("button", name="Import").click()
     expect(page.get_by_role("status").filter(has_text="Added 1")).to_be_visible()
-    check_page(page)
+    check_page(page, "upload-report")
 
 
 def test_suggest_regions_works_without_javascript(
