@@ -6,6 +6,7 @@
     audit.py     /admin/audit (admins)
     users.py     /admin/users (admins)
     dashboard.py /admin, the dashboard (editors and admins)
+    items.py     /admin/items: list, add/edit with region suggestions, withdraw, upload
 
 ``create_app`` includes every router of ``ROUTERS`` with the CSRF check as a dependency, so no
 handler checks it itself.
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, dashboard, login, users
+from publisher.web.admin import audit, dashboard, items, login, users
 
 ROUTERS: list[APIRouter] = [
     login.router,
     audit.router,
     users.router,
     dashboard.router,
+    items.router,
 ]
