@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlmodel import Session
 
 from publisher.db import alembic_config
 from publisher.errors import SuppressedError
@@ -24,7 +25,13 @@ from publisher.models import (
     SuppressionReason,
 )
 from publisher.pipeline.subscriber_export import HEADER, csv_lines, export_csv, neutralise
-from publisher.pipeline.subscribers import clear_bounce, erase_subscriber
+from publisher.pipeline.subscribers import (
+    SubscriberImportReport,
+    clear_bounce,
+    erase_subscriber,
+    import_subscriber_rows,
+    read_subscriber_rows,
+)
 from publisher.pipeline.subscription import confirm, signup
 from publisher.runtime import Runtime
 from publisher.store import subscriber_admin as admin
@@ -220,3 +227,49 @@ def test_migration_0019_down_and_up(runtime: Runtime) -> None:
         assert "text_pattern_ops" in found
     with runtime.session() as session:
         assert len(admin.search(session, text="mar")) == 2
+
+
+def _import(rt: Runtime, body: str) -> tuple[SubscriberImportReport, int]:
+    statements = []
+
+    def count(*_args: object) -> None:
+        statements.append(1)
+
+    sa.event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        with rt.session() as session:
+            rows = read_subscriber_rows(io.StringIO(body), source="up.csv", tree=rt.tree)
+            report = import_subscriber_rows(session, rows=rows, source="up.csv", now=FIXED_NOW)
+    finally:
+        sa.event.remove(rt.engine, "before_cursor_execute", count)
+    return report, len(statements)
+
+
+def test_a_reimport_costs_a_few_statements_and_changes_only_what_is_new(runtime: Runtime) -> None:
+    lines = [f"r{i}@example.org,gt,pending,en" for i in range(200)]
+    body = "email,regions,status,locale\n" + "\n".join(lines) + "\n"
+    report, _ = _import(runtime, body)
+    assert report.added == 200
+    again, statements = _import(runtime, body)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 200)
+    assert statements < 15  # not one query per line
+    changed = body.replace("r1@example.org,gt,pending", "r1@example.org,gt sv,pending")
+    changed = changed.replace("r2@example.org,gt,pending", "r2@example.org,gt,active")
+    changed += "r3@example.org,hn,pending,en\nr3@example.org,hn,pending,en\n"  # a duplicate line
+    third, _ = _import(runtime, changed)
+    assert (third.added, third.updated, third.unchanged) == (0, 3, 199)
+    with runtime.session() as session:
+        assert store.regions_of(session, subscriber_id=_id(session, "r1@example.org")) == [
+            "gt", "sv",
+        ]  # fmt: skip
+        r2 = store.get_by_email(session, email="r2@example.org")
+        assert r2 is not None and r2.status == "active"
+        assert store.regions_of(session, subscriber_id=_id(session, "r3@example.org")) == [
+            "gt", "hn",
+        ]  # fmt: skip
+
+
+def _id(session: Session, email: str) -> int:
+    sub = store.get_by_email(session, email=email)
+    assert sub is not None and sub.id is not None
+    return sub.id
