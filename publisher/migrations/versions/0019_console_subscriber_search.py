@@ -1,7 +1,7 @@
 """console search: a pattern index on lower(email) (PostgreSQL) and suppressions by time
 
 Revision ID: 0019
-Revises: 0013
+Revises: 0017
 Create Date: 2026-12-01 02:00:00
 
 The admins' subscriber search matches address prefixes with a left-anchored LIKE. PostgreSQL
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0019"
-down_revision = "0013"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -5,6 +5,9 @@
     login.py     /admin/login, /admin/logout (server-side sessions, rate-limited failures)
     audit.py     /admin/audit (admins)
     users.py     /admin/users (admins)
+    subscribers.py       /admin/subscribers: search, a person, add, erase (admins)
+    subscriber_files.py  /admin/subscribers/import and /export (admins)
+    suppressions.py      /admin/suppressions (admins)
 
 ``create_app`` includes every router of ``ROUTERS`` with the CSRF check as a dependency, so no
 handler checks it itself.
@@ -14,10 +17,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, login, users
+from publisher.web.admin import audit, login, subscriber_files, subscribers, suppressions, users
 
 ROUTERS: list[APIRouter] = [
     login.router,
     audit.router,
     users.router,
+    subscriber_files.router,
+    subscribers.router,
+    suppressions.router,
 ]
