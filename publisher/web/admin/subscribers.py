@@ -30,6 +30,7 @@ from publisher.pipeline.subscribers import (
 from publisher.store import audit
 from publisher.store import subscriber_admin as admin_store
 from publisher.store import subscribers as store
+from publisher.store.subscriber_admin import Match
 from publisher.web.admin.auth import AdminOnly
 from publisher.web.admin.render import flash, page
 from publisher.web.coverage import form_tree, refused
@@ -124,7 +125,7 @@ def subscribers_page(
 ) -> HTMLResponse:
     """Newest first, 50 a page; a prefix search reads an index, a substring search scans."""
     text = q.strip()
-    mode = "contains" if match == "contains" else "prefix"
+    mode: Match = "contains" if match == "contains" else "prefix"
     wanted = status_of(status)
     rows = admin_store.search(
         session, text=text, match=mode, status=wanted, before_id=before, limit=PAGE + 1
