@@ -37,17 +37,27 @@ _LONE_CR = re.compile(r"\r(?!\n)")
 def read_text(path: Path) -> str:
     """Read a UTF-8 file (a BOM is allowed), naming the file when it is not UTF-8."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError as e:
         raise InputError("no such file", source=str(path)) from e
+    return decode_text(data, source=str(path))
+
+
+def decode_text(data: bytes, *, source: str) -> str:
+    """UTF-8 bytes (a BOM is allowed) as text, naming the source when they are not UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text (byte {e.start})", source=str(path)) from e
+        raise InputError(f"not UTF-8 text (byte {e.start})", source=source) from e
 
 
 def read_seed(path: Path) -> Read:
     """Lines alternate title and summary; blank lines between pairs are tolerated."""
-    source = str(path)
-    text = read_text(path)
+    yield from parse_seed(read_text(path), source=str(path))
+
+
+def parse_seed(text: str, *, source: str) -> Read:
+    """The seed format from text already read (a file, an upload)."""
     lines = [(n, line.strip()) for n, line in enumerate(_LINE_END.split(text), 1)]
     lines = [(n, line) for n, line in lines if line]
     for i in range(0, len(lines), 2):
@@ -60,9 +70,13 @@ def read_seed(path: Path) -> Read:
 
 def read_csv(path: Path) -> Read:
     """A header row naming title and summary, optionally link, published, regions, guid, image."""
-    source = str(path)
+    yield from parse_csv(read_text(path), source=str(path))
+
+
+def parse_csv(text: str, *, source: str) -> Read:
+    """The CSV format from text already read (a file, an upload)."""
     # A lone CR is not a line end; as a space it is what clean_field would make of it anyway.
-    reader = csv.reader(io.StringIO(_LONE_CR.sub(" ", read_text(path)), newline=""))
+    reader = csv.reader(io.StringIO(_LONE_CR.sub(" ", text), newline=""))
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
@@ -87,9 +101,13 @@ def read_csv(path: Path) -> Read:
 
 def read_json(path: Path) -> Read:
     """A JSON list of objects with the CSV's keys; the position in the list is the 'line'."""
-    source = str(path)
+    yield from parse_json(read_text(path), source=str(path))
+
+
+def parse_json(text: str, *, source: str) -> Read:
+    """The JSON format from text already read (a file, an upload)."""
     try:
-        data = json.loads(read_text(path))
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"not JSON: {e.msg}", source=source, line=e.lineno) from e
     if not isinstance(data, list):

@@ -33,6 +33,8 @@ class ItemChanges:
     published: object = _UNSET
     regions: object = _UNSET
     lang: object = _UNSET
+    image_url: object = _UNSET
+    image_alt: object = _UNSET
 
 
 def update_item(
@@ -63,6 +65,8 @@ def update_item(
         regions=None,
         guid=item.guid,
         lang=pick("lang", item.lang) or None,  # "" or null: detect it from the text
+        image_url=pick("image_url", item.image_url) or None,
+        image_alt=pick("image_alt", item.image_alt),
     )
     clean = clean_record(raw)
     text_changed = (clean.title, clean.summary) != (item.title, item.summary)
@@ -85,6 +89,7 @@ def update_item(
 
     item.title, item.summary, item.link = clean.title, clean.summary, clean.link
     item.lang = clean.lang
+    item.image_url, item.image_alt = clean.image_url, clean.image_alt
     if clean.published is not None:
         item.published = clean.published
     item.visible_at = visible_after_edit(item.visible_at, item.published, now)

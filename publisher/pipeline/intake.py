@@ -13,14 +13,35 @@ from typing import Literal
 from sqlmodel import Session
 
 from publisher.errors import InputError, UnknownRegionError
-from publisher.intake.readers import Read, read_csv, read_json, read_seed
+from publisher.intake.readers import (
+    Read,
+    decode_text,
+    parse_csv,
+    parse_json,
+    parse_seed,
+    read_csv,
+    read_json,
+    read_seed,
+)
 from publisher.intake.records import NewItem, RawRecord, clean_record
-from publisher.intake.remote import read_feed
+from publisher.intake.remote import feed_records, parse_feed, read_feed
 from publisher.regions.infer import RegionInferrer
 from publisher.regions.tree import RegionTree
 from publisher.store.items import ItemInsert, existing_guids, insert_items
 
 Format = Literal["seed", "csv", "json", "feed"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    """What became of one record (the console's per-line report)."""
+
+    line: int
+    result: Literal["added", "present", "skipped"]
+    reason: str = ""
+    title: str = ""
+    item_id: int | None = None
+    same_as: int | None = None
 
 
 @dataclass
@@ -32,6 +53,7 @@ class ImportReport:
     inferred: int = 0
     errors: list[InputError] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)
+    lines: list[LineResult] = field(default_factory=list)
 
     def merge(self, other: ImportReport) -> None:
         self.added += other.added
@@ -39,6 +61,7 @@ class ImportReport:
         self.inferred += other.inferred
         self.errors += other.errors
         self.ids += other.ids
+        self.lines += other.lines
 
 
 def guess_format(source: str) -> Format:
@@ -60,6 +83,16 @@ def read_source(source: str, fmt: Format | None = None, *, allow_private: bool =
         return read_feed(source, allow_private=allow_private)
     reader = {"seed": read_seed, "csv": read_csv, "json": read_json}[fmt]
     return reader(Path(source))
+
+
+def read_upload(data: bytes, *, name: str, fmt: Format | None = None) -> Read:
+    """The records of an uploaded file (the console), in the given or guessed format."""
+    fmt = fmt or guess_format(name)
+    if fmt == "feed":
+        yield from feed_records(parse_feed(data, source=name), source=name)
+        return
+    parse = {"seed": parse_seed, "csv": parse_csv, "json": parse_json}[fmt]
+    yield from parse(decode_text(data, source=name), source=name)
 
 
 def _tags(
@@ -121,6 +154,7 @@ def _import(
 ) -> ImportReport:
     report = ImportReport()
     batch: dict[str, ItemInsert] = {}
+    lines: dict[str, int] = {}
     for position, record in enumerate(records):
         try:
             if isinstance(record, InputError):
@@ -128,11 +162,16 @@ def _import(
             item = clean_record(record)
             if item.guid in batch:
                 report.existing += 1
+                report.lines.append(
+                    LineResult(item.line, "present", title=item.title, same_as=lines[item.guid])
+                )
                 continue
             regions, inferred = _tags(item, tree=tree, inferrer=inferrer, forced=forced)
         except InputError as e:
             report.errors.append(e)
+            report.lines.append(LineResult(e.line or 0, "skipped", e.reason))
             continue
+        lines[item.guid] = item.line
         report.inferred += inferred
         batch[item.guid] = ItemInsert(
             guid=item.guid,
@@ -153,4 +192,10 @@ def _import(
     report.inferred -= sum(1 for g in known if batch[g].regions_inferred)
     report.ids = insert_items(session, items=fresh, now=now)
     report.added = len(fresh)
+    ids = dict(zip((it.guid for it in fresh), report.ids, strict=True))
+    for guid, it in batch.items():
+        found = ids.get(guid)
+        result: Literal["added", "present"] = "added" if found is not None else "present"
+        report.lines.append(LineResult(lines[guid], result, title=it.title, item_id=found))
+    report.lines.sort(key=lambda r: r.line)
     return report

@@ -66,6 +66,9 @@ def header_dict() -> dict[str, str]:
 
 FORM_LIMIT = 64 * 1024
 API_LIMIT = 1024 * 1024
+# Console pages that take a file: a ceiling well above the page's own cap, so that a file a bit
+# too large reaches the page and gets its clear, translated answer; beyond the ceiling, 413 here.
+UPLOAD_LIMITS: dict[str, int] = {"/admin/items/upload": 16 * 1024 * 1024}
 
 
 class SecurityHeaders:
@@ -135,7 +138,10 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.api_limit if scope["path"].startswith("/api") else self.form_limit
+        path: str = scope["path"]
+        limit = UPLOAD_LIMITS.get(path, self.form_limit)
+        if path.startswith("/api"):
+            limit = self.api_limit
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:

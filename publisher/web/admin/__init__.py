@@ -5,6 +5,7 @@
     login.py     /admin/login, /admin/logout (server-side sessions, rate-limited failures)
     audit.py     /admin/audit (admins)
     users.py     /admin/users (admins)
+    items.py     /admin/items: list, add/edit with region suggestions, withdraw, upload
     subscribers.py       /admin/subscribers: search, a person, add, erase (admins)
     subscriber_files.py  /admin/subscribers/import and /export (admins)
     suppressions.py      /admin/suppressions (admins)
@@ -17,12 +18,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, login, subscriber_files, subscribers, suppressions, users
+from publisher.web.admin import (
+    audit,
+    items,
+    login,
+    subscriber_files,
+    subscribers,
+    suppressions,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     login.router,
     audit.router,
     users.router,
+    items.router,
     subscriber_files.router,
     subscribers.router,
     suppressions.router,
