@@ -255,8 +255,11 @@ def test_import_reports_every_line(console: Console) -> None:
 
 def test_import_refuses_oversized_and_non_csv_files(console: Console) -> None:
     big = b"email,regions\r\n" + b"x" * (10 * 1024 * 1024)
-    r = _upload(console, big)
+    r = _upload(console, big)  # reaches the page: a translated answer that says what to do
     assert r.status_code == 413  # type: ignore[attr-defined]
+    assert "command line" in r.text  # type: ignore[attr-defined]
+    huge = _upload(console, b"x" * (17 * 1024 * 1024))  # past the ceiling: refused unread
+    assert huge.status_code == 413  # type: ignore[attr-defined]
     headless = _upload(console, b"address,where\r\nann@example.org,gt\r\n")
     assert headless.status_code == 400  # type: ignore[attr-defined]
     assert "email" in headless.text  # type: ignore[attr-defined]
