@@ -43,7 +43,13 @@ def address_key(value: str) -> str:
 
 def suppression_hash(email: str) -> str:
     """SHA-256 hex of the lower-cased normal form: what erasure keeps instead of the address."""
-    return hashlib.sha256(address_key(email).encode("ascii")).hexdigest()
+    return normal_hash(normalize_address(email))
+
+
+def normal_hash(address: str) -> str:
+    """suppression_hash of an address already in normal form, without checking it again
+    (an import hashes thousands it has just normalised)."""
+    return hashlib.sha256(address.lower().encode("ascii")).hexdigest()
 
 
 def is_valid_address(value: str) -> bool:

@@ -157,6 +157,8 @@ class Suppression(SQLModel, table=True):
     """
 
     __tablename__ = "suppressions"
+    # The console lists entries newest first, by keyset (0019).
+    __table_args__ = (sa.Index("ix_suppressions_created", "created", "email_hash"),)
     email_hash: str = Field(primary_key=True, max_length=64)
     reason: str = Field(max_length=32)
     created: datetime = _ts()

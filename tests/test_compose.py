@@ -116,7 +116,8 @@ def test_nginx_serves_feeds_from_the_volume_the_app_writes() -> None:
 def test_only_nginx_is_believed_about_the_client_address() -> None:
     """nginx sets X-Forwarded-For from the address it sees; the web app trusts nginx alone."""
     assert "$proxy_add_x_forwarded_for" not in NGINX_CONF
-    assert NGINX_CONF.count("proxy_set_header X-Forwarded-For $remote_addr;") == 2
+    forwarded = NGINX_CONF.count("proxy_set_header X-Forwarded-For $remote_addr;")
+    assert forwarded >= 2 and forwarded == NGINX_CONF.count("proxy_set_header Host $host;")
     web = SERVICES["web"]
     assert "*" not in web["command"] and "--forwarded-allow-ips" not in web["command"]
     trusted = web["environment"]["PUBLISHER_FORWARDED_ALLOW_IPS"]

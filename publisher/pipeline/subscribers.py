@@ -15,20 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlmodel import Session
 
 from publisher.addresses import normalize_address
 from publisher.delivery.mailer import Mailer
 from publisher.errors import InputError, UnknownRegionError
-from publisher.models import Subscriber, SubscriberStatus
+from publisher.models import Subscriber, SubscriberStatus, SuppressionReason
 from publisher.pipeline.outbox import OutboxDeliverer, fixed_mailer
 from publisher.regions.tree import RegionTree
 from publisher.regions.zones import check_zone
 from publisher.runtime import Runtime
 from publisher.store import outbox
 from publisher.store import subscribers as store
+from publisher.store.subscriber_admin import regions_by_subscriber
 
 FORM_VERSION = "cli-1"
 _LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
@@ -97,29 +98,36 @@ def read_subscriber_csv(path: str, *, tree: RegionTree) -> Iterator[SubscriberRo
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", source=path) from e
     with handle:
-        reader = csv.DictReader(handle)
+        yield from read_subscriber_rows(handle, source=path, tree=tree)
+
+
+def read_subscriber_rows(
+    handle: TextIO, *, source: str, tree: RegionTree
+) -> Iterator[SubscriberRow | InputError]:
+    """The checked rows of a subscribers CSV already open as text (a file or an upload)."""
+    reader = csv.DictReader(handle)
+    try:
+        header = [h.strip().lower() for h in reader.fieldnames or []]
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise InputError(f"not a CSV file: {e}", source=source, line=1) from e
+    missing = {"email", "regions"} - set(header)
+    if missing:
+        raise InputError(
+            f"header lacks column(s) {', '.join(sorted(missing))}", source=source, line=1
+        )
+    reader.fieldnames = header
+    while True:
         try:
-            header = [h.strip().lower() for h in reader.fieldnames or []]
+            record = next(reader)
+        except StopIteration:
+            return
         except (csv.Error, UnicodeDecodeError) as e:
-            raise InputError(f"not a CSV file: {e}", source=path, line=1) from e
-        missing = {"email", "regions"} - set(header)
-        if missing:
-            raise InputError(
-                f"header lacks column(s) {', '.join(sorted(missing))}", source=path, line=1
-            )
-        reader.fieldnames = header
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except (csv.Error, UnicodeDecodeError) as e:
-                yield InputError(f"unreadable row: {e}", source=path, line=reader.line_num)
-                continue
-            try:
-                yield parse_row(record, line=reader.line_num, tree=tree)
-            except InputError as e:
-                yield InputError(e.reason, source=path, line=reader.line_num)
+            yield InputError(f"unreadable row: {e}", source=source, line=reader.line_num)
+            continue
+        try:
+            yield parse_row(record, line=reader.line_num, tree=tree)
+        except InputError as e:
+            yield InputError(e.reason, source=source, line=reader.line_num)
 
 
 def _consent(
@@ -170,11 +178,21 @@ def _import_chunk(
     report.pending_ids += [
         i for i, r in zip(ids, new, strict=True) if r.status == SubscriberStatus.pending
     ]
+    follows = regions_by_subscriber(session, ids=[s.id for s in existing.values() if s.id])
     for row in later:
-        if _update(session, row, now=now):
+        known = existing.get(row.email.lower())
+        if known is not None and _nothing_new(row, known, follows.get(known.id or 0, [])):
+            report.unchanged += 1  # the common re-import: no query per row
+        elif _update(session, row, now=now):
             report.updated += 1
         else:
             report.unchanged += 1
+
+
+def _nothing_new(row: SubscriberRow, known: Subscriber, follows: list[str]) -> bool:
+    """Whether a row would change nothing for a subscriber as stored before its chunk."""
+    activates = known.status == SubscriberStatus.pending and row.status == SubscriberStatus.active
+    return not activates and set(row.regions) <= set(follows)
 
 
 def _update(session: Session, row: SubscriberRow, *, now: datetime) -> bool:
@@ -205,8 +223,17 @@ def import_subscribers(
     session: Session, *, path: str, tree: RegionTree, now: datetime
 ) -> SubscriberImportReport:
     """Import a subscribers CSV; a file that cannot be read at all raises InputError."""
+    return import_subscriber_rows(
+        session, rows=read_subscriber_csv(path, tree=tree), source=path, now=now
+    )
+
+
+def import_subscriber_rows(
+    session: Session, *, rows: Iterator[SubscriberRow | InputError], source: str, now: datetime
+) -> SubscriberImportReport:
+    """Import checked rows (see read_subscriber_rows) a thousand at a time; the same rules
+    for the CLI and the console: suppressed addresses are reported, never re-added."""
     report = SubscriberImportReport()
-    rows = read_subscriber_csv(path, tree=tree)
     while chunk := list(islice(rows, _CHUNK)):
         good: list[SubscriberRow] = []
         for row in chunk:
@@ -214,7 +241,7 @@ def import_subscribers(
                 report.errors.append(row)
             else:
                 good.append(row)
-        _import_chunk(session, good, source=path, now=now, report=report)
+        _import_chunk(session, good, source=source, now=now, report=report)
     report.errors.sort(key=lambda e: e.line or 0)
     return report
 
@@ -222,10 +249,12 @@ def import_subscribers(
 def add_subscriber(
     session: Session, *, email: str, regions: list[str], confirmed: bool, locale: str,
     tree: RegionTree, now: datetime, timezone: str | None = None,
+    form_version: str = FORM_VERSION,
 ) -> tuple[Subscriber, bool]:  # fmt: skip
     """Add one subscriber (or regions to an existing one) as the operator; (subscriber, created).
 
     ``timezone``: pin their zone (an IANA name); None leaves it to their regions.
+    ``form_version`` names the tool in the consent record (the CLI's, the console's).
     """
     slugs = check_regions(regions, tree)
     zone = None if timezone is None else check_zone(timezone)
@@ -243,7 +272,7 @@ def add_subscriber(
         action="operator-add",
         now=now,
         regions=slugs,
-        form_version=FORM_VERSION,
+        form_version=form_version,
     )
     return sub, created
 
@@ -342,3 +371,28 @@ def send_confirmations(rt: Runtime, mailer: Mailer | None = None) -> tuple[int, 
     if stats.unknown:
         problems.append(f"{stats.unknown} confirmation email(s) in doubt; they will be sent again")
     return stats.sent, problems
+
+
+CLEARABLE = (SuppressionReason.soft_bounce, SuppressionReason.hard_bounce)
+
+
+def clear_bounce(session: Session, *, email: str, now: datetime) -> bool:
+    """Lift a bounce block (the mailbox works again, says the person); True if one was lifted.
+
+    The address then stands as one that left, not as a subscriber: no import or console add
+    brings it back, its owner's own confirmation does (at most one confirmation email a day).
+    Complaints, unsubscribes and erasures are never lifted by an operator.
+    """
+    if store.suppression_reason(session, email=email) not in CLEARABLE:
+        return False
+    sub = store.get_by_email(session, email=email)
+    store.unsuppress(session, email=email)
+    if sub is None or sub.id is None:
+        store.suppress(session, email=email, reason=SuppressionReason.erased, now=now)
+        return True
+    if sub.status == SubscriberStatus.bounced:
+        store.set_status(
+            session, subscriber_id=sub.id, status=SubscriberStatus.unsubscribed, now=now
+        )
+    store.suppress(session, email=email, reason=SuppressionReason.unsubscribed, now=now)
+    return True

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from publisher.addresses import address_key, normalize_address, suppression_hash
+from publisher.addresses import address_key, normal_hash, normalize_address, suppression_hash
 from publisher.errors import InputError, SuppressedError
 from publisher.models import (
     Consent,
@@ -98,7 +98,7 @@ def is_suppressed(session: Session, *, email: str) -> bool:
 
 def suppressed_among(session: Session, *, emails: Collection[str]) -> set[str]:
     """Which of normalised ``emails`` are suppressed, as lower-cased addresses."""
-    by_hash = {suppression_hash(e): e.lower() for e in emails}
+    by_hash = {normal_hash(e): e.lower() for e in emails}
     hashes = list(by_hash)
     hit: set[str] = set()
     for i in range(0, len(hashes), _CHUNK):

@@ -68,7 +68,10 @@ FORM_LIMIT = 64 * 1024
 API_LIMIT = 1024 * 1024
 # Console pages that take a file: a ceiling well above the page's own cap, so that a file a bit
 # too large reaches the page and gets its clear, translated answer; beyond the ceiling, 413 here.
-UPLOAD_LIMITS: dict[str, int] = {"/admin/items/upload": 16 * 1024 * 1024}
+UPLOAD_LIMITS: dict[str, int] = {
+    "/admin/items/upload": 16 * 1024 * 1024,
+    "/admin/subscribers/import": 16 * 1024 * 1024,
+}
 
 
 class SecurityHeaders:

@@ -7,6 +7,9 @@
     users.py     /admin/users (admins)
     dashboard.py /admin, the dashboard (editors and admins)
     items.py     /admin/items: list, add/edit with region suggestions, withdraw, upload
+    subscribers.py       /admin/subscribers: search, a person, add, erase (admins)
+    subscriber_files.py  /admin/subscribers/import and /export (admins)
+    suppressions.py      /admin/suppressions (admins)
 
 ``create_app`` includes every router of ``ROUTERS`` with the CSRF check as a dependency, so no
 handler checks it itself.
@@ -16,7 +19,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, dashboard, items, login, users
+from publisher.web.admin import (
+    audit,
+    dashboard,
+    items,
+    login,
+    subscriber_files,
+    subscribers,
+    suppressions,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     login.router,
@@ -24,4 +36,7 @@ ROUTERS: list[APIRouter] = [
     users.router,
     dashboard.router,
     items.router,
+    subscriber_files.router,
+    subscribers.router,
+    suppressions.router,
 ]
