@@ -115,3 +115,22 @@ def update_entries(
     table = Item.__table__  # type: ignore[attr-defined]
     for item_id, values in changes:
         session.execute(sa.update(table).where(table.c.id == item_id).values(**values, updated=now))
+
+
+def page_sources(session: Session, *, after_id: int = 0, limit: int = 100) -> list[Source]:
+    """Up to ``limit`` sources with ids above ``after_id`` (the console's keyset pages)."""
+    stmt = select(Source).where(col(Source.id) > after_id).order_by(col(Source.id)).limit(limit)
+    return list(session.exec(stmt))
+
+
+def set_paused(session: Session, *, source_id: int, paused: bool, now: datetime) -> bool:
+    """Pause or resume a source (a resumed one is due at once); False when there is none."""
+    source = session.get(Source, source_id)
+    if source is None:
+        return False
+    source.paused = paused
+    if not paused:
+        source.next_poll = now
+    session.add(source)
+    session.flush()
+    return True
