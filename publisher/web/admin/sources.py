@@ -79,13 +79,14 @@ def _list_page(
     rows = store.page_sources(session, after_id=after, limit=PAGE + 1)
     lines = [SourceLine.of(row) for row in rows[:PAGE]]
     entered = form or NewSource()
+    tree = form_tree(state.runtime.tree, state.settings.coverage, checked=entered.regions)
     context = {
         "sources": lines,
         "next_after": lines[-1].id if len(rows) > PAGE else None,
         "after": after,
         "form": entered,
         "error": error,
-        "form_tree": form_tree(state.runtime.tree, state.settings.coverage, checked=entered.regions),
+        "form_tree": tree,
         "checked": set(entered.regions),
     }
     return page(
@@ -102,7 +103,7 @@ def sources_page(
 
 
 def _checked(state: StateDep, form: NewSource) -> tuple[str, list[str], int, str]:
-    """(url, region slugs, seconds, lang) of the add form, or InputError with a translated reason."""
+    """(url, region slugs, seconds, lang) of the add form, or InputError (a translated reason)."""
     try:
         link = check_link(form.url.strip(), name="URL")
     except InputError as e:
@@ -154,7 +155,8 @@ def add_source(
     assert source.id is not None
     audit.record(session, actor=user.email, action="add", target=f"source {source.id}",
                  detail=link, at=now)  # fmt: skip
-    flash(request, gettext("Source %(id)s added; it is polled within a minute.") % {"id": source.id})
+    message = gettext("Source %(id)s added; it is polled within a minute.")
+    flash(request, message % {"id": source.id})
     return RedirectResponse("/admin/sources", status_code=303)
 
 
