@@ -51,7 +51,8 @@ def test_valid_week_refuses_anything_but_a_canonical_label(value: str):
 
 
 def test_clean_note_keeps_lines_and_drops_controls():
-    assert clean_note("  <b>Hi</b>\r\nsecond\rthird\u202e!\x00\x1b  ") == "<b>Hi</b>\nsecond\nthird!"
+    note = clean_note("  <b>Hi</b>\r\nsecond\rthird\u202e!\x00\x1b  ")
+    assert note == "<b>Hi</b>\nsecond\nthird!"
 
 
 @given(st.text(max_size=600))
