@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from publisher.digest.windows import parse_week, shift_week, week_window
 from publisher.errors import ConfigError, InputError, UnknownRegionError
-from publisher.i18n import current_locale, gettext
+from publisher.i18n import N_, current_locale, gettext
 from publisher.logs import event
 from publisher.models import DeliveryState
 from publisher.pipeline.editions import (
@@ -48,6 +48,15 @@ router = APIRouter(include_in_schema=False)
 MAX_REGIONS = 300
 MAX_NOTE = notes.MAX_NOTE
 STATES = tuple(s.value for s in DeliveryState)
+STATE_LABELS = {
+    "pending": N_("pending"),
+    "sending": N_("sending"),
+    "sent": N_("sent"),
+    "deferred": N_("deferred"),
+    "failed": N_("failed"),
+    "unknown": N_("unknown"),
+    "skipped": N_("skipped"),
+}
 # The console page frames the preview; the preview itself is email HTML (inline styles only).
 PAGE_CSP = f"{CSP}; frame-src 'self'"
 PROGRESS_CSP = f"{CSP}; script-src 'self'; connect-src 'self'"
@@ -526,6 +535,7 @@ def progress_page(
     context = {
         "weeks": [week_progress(session, w) for w in weeks],
         "states": STATES,
+        "state_labels": STATE_LABELS,
         "error": error,
         "json_url": "/admin/editions/progress.json?" + urlencode([("week", w) for w in weeks]),
     }
