@@ -412,3 +412,55 @@ class OutboxMessage(SQLModel, table=True):
     lease_until: datetime | None = _ts(nullable=True)
     sent_at: datetime | None = _ts(nullable=True)
     last_error: str = Field(default="", max_length=1000)
+
+
+class UserRole(StrEnum):
+    """What a console account may do: editors work on items and editions; admins on all."""
+
+    editor = "editor"
+    admin = "admin"
+
+
+class User(SQLModel, table=True):
+    """A console account (``publisher users add``); the password is kept as an Argon2id hash."""
+
+    __tablename__ = "users"
+    # Logins compare addresses case-insensitively; unique on lower(email) like subscribers (0017).
+    __table_args__ = (sa.Index("ux_users_email_lower", sa.text("lower(email)"), unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    role: str = Field(default=UserRole.editor, max_length=16)
+    password_hash: str = Field(max_length=255)
+    created: datetime = _ts()
+    password_changed: datetime = _ts()
+
+
+class AdminSession(SQLModel, table=True):
+    """A console login, kept server-side so logout and a password change end it at once.
+
+    ``id`` is the SHA-256 hex of the random token in the cookie (a stolen table opens nothing);
+    ``csrf`` is the secret every form of this session must carry back.
+    """
+
+    __tablename__ = "admin_sessions"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    created: datetime = _ts()
+    expires: datetime = _ts(index=True)
+    csrf: str = Field(max_length=64)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One thing someone did in the console or with the CLI: who, what, to what, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("ix_audit_log_actor_id", "actor", "id"),
+        sa.Index("ix_audit_log_action_id", "action", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(index=True)
+    actor: str = Field(max_length=320)
+    action: str = Field(max_length=32)
+    target: str = Field(default="", max_length=500)
+    detail: str = Field(default="", max_length=2000)

@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is believed
     allowed_hosts: str = ""  # extra Host names accepted (comma-separated); empty = any Host
     metrics_token: str = ""  # bearer token for /metrics from public addresses (or ADMIN_TOKEN)
-    docs_public: bool = True  # /docs and /openapi.json; false hides them (404)
+    docs_public: bool = True  # /docs, /redoc and /openapi.json; false hides them (404)
+    admin_session_hours: float = Field(default=12, gt=0, le=720)  # a console login lasts this long
     http_timeout: float = Field(default=10.0, gt=0, le=300)  # to send a whole request, or idle
     http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
     http_max_headers: int = Field(default=100, ge=10, le=10_000)

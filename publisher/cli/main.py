@@ -19,6 +19,7 @@ from publisher.cli import (
     service,
     sources,
     subscribers,
+    users,
 )
 from publisher.errors import PublisherError
 
@@ -38,6 +39,7 @@ digests.app.command("send")(send.send)
 digests.app.command("status")(send.status)
 app.add_typer(digests.app, name="digests")
 app.add_typer(sources.app, name="sources")
+app.add_typer(users.app, name="users")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(service.scheduler)

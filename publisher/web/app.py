@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -29,7 +29,11 @@ from publisher.pipeline.feeds import build_store_feeds
 from publisher.pipeline.subscription import FORM_VERSION, ConfirmationMailer
 from publisher.runtime import Runtime
 from publisher.settings import Settings
-from publisher.web import api, archive_pages, ops, pages, subscription, webhooks
+from publisher.web import api, archive_pages, docs, ops, pages, subscription, webhooks
+from publisher.web.admin import ROUTERS as ADMIN_ROUTERS
+from publisher.web.admin import auth as admin_auth
+from publisher.web.admin import render as admin_render
+from publisher.web.admin.login import login_limits
 from publisher.web.browse import RegionCounts
 from publisher.web.coverage import coverage_root
 from publisher.web.deps import BackgroundService, WebState
@@ -222,11 +226,13 @@ def create_app(
         "Every /api call needs `Authorization: Bearer <ADMIN_TOKEN>`.",
         lifespan=lifespan,
         redoc_url=None,
-        docs_url="/docs" if settings.docs_public else None,
-        openapi_url="/openapi.json" if settings.docs_public else None,
+        docs_url=None,  # served by docs.docs_router with the app's own assets (offline)
+        openapi_url=docs.OPENAPI_URL if settings.docs_public else None,
         exception_handlers={
             StarletteHTTPException: _http_error,
             RequestValidationError: _invalid_request,
+            admin_auth.LoginRequired: admin_auth.login_required,
+            admin_auth.Refused: admin_auth.refused,
             Exception: _server_error,
         },
     )
@@ -234,14 +240,22 @@ def create_app(
     app.feeds = FeedsEndpoint(state.feed_cache, security_headers())
     app.hosts = HostPolicy(settings)
     state.templates.env.globals["form_version"] = FORM_VERSION
+    admin_render.install(state.templates)
+    app.state.console_limits = login_limits(rt)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(LocaleMiddleware, settings=settings)
+    app.add_middleware(admin_render.FlashCookie, settings=settings)
     app.include_router(pages.router)
     app.include_router(archive_pages.router)
     app.include_router(subscription.router)
     app.include_router(api.router)
     app.include_router(ops.router)
     app.include_router(webhooks.router)
+    for router in ADMIN_ROUTERS:  # every POST under /admin carries its CSRF token
+        app.include_router(router, dependencies=[Depends(admin_auth.check_csrf)])
+    if settings.docs_public:
+        app.include_router(docs.docs_router(app.title))
+    app.mount(docs.PREFIX, docs.assets(), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -224,6 +224,20 @@ class SharedWindow:
         self.clock = clock  # wall time: every process must agree on the window boundaries
         self._purged = -1
 
+    def wait(self, key: str) -> int:
+        """0 when one more hit for ``key`` would be allowed now, else the seconds to wait.
+
+        Counts nothing: the console's login counts only failures, but checks before each try.
+        """
+        now = self.clock()
+        index = math.floor(now / self.window)
+        elapsed = now - index * self.window
+        with self.engine.begin() as conn:
+            previous, current = ratelimits.counts(
+                conn, scope=self.scope, key=key_hash(key), window=index
+            )
+        return decide(previous, current, elapsed, limit=self.limit, window=self.window)
+
     def hit(self, key: str) -> int:
         """Count one hit for ``key`` under a row lock; 0 if allowed, else the seconds to wait."""
         now = self.clock()

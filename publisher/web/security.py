@@ -23,15 +23,24 @@ ARCHIVE_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# Swagger UI (/docs) loads its script and style from a CDN and starts with an inline script.
+# Swagger UI (/docs) and ReDoc (/redoc) load their bundles from /static/docs (no other host);
+# Swagger starts with an inline script, ReDoc injects styles and runs a worker from a blob.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# The console may use small scripts of its own (/static) and talk to its own endpoints.
+ADMIN_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'self'; "
+    "base-uri 'none'"
 )
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 # Answers to signed links and forms are personal: no shared or browser cache may keep them.
-PRIVATE_PREFIXES = ("/confirm/", "/preferences/", "/unsubscribe/", "/subscribe", "/api/")
+PRIVATE_PREFIXES = (
+    "/confirm/", "/preferences/", "/unsubscribe/", "/subscribe", "/api/", "/admin",
+)  # fmt: skip
 
 _BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -66,13 +75,19 @@ class SecurityHeaders:
         self.app = app
         self.csp = CSP.encode()
         self.docs_csp = DOCS_CSP.encode()
+        self.admin_csp = ADMIN_CSP.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        csp = self.docs_csp if path in DOCS_PATHS else self.csp
+        if path in DOCS_PATHS:
+            csp = self.docs_csp
+        elif path == "/admin" or path.startswith("/admin/"):
+            csp = self.admin_csp
+        else:
+            csp = self.csp
         private = path.startswith(PRIVATE_PREFIXES)
 
         async def send_with_headers(message: Message) -> None:

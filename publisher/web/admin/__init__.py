@@ -1,0 +1,23 @@
+"""The editors' console under /admin: one module per page group, each with its own ``router``.
+
+    auth.py      AdminUser, EditorUser / AdminOnly dependencies, the CSRF check of every POST
+    render.py    page() under admin/base.html, flash(), csrf_input() for templates
+    login.py     /admin/login, /admin/logout (server-side sessions, rate-limited failures)
+    audit.py     /admin/audit (admins)
+    users.py     /admin/users (admins)
+
+``create_app`` includes every router of ``ROUTERS`` with the CSRF check as a dependency, so no
+handler checks it itself.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from publisher.web.admin import audit, login, users
+
+ROUTERS: list[APIRouter] = [
+    login.router,
+    audit.router,
+    users.router,
+]

@@ -1,0 +1,177 @@
+"""What every console test shares: a live server with users, login, axe-core and 375 px checks.
+
+    from tests import console_support
+    from tests.console_support import Console, assert_accessible, at_375, chromium, login
+
+    console_server = console_support.console_server  # the fixture, without an unused import
+
+``console_server`` runs the whole app under uvicorn on a free port, over the parametrised
+store (a SQLite file and a private PostgreSQL database), seeded with the demo items, with an
+editor and an admin account and SMTP_URL pointing at a capturing SMTP server. Its clock is
+the FixedClockRuntime's (``console.runtime.fixed_now`` moves it). ``chromium()`` opens the
+system Chromium; ``assert_accessible`` runs axe-core from node_modules (``npm ci``) and fails on
+serious or critical violations (locally it skips when node_modules is missing; in CI it fails).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import uvicorn
+
+from publisher.delivery.embedded import free_port
+from publisher.pipeline import accounts
+from publisher.settings import Settings
+from publisher.web.app import create_app
+from tests.conftest import FixedClockRuntime
+from tests.web_support import Capture, seed, smtp_capture
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+EDITOR = ("editor@example.org", "editor-password-1")
+ADMIN = ("admin@example.org", "admin-password-1")
+
+
+@dataclass(frozen=True)
+class Console:
+    """A running console: its base URL, runtime (store, clock), accounts and captured mail."""
+
+    base: str
+    runtime: FixedClockRuntime
+    editor: tuple[str, str]
+    admin: tuple[str, str]
+    mail: Capture
+
+
+@contextmanager
+def serve(rt: FixedClockRuntime, port: int) -> Iterator[None]:
+    """The app for ``rt`` under uvicorn on 127.0.0.1:``port`` until the block ends."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(rt.settings, runtime=rt, deliver_outbox=True),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def add_accounts(rt: FixedClockRuntime) -> None:
+    """The editor and the admin of EDITOR and ADMIN."""
+    with rt.session() as session:
+        for (email, password), role in ((EDITOR, "editor"), (ADMIN, "admin")):
+            accounts.add_user(
+                session, email=email, role=role, password=password, actor="test", now=rt.now()
+            )
+
+
+@pytest.fixture
+def console_server(database_url: str, make_settings: Callable[..., Settings]) -> Iterator[Console]:
+    """The console on a free port over a seeded store with an editor and an admin."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    for smtp_url, capture in smtp_capture():
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        rt = FixedClockRuntime(
+            make_settings(database_url=database_url, base_url=base, smtp_url=smtp_url)
+        )
+        rt.migrate()
+        seed(rt)
+        add_accounts(rt)
+        try:
+            with serve(rt, port):
+                yield Console(base, rt, EDITOR, ADMIN, capture)
+        finally:
+            rt.close()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """The system Chromium, headless, closed when the block ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def console_browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+def login(page: Page, base: str, email: str, password: str, *, next: str = "") -> None:
+    """Log in through the form (like a person); fails if the console did not start a session."""
+    url = f"{base}/admin/login" + (f"?next={next}" if next else "")
+    page.goto(url)
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    names = {c["name"] for c in page.context.cookies(base + "/admin")}
+    assert "publisher_console" in names, f"login as {email} failed at {page.url}"
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core on the page as it is now; fails listing each serious or critical violation."""
+    if not AXE.exists():
+        reason = f"axe-core is not installed ({AXE}): run `npm ci`"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated, not a <script>: CSP allows it
+    result: dict[str, Any] = page.evaluate(
+        "async () => await window.axe.run(document, {resultTypes: ['violations']})"
+    )
+    bad = [v for v in result["violations"] if v.get("impact") in ("serious", "critical")]
+    lines = [
+        f"{v['impact']}: {v['id']} ({v['help']}) at "
+        + ", ".join(" ".join(n["target"]) for n in v["nodes"][:5])
+        for v in bad
+    ]
+    assert not bad, f"axe-core on {page.url}:\n" + "\n".join(lines)
+
+
+def at_375(page: Page) -> None:
+    """The page at 375 px wide has nothing wider than the screen (no sideways scrolling)."""
+    page.set_viewport_size({"width": 375, "height": 812})
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 375, f"{page.url} is {width} px wide at 375 px"
