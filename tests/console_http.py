@@ -30,7 +30,12 @@ class ConsoleApp:
     runtime: Runtime
 
     def client(self) -> TestClient:
-        return TestClient(self.app, raise_server_exceptions=True, follow_redirects=False)
+        return TestClient(
+            self.app,
+            base_url=self.runtime.settings.base_url,  # https: the session cookie is Secure
+            raise_server_exceptions=True,
+            follow_redirects=False,
+        )
 
 
 @contextmanager

@@ -5,6 +5,8 @@
     login.py     /admin/login, /admin/logout (server-side sessions, rate-limited failures)
     audit.py     /admin/audit (admins)
     users.py     /admin/users (admins)
+    sources.py   /admin/sources (admins)
+    bounces.py   /admin/bounces (admins)
 
 ``create_app`` includes every router of ``ROUTERS`` with the CSRF check as a dependency, so no
 handler checks it itself.
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, login, users
+from publisher.web.admin import audit, bounces, login, sources, users
 
 ROUTERS: list[APIRouter] = [
     login.router,
     audit.router,
     users.router,
+    sources.router,
+    bounces.router,
 ]

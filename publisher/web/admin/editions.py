@@ -25,12 +25,8 @@ from publisher.errors import ConfigError, InputError, UnknownRegionError
 from publisher.i18n import N_, current_locale, gettext
 from publisher.logs import event
 from publisher.models import DeliveryState
-from publisher.pipeline.editions import (
-    EditionError,
-    fire_editions,
-    preview_edition,
-    send_test_edition,
-)
+from publisher.pipeline.edition_tools import preview_edition, send_test_edition
+from publisher.pipeline.editions import EditionError, fire_editions
 from publisher.runtime import Runtime
 from publisher.schedule.times import fire_at_or_after, region_cadence, week_of_fire
 from publisher.settings import Settings
@@ -41,7 +37,6 @@ from publisher.web.admin.auth import AdminUser, EditorUser
 from publisher.web.admin.render import flash, page
 from publisher.web.coverage import covered, form_tree
 from publisher.web.deps import SessionDep, StateDep, WebState
-from publisher.web.security import CSP
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -57,9 +52,7 @@ STATE_LABELS = {
     "unknown": N_("unknown"),
     "skipped": N_("skipped"),
 }
-# The console page frames the preview; the preview itself is email HTML (inline styles only).
-PAGE_CSP = f"{CSP}; frame-src 'self'"
-PROGRESS_CSP = f"{CSP}; script-src 'self'; connect-src 'self'"
+# The console's CSP lets its pages frame /admin; the preview is email HTML (inline styles only).
 PREVIEW_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
     "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox"
@@ -171,7 +164,7 @@ def _editions_page(
     upcoming = next_week(state.settings, now)
     preview: Any = None
     if regions and not error:
-        preview = preview_edition(state.runtime, regions, language, now)
+        preview = preview_edition(state.runtime, regions, language, now, week=week)
     context = {
         "regions": regions,
         "language": language,
@@ -183,16 +176,15 @@ def _editions_page(
         "max_note": MAX_NOTE,
         "hold": _hold_view(session, week),
         "preview": preview,
-        "preview_query": urlencode([("regions", r) for r in regions] + [("language", language)]),
+        "preview_query": urlencode(
+            [("regions", r) for r in regions] + [("language", language), ("week", week)]
+        ),
         "form_tree": form_tree(state.runtime.tree, state.settings.coverage, checked=regions),
         "checked": set(regions),
         "error": error,
         "user_email": user.email,
     }
-    response = page(request, "admin/editions.html", context, user=user)
-    response.status_code = status_code
-    response.headers["content-security-policy"] = PAGE_CSP
-    return response
+    return page(request, "admin/editions.html", context, user=user, status_code=status_code)
 
 
 @router.get("/admin/editions", response_class=HTMLResponse)
@@ -224,6 +216,7 @@ def preview_frame(
     user: EditorUser,
     regions: Annotated[list[str], Query()] = [],  # noqa: B006
     language: str = "",
+    week: str = "",
 ) -> HTMLResponse:
     """The edition's HTML alone, for the page's sandboxed frames (a strict CSP of its own)."""
     headers = {
@@ -234,12 +227,13 @@ def preview_frame(
     lang = chosen_language(state, language)
     try:
         slugs = chosen_regions(state, regions)
+        chosen = valid_week(week) if week else next_week(state.settings, state.runtime.now())
     except Refused as e:
         return HTMLResponse(_bare(e.reason, lang), status_code=422, headers=headers)
     if not slugs:
         message = gettext("Choose one or more regions to see their edition.")
         return HTMLResponse(_bare(message, lang), headers=headers)
-    rendered = preview_edition(state.runtime, slugs, lang, state.runtime.now())
+    rendered = preview_edition(state.runtime, slugs, lang, state.runtime.now(), week=chosen)
     return HTMLResponse(rendered.html, headers={**headers, "content-language": lang})
 
 
@@ -539,10 +533,7 @@ def progress_page(
         "error": error,
         "json_url": "/admin/editions/progress.json?" + urlencode([("week", w) for w in weeks]),
     }
-    response = page(request, "admin/edition_progress.html", context, user=user)
-    response.headers["content-security-policy"] = PROGRESS_CSP
-    response.headers["cache-control"] = "no-store"
-    return response
+    return page(request, "admin/edition_progress.html", context, user=user)
 
 
 @router.get("/admin/editions/progress.json")
