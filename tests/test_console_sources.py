@@ -204,4 +204,4 @@ def test_bounces_page_lists_reports_a_page_at_a_time(web: ConsoleApp, admin: Tes
     assert older
     rest = admin.get(f"/admin/bounces?before={older.group(1)}").text
     assert re.findall(r"<td class=\"detail\"><bdi>r(\d+)</bdi>", rest) == ["2", "1", "0"]
-    assert 'href="/admin/bounces?before=' not in rest
+    assert not re.search(r'href="/admin/bounces\?before=\d+"', rest)
