@@ -14,7 +14,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from publisher.models import BounceEvent, BounceReport, Delivery, DeliveryState, Subscriber
+from publisher.models import (
+    BounceEvent,
+    BounceReport,
+    Delivery,
+    DeliveryState,
+    Subscriber,
+    Suppression,
+)
 
 PENDING = "pending"
 STATES = ("pending", "applied", "unmatched", "ignored", "duplicate", "malformed")
@@ -196,3 +203,38 @@ def kinds_since(session: Session, *, since: datetime) -> dict[str, int]:
     e = BounceEvent.__table__  # type: ignore[attr-defined]
     stmt = sa.select(e.c.kind, sa.func.count()).where(e.c.at >= since).group_by(e.c.kind)
     return {str(kind): int(n) for kind, n in session.execute(stmt)}
+
+
+def recent_reports(
+    session: Session, *, before_id: int | None = None, limit: int = 50
+) -> list[ReportLine]:
+    """A page of reports, newest (highest id) first, below ``before_id`` (keyset, no OFFSET)."""
+    r: sa.Table = BounceReport.__table__  # type: ignore[attr-defined]
+    e: sa.Table = BounceEvent.__table__  # type: ignore[attr-defined]
+    s: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
+    page = sa.select(r.c.id).order_by(r.c.id.desc()).limit(limit)
+    if before_id is not None:
+        page = page.where(r.c.id < before_id)
+    ids = page.subquery()
+    stmt = (
+        sa.select(
+            r.c.id, r.c.received, r.c.source, r.c.state, r.c.kind, s.c.email, e.c.status, r.c.detail
+        )
+        .select_from(
+            r.join(ids, ids.c.id == r.c.id)
+            .outerjoin(e, e.c.report_id == r.c.id)
+            .outerjoin(s, s.c.id == e.c.subscriber_id)
+        )
+        .order_by(r.c.id.desc())
+    )
+    return [
+        ReportLine(int(i), at, src, state, kind, email or "", status or "", detail)
+        for i, at, src, state, kind, email, status, detail in session.execute(stmt)
+    ]
+
+
+def suppressions_by_reason(session: Session) -> Sequence[tuple[str, int]]:
+    """Suppressed addresses per reason (hard_bounce, soft_bounce, complaint, ...)."""
+    t = Suppression.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(t.c.reason, sa.func.count()).group_by(t.c.reason).order_by(t.c.reason)
+    return [(str(a), int(b)) for a, b in session.execute(stmt)]

@@ -128,3 +128,22 @@ def health(session: Session) -> dict[str, int]:
         )
     ).one()
     return {"total": int(total), "paused": int(paused), "failing": int(failing)}
+
+
+def page_sources(session: Session, *, after_id: int = 0, limit: int = 100) -> list[Source]:
+    """Up to ``limit`` sources with ids above ``after_id`` (the console's keyset pages)."""
+    stmt = select(Source).where(col(Source.id) > after_id).order_by(col(Source.id)).limit(limit)
+    return list(session.exec(stmt))
+
+
+def set_paused(session: Session, *, source_id: int, paused: bool, now: datetime) -> bool:
+    """Pause or resume a source (a resumed one is due at once); False when there is none."""
+    source = session.get(Source, source_id)
+    if source is None:
+        return False
+    source.paused = paused
+    if not paused:
+        source.next_poll = now
+    session.add(source)
+    session.flush()
+    return True

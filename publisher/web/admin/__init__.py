@@ -10,6 +10,8 @@
     subscribers.py       /admin/subscribers: search, a person, add, erase (admins)
     subscriber_files.py  /admin/subscribers/import and /export (admins)
     suppressions.py      /admin/suppressions (admins)
+    sources.py   /admin/sources (admins)
+    bounces.py   /admin/bounces (admins)
 
 ``create_app`` includes every router of ``ROUTERS`` with the CSRF check as a dependency, so no
 handler checks it itself.
@@ -21,9 +23,11 @@ from fastapi import APIRouter
 
 from publisher.web.admin import (
     audit,
+    bounces,
     dashboard,
     items,
     login,
+    sources,
     subscriber_files,
     subscribers,
     suppressions,
@@ -39,4 +43,6 @@ ROUTERS: list[APIRouter] = [
     subscriber_files.router,
     subscribers.router,
     suppressions.router,
+    sources.router,
+    bounces.router,
 ]

@@ -1,0 +1,139 @@
+"""The editions, sources and bounces pages in real Chromium, as an editor and an admin would.
+
+An editor previews the next edition and finds an item in it, writes the week's note and sees
+it in the preview, test-sends and finds the message at the SMTP server, holds and approves the
+week, sends early and watches the progress change as the queue drains. An admin adds, pauses
+and removes a source and reads the bounces page. Every page is checked with axe-core and at
+375 px; screenshots of a preview at 1280 and 375 px go to /work/wt/_briefs/shots/ when that
+folder exists (the session's note), else to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from publisher.pipeline.send import deliver, digest_messenger
+from publisher.pipeline.subscribers import add_subscriber
+from publisher.store.items import all_items
+from tests import console_support
+from tests.console_support import Console, assert_accessible, at_375, chromium, login
+
+console_server = console_support.console_server
+
+pytestmark = pytest.mark.browser
+SHOTS = Path("/work/wt/_briefs/shots")
+ARTIFACTS = SHOTS if SHOTS.is_dir() else Path(__file__).parent / "artifacts"
+
+
+def wait_until(check: object, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _an_item_region(console: Console) -> tuple[str, str]:
+    """A country with a seeded item, and that item's title."""
+    rt = console.runtime
+    with rt.session() as session:
+        for item in all_items(session):
+            for slug in item.regions:
+                if rt.tree.get(slug).level == "country":
+                    return slug, item.title
+    raise AssertionError("the seed has no item of a country")
+
+
+def test_editor_previews_notes_tests_holds_sends_early_and_watches(console_server: Console):
+    console = console_server
+    base, rt = console.base, console.runtime
+    slug, title = _an_item_region(console)
+    with rt.session() as session:
+        add_subscriber(session, email="reader@example.org", regions=[slug], confirmed=True,
+                       locale="en", tree=rt.tree, now=rt.now())  # fmt: skip
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        login(page, base, *console.editor, next="/admin/editions")
+        assert page.url.endswith("/admin/editions")
+        assert_accessible(page)
+        at_375(page)
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+        page.goto(f"{base}/admin/editions?regions={slug}")
+        page.get_by_label("Language of the edition").select_option("en")
+        page.get_by_role("button", name="Show the edition").click()
+        assert f"regions={slug}" in page.url and "language=en" in page.url
+        desktop = page.frame_locator("iframe.desktop")
+        assert desktop.get_by_text(title).first.is_visible()
+        assert page.frame_locator("iframe.mobile").get_by_text(title).first.is_visible()
+
+        note = "Roads are closed near the border this week."
+        page.get_by_label("Note for the whole edition").fill(note)
+        page.get_by_role("button", name="Save note").first.click()
+        assert page.get_by_text("Note saved.").is_visible()
+        assert desktop.get_by_text(note).is_visible()
+        assert_accessible(page)
+        page.screenshot(path=str(ARTIFACTS / "console-edition-preview-1280.png"), full_page=True)
+        at_375(page)
+        page.screenshot(path=str(ARTIFACTS / "console-edition-preview-375.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+        page.get_by_role("button", name=f"Send a test copy to {console.editor[0]}").click()
+        assert page.get_by_text(f"A test copy is on its way to {console.editor[0]}.").is_visible()
+        wait_until(lambda: console.mail.messages, "the test copy at the SMTP server")
+        _, rcpt, raw = console.mail.messages[0]
+        assert rcpt == [console.editor[0]]
+        sent = message_from_bytes(raw, policy=policy.default)
+        body = sent.get_body(("plain",))
+        assert body is not None and note in body.get_content() and title in body.get_content()
+
+        page.get_by_role("button", name="Hold the send of").click()
+        assert page.locator("#hold-state").get_by_text("is held").is_visible()
+        page.get_by_role("button", name="Approve the send of").click()
+        assert page.get_by_text("goes out at its scheduled time").first.is_visible()
+
+        page.get_by_role("link", name="Send this week early…").click()
+        assert_accessible(page)
+        at_375(page)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.get_by_role("button", name="now").click()
+        assert page.url.endswith("/admin/editions/progress")
+        pending = page.locator('[data-state="pending"]').first
+        wait_until(lambda: pending.text_content() == "1", "the queued edition")
+        assert_accessible(page)
+        at_375(page)
+        deliver(rt, digest_messenger(rt), digest_ids=None)  # a worker drains the queue
+        sent_count = page.locator('[data-state="sent"]').first
+        wait_until(lambda: sent_count.text_content() == "1", "the script to show it sent")
+        assert pending.text_content() == "0"
+
+
+def test_admin_adds_pauses_and_removes_a_source_and_reads_bounces(console_server: Console):
+    base = console_server.base
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        login(page, base, *console_server.admin, next="/admin/sources")
+        assert_accessible(page)
+        page.get_by_label("Feed address (RSS or Atom)").fill("https://example.org/feed.xml")
+        page.get_by_label("Poll every").fill("2h")
+        page.get_by_role("button", name="Add source").click()
+        assert page.get_by_text("added; it is polled within a minute").is_visible()
+        assert page.get_by_role("cell", name="https://example.org/feed.xml").is_visible()
+        page.get_by_role("button", name="Pause").click()
+        assert page.get_by_text("paused", exact=True).first.is_visible()
+        assert_accessible(page)
+        at_375(page)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.get_by_role("link", name="Remove…").click()
+        assert_accessible(page)
+        page.get_by_role("button", name="Remove source").click()
+        assert page.get_by_text("No sources yet.").is_visible()
+        page.goto(f"{base}/admin/bounces")
+        assert page.get_by_role("heading", name="Suppressed addresses").is_visible()
+        assert_accessible(page)
+        at_375(page)
