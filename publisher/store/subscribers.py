@@ -31,8 +31,6 @@ from publisher.models import (
 )
 from publisher.regions.tree import RegionTree
 from publisher.regions.zones import default_zone
-
-
 from publisher.store import tallies
 
 _CHUNK = 1_000
