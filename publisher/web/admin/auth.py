@@ -88,6 +88,8 @@ def safe_next(value: str | None) -> str:
         return PATH
     if parts.path != PATH and not parts.path.startswith(PATH + "/"):
         return PATH
+    if "/../" in parts.path + "/" or "/./" in parts.path + "/":
+        return PATH
     return value
 
 
