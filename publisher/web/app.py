@@ -232,7 +232,7 @@ def create_app(
             StarletteHTTPException: _http_error,
             RequestValidationError: _invalid_request,
             admin_auth.LoginRequired: admin_auth.login_required,
-            admin_auth.Refused: admin_auth.refused,
+            admin_auth.Refused: admin_render.refused,
             Exception: _server_error,
         },
     )
