@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,13 @@ import sqlalchemy as sa
 from alembic import command
 
 from publisher.db import alembic_config, make_engine
+from publisher.errors import InputError
 from publisher.pipeline import accounts
+from publisher.settings import Settings
 from publisher.store import audit
-from publisher.store.users import get_user_by_email
+from publisher.store.users import get_user_by_email, list_users
 from tests.conftest import FixedClockRuntime
+from tests.console_support import cheap_hashes
 
 
 def run(tmp: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -185,3 +190,41 @@ def test_removing_a_user_ends_its_sessions(runtime: FixedClockRuntime) -> None:
         accounts.remove_user(session, email="A@example.org", actor="test", now=runtime.now())
     with runtime.session() as session:
         assert accounts.current(session, token=new.token, now=runtime.now()) is None
+
+
+def test_two_admins_adding_one_address_at_once_get_one_account(
+    pg_url: str, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check-then-insert race: the unique index decides, the loser gets a clean InputError."""
+    cheap_hashes(monkeypatch)
+    rt = FixedClockRuntime(make_settings(database_url=pg_url))
+    rt.migrate()
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with rt.session() as session:
+                accounts.add_user(
+                    session, email="Same@example.org", role="admin", password="a-good-password",
+                    actor="b", now=rt.now(),
+                )  # fmt: skip
+            outcome.append("added")
+        except InputError as e:
+            outcome.append(e.reason)
+
+    try:
+        with rt.session() as session:
+            accounts.add_user(
+                session, email="same@example.org", role="editor", password="a-good-password",
+                actor="a", now=rt.now(),
+            )  # fmt: skip
+            racer = threading.Thread(target=second)
+            racer.start()  # its check sees nothing yet; its insert waits on the index
+            racer.join(timeout=1)
+            assert racer.is_alive()
+        racer.join(timeout=30)
+        assert outcome == ["Same@example.org already has an account"]
+        with rt.session() as session:
+            assert [u.role for u in list_users(session)] == ["editor"]
+    finally:
+        rt.close()
