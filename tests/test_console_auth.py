@@ -340,3 +340,14 @@ def test_hostile_logins(client: TestClient) -> None:
 def test_production_hashes_are_argon2id_at_rfc_9106_low_memory() -> None:
     hasher = accounts._hasher.__wrapped__()  # the real one, not the tests' cheap one
     assert (hasher.type.name, hasher.memory_cost, hasher.time_cost) == ("ID", 65536, 3)
+
+
+def test_forged_cookies_open_nothing(client: TestClient) -> None:
+    for value in ("x" * 43, "", "a" * 5000, "%E2%80%AE" + "x" * 42, "' OR 1=1 --"):
+        client.cookies.clear()
+        client.cookies.set("publisher_console", value, path="/admin")
+        assert client.get("/admin/audit").status_code == 303
+    client.cookies.clear()
+    client.cookies.set("publisher_console_flash", "WyJwd25lZCJd.forged", path="/admin")
+    page = client.get("/admin/login")
+    assert page.status_code == 200 and "pwned" not in page.text
