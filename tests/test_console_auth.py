@@ -351,3 +351,25 @@ def test_forged_cookies_open_nothing(client: TestClient) -> None:
     client.cookies.set("publisher_console_flash", "WyJwd25lZCJd.forged", path="/admin")
     page = client.get("/admin/login")
     assert page.status_code == 200 and "pwned" not in page.text
+
+
+def test_flashes_wait_until_a_page_shows_them(rt: FixedClockRuntime, client: TestClient) -> None:
+    log_in(client, *ADMIN)
+    with rt.session() as session:
+        me = get_user_by_email(session, email=ADMIN[0])
+    assert me is not None
+    client.post(
+        f"/admin/users/{me.id}/remove", data={"csrf_token": csrf_of(client, "/admin/users")}
+    )
+    client.post("/admin/users/999999/remove", data={"csrf_token": csrf_of(client, "/admin/users")})
+    # csrf_of showed the first message on its page; only the second is still waiting.
+    page = client.get("/admin/users").text
+    assert "That account no longer exists." in page
+    assert "You cannot remove your own account." not in page
+    client.post(f"/admin/users/{me.id}/remove", data={"csrf_token": token(page)})
+    client.post("/admin/users/999999/remove", data={"csrf_token": token(page)})
+    both = client.get("/admin/users").text  # two redirects in a row: both messages kept
+    assert (
+        "You cannot remove your own account." in both and "That account no longer exists." in both
+    )
+    assert "no longer exists" not in client.get("/admin/users").text

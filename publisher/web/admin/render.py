@@ -142,7 +142,8 @@ class FlashCookie:
         async def send_with_flashes(message: Message) -> None:
             if message["type"] == "http.response.start":
                 pending = scope.get("state", {}).get("admin_flashes") or []
-                if pending:
+                if pending:  # messages not shown yet (an unread cookie's too) travel together
+                    pending = [*_cookie_flashes(Request(scope), self.settings), *pending]
                     kept, size = [], 0
                     for text in pending:
                         size += len(text)
