@@ -41,7 +41,10 @@ def add_user(session: Session, *, email: str, role: str, password_hash: str, now
         email=email, role=role, password_hash=password_hash, created=now, password_changed=now
     )
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError as e:  # the same address added at the same moment elsewhere
+        raise InputError(f"{email} already has an account") from e
     return user
 
 

@@ -13,6 +13,8 @@
     ratelimit.py           the sliding-window limiter of the subscribe form
     templating.py          Jinja2 pages (autoescaped), URL and date filters
     ops.py                 /healthz and /metrics
+    docs.py                /docs (Swagger UI) and /redoc with their bundles served by the app
+    admin/                 the editors' console under /admin (sessions, roles, CSRF, pages)
 
 Nothing here builds settings or an engine at import time: entry points call ``create_app``.
 """

@@ -87,14 +87,21 @@ def add_user(
         return _page(
             request, session, user, errors=problems, email=email, role=role, status_code=400
         )
-    added = accounts.add_user(
-        session,
-        email=email,
-        role=role,
-        password=password,
-        actor=user.email,
-        now=state.runtime.now(),
-    )
+    try:
+        added = accounts.add_user(
+            session,
+            email=email,
+            role=role,
+            password=password,
+            actor=user.email,
+            now=state.runtime.now(),
+        )
+    except InputError:  # taken between the check and the insert
+        session.rollback()
+        problem = _("That address already has an account.")
+        return _page(
+            request, session, user, errors=[problem], email=email, role=role, status_code=400
+        )
     flash(request, _("Added the account %(email)s.") % {"email": added.email})
     return RedirectResponse("/admin/users", status_code=303)
 
