@@ -149,7 +149,7 @@ def test_a_held_week_waits_for_approval_then_takes_what_arrived(
     runtime: FixedClockRuntime,
 ) -> None:
     add_item(runtime, "Before", ["gt"], published=FRIDAY, arrives=FRIDAY)
-    reader = add_reader(runtime, "held@example.org", ["gt"])
+    reader = add_reader(runtime, "held@example.org", ["gt"], timezone="UTC")  # gt's: Guatemala
     with runtime.session() as session:
         hold(session, week=WEEK, by="editor@example.org", now=FRIDAY)
     runtime.fixed_now = MONDAY
@@ -192,7 +192,7 @@ def test_the_web_copy_has_no_reader_data_and_cannot_be_forged(runtime: FixedCloc
 
 def test_a_reader_in_another_zone_is_fired_with_their_zone(runtime: FixedClockRuntime) -> None:
     add_item(runtime, "Guatemala shelter", ["gt"], published=FRIDAY, arrives=FRIDAY)
-    utc = add_reader(runtime, "utc@example.org", ["gt"])
+    utc = add_reader(runtime, "utc@example.org", ["gt"], timezone="UTC")  # chose UTC
     gt = add_reader(runtime, "gt@example.org", ["gt"], timezone="America/Guatemala")
     fired = fire_editions(runtime, now=MONDAY, zone="America/Guatemala", runner="scheduler-x")
     assert fired.editions == 1 and editions_of(runtime, utc) == []
