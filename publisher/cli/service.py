@@ -94,7 +94,7 @@ def scheduler(
     retry: float = typer.Option(2.0, "--retry", min=0.1, help="Standby: seconds between tries."),
     metrics_port: int = typer.Option(0, "--metrics-port", help="Serve /metrics on this port."),
 ) -> None:  # fmt: skip
-    """Run the weekly digests, feed rebuilds and housekeeping; one active, the others standby."""
+    """Run the weekly editions per time zone, feeds and housekeeping; one active, others wait."""
     from publisher.service.scheduler import SchedulerOptions, run_scheduler
 
     rt = _prepare(ctx)

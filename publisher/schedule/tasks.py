@@ -78,21 +78,20 @@ class NextFire:
     zone: str
     at: datetime
     week: str
-    readers: int
 
 
 def next_fires(rt: Runtime, *, now: datetime) -> list[NextFire]:
     """Each zone with active readers and its next fire at or after ``now``, soonest first."""
     with rt.session() as session:
-        counts = store.readers_per_zone(session, default=rt.settings.timezone)
+        zones = store.zones_to_schedule(session, default=rt.settings.timezone)
     found = []
-    for name, n in counts.items():
+    for name in zones:
         try:
             cadence = zone_cadence(rt.settings, name)
         except PublisherError:
             continue  # logged by the scheduler's sync (schedule.bad_zone)
         at = fire_at_or_after(cadence, now)
-        found.append(NextFire(name, at, week_of_fire(cadence, at), n))
+        found.append(NextFire(name, at, week_of_fire(cadence, at)))
     return sorted(found, key=lambda f: (f.at, f.zone))
 
 

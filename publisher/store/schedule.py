@@ -35,27 +35,34 @@ class RegionSchedule:
     digest_time: str | None
 
 
+# A loose index scan over ix_subscribers_status_timezone: one index probe per distinct zone,
+# not a scan of every reader (PostgreSQL has no skip scan; 1,000,000 readers: ~1 s -> ~ms).
+_PG_ZONES = sa.text(
+    """
+    WITH RECURSIVE z(tz) AS (
+      SELECT min(timezone) FROM subscribers WHERE status = :active
+      UNION ALL
+      SELECT (SELECT min(timezone) FROM subscribers WHERE status = :active AND timezone > z.tz)
+      FROM z WHERE z.tz IS NOT NULL
+    )
+    SELECT tz FROM z WHERE tz IS NOT NULL
+    UNION ALL
+    SELECT NULL WHERE EXISTS (
+      SELECT 1 FROM subscribers WHERE status = :active AND timezone IS NULL
+    )
+    """
+)
+
+
 def zones_to_schedule(session: Session, *, default: str) -> list[str]:
     """The zones of active readers (``default`` for those without one of their own), sorted."""
+    active = str(SubscriberStatus.active)
+    if session.get_bind().dialect.name == "postgresql":
+        found = {z or default for z in session.execute(_PG_ZONES, {"active": active}).scalars()}
+        return sorted(found)
     zone = sa.func.coalesce(col(Subscriber.timezone), default)
-    stmt = (
-        sa.select(zone)
-        .where(col(Subscriber.status) == SubscriberStatus.active)
-        .group_by(zone)
-        .order_by(zone)
-    )
-    return [str(z) for z in session.execute(stmt).scalars()]
-
-
-def readers_per_zone(session: Session, *, default: str) -> dict[str, int]:
-    """Active readers per zone (``default`` for those without one of their own)."""
-    zone = sa.func.coalesce(col(Subscriber.timezone), default)
-    stmt = (
-        sa.select(zone, sa.func.count())
-        .where(col(Subscriber.status) == SubscriberStatus.active)
-        .group_by(zone)
-    )
-    return {str(z): int(n) for z, n in session.execute(stmt)}
+    stmt = sa.select(zone).where(col(Subscriber.status) == active).group_by(zone)
+    return sorted(str(z) for z in session.execute(stmt).scalars())
 
 
 def get_fire(session: Session, *, zone: str, week: str) -> ZoneFire | None:
