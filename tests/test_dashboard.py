@@ -31,6 +31,13 @@ def test_next_send_per_zone(make_settings: Callable[..., Settings]) -> None:
     assert found[1].fire.astimezone(UTC) == datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
 
+def test_next_send_ignores_hostile_zone_names(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(timezone="America/Guatemala")
+    hostile = ["../../etc/passwd", "UTC\r\nX-Evil: 1", "\u202eUTC", "A" * 500, "america/guatemala"]
+    found = next_sends({**dict.fromkeys(hostile, 1), "": 2}, settings, FIXED_NOW)
+    assert [(z.zone, z.readers) for z in found] == [("America/Guatemala", 2)]  # "" = TIMEZONE
+
+
 def test_next_send_across_a_dst_change(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(digest_day="sun", digest_time="02:30")
     spring = datetime(2027, 3, 27, 12, 0, tzinfo=UTC)  # Madrid skips 02:00-03:00 on the 28th

@@ -8,6 +8,7 @@ with GROUP BY queries over the tables themselves, on SQLite (live either way) an
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -239,3 +240,59 @@ def test_migration_seeds_counts_and_goes_both_ways(database_url: str) -> None:
             assert_counts_match(session)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_workers_and_folds_keep_counts_exact(runtime: Runtime) -> None:
+    """Four workers claim and record outcomes on one digest while folds run: no deadlock, no
+    lost or doubled count (the tallies are appended, never updated in place)."""
+    rt = runtime
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("tallies are kept on PostgreSQL; SQLite counts live")
+    readers = add_subscribers(rt, 400)
+    digests = [plain_digest(rt, week=w) for w in ("2026-W46", "2026-W47")]
+    with rt.session() as s:
+        for d in digests:
+            ledger.enqueue(s, digest_id=d, subscriber_ids=[i for i, _ in readers])
+    now = rt.now()
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            outcomes = [DeliveryState.sent, DeliveryState.deferred, DeliveryState.failed]
+            for k in range(40):
+                with rt.session() as s:
+                    claim = ledger.claim_batch(
+                        s, worker_id=name, limit=7, lease_until=now + LEASE, now=now
+                    )
+                    updates = [
+                        RowUpdate(
+                            id=r.row.id,
+                            state=outcomes[(r.row.id + k) % 3],
+                            next_attempt=now - LEASE,
+                        )
+                        for r in claim.recipients
+                    ]
+                    ledger.record(s, worker_id=name, updates=updates, now=now)
+        except BaseException as e:
+            errors.append(e)
+
+    def folds() -> None:
+        try:
+            for _ in range(15):
+                with rt.session() as s:
+                    tallies.fold(s)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(4)]
+    threads.append(threading.Thread(target=folds))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    check(rt)
+    with rt.session() as s:
+        counted = delivery_counts.per_state(s)
+        assert sum(counted.values()) == 800 and counted.get("sent", 0) > 0
