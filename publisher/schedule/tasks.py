@@ -94,7 +94,7 @@ def queue_week(
         event(log, "digest.already_done", region=region, week=week)
         return done
     outcome = done
-    event(log, "digest." + outcome.status, region=region, week=week, digest_id=outcome.digest_id,
+    event(log, "digest." + outcome.status, region=region, week=week, editions=outcome.editions,
           queued=outcome.queued, fire_time=fire.isoformat())  # fmt: skip
     return outcome
 

@@ -143,11 +143,13 @@ def _insert(session: Session) -> Any:
     return sqlite.insert
 
 
+# No conflict target: a row is skipped on either unique key, (digest, subscriber) or (subscriber,
+# week); with week NULL only the first can match, as with the targeted clause SQLite gets.
 _UNNEST_INSERT = sa.text(
     "INSERT INTO deliveries (digest_id, subscriber_id, state, attempts, last_error, message_id,"
-    " locale) SELECT :digest_id, u.sid, :state, 0, '', u.mid, :locale"
+    " locale, week) SELECT :digest_id, u.sid, :state, 0, '', u.mid, :locale, CAST(:week AS text)"
     " FROM unnest(CAST(:subscriber_ids AS integer[]), CAST(:message_ids AS text[])) AS u(sid, mid)"
-    " ON CONFLICT (digest_id, subscriber_id) DO NOTHING"
+    " ON CONFLICT DO NOTHING"
 )
 
 
@@ -158,6 +160,7 @@ def enqueue(
     subscriber_ids: Iterable[int],
     message_id: Callable[[int], str] | None = None,
     locale: str = "en",
+    week: str | None = None,
 ) -> int:
     """Add a pending row per subscriber not yet in the ledger for this digest; returns how many.
 
@@ -168,9 +171,17 @@ def enqueue(
     go in with ON CONFLICT DO NOTHING (PostgreSQL: one INSERT over arrays per chunk, three times
     faster than executemany and one firing of the tally trigger; SQLite: executemany); the count
     comes from a look at the unique index first (RETURNING costs more).
+
+    ``week`` (an edition's) also keeps a subscriber to one row per week: a row that would be a
+    second one of that week is not added either (ON CONFLICT on any unique key).
     """
     added = 0
-    stmt = _insert(session)(T).on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
+    insert = _insert(session)(T)
+    stmt = (
+        insert.on_conflict_do_nothing()
+        if week is not None
+        else insert.on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
+    )
     for part in batched(subscriber_ids, _CHUNK):
         existing = session.execute(
             sa.select(sa.func.count()).where(
@@ -186,6 +197,7 @@ def enqueue(
                 "last_error": "",
                 "message_id": message_id(sid) if message_id else "",
                 "locale": locale,
+                "week": week,
             }
             for sid in part
         ]
@@ -195,7 +207,7 @@ def enqueue(
                 _UNNEST_INSERT,
                 {
                     "digest_id": digest_id, "locale": locale, "state": DeliveryState.pending,
-                    "subscriber_ids": [r["subscriber_id"] for r in rows],
+                    "week": week, "subscriber_ids": [r["subscriber_id"] for r in rows],
                     "message_ids": [r["message_id"] for r in rows],
                 },
             )  # fmt: skip
