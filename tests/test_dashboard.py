@@ -12,7 +12,7 @@ from publisher.runtime import Runtime
 from publisher.service.dashboard import gather, next_sends, reader_zones, recent_weeks
 from publisher.settings import Settings
 from publisher.store import deliveries as ledger
-from publisher.store import sources
+from publisher.store import holds, sources
 from publisher.store import subscribers as store
 from tests.conftest import FIXED_NOW
 from tests.delivery_data import add_subscribers, plain_digest
@@ -114,3 +114,29 @@ def test_gathered_numbers_of_a_small_store(runtime: Runtime) -> None:
     assert dict(board.sources) == {"total": 2, "paused": 0, "failing": 1}
     assert board.bounce_rate is None  # nothing was sent last week
     assert [(z.zone, z.readers) for z in board.zones] == [("UTC", 7)]
+    assert board.alerts.held == ()
+
+
+def test_zones_and_holds_on_the_dashboard(runtime: Runtime) -> None:
+    rt = runtime
+    now = rt.now()
+    readers = add_subscribers(rt, 5, region="gt")
+    with rt.session() as s:
+        for sid, tz in zip([i for i, _ in readers], ["America/Guatemala"] * 3 + ["Europe/Madrid"]):
+            s.execute(
+                sa.text("UPDATE subscribers SET timezone = :z WHERE id = :i"), {"z": tz, "i": sid}
+            )
+        holds.hold(s, week="2026-W48", by="ed\u202e<b>itor</b>@example.org", now=now)
+        holds.hold(s, week="2026-W47", by="a@example.org", now=now)
+        holds.approve(s, week="2026-W47", by="a@example.org", now=now)
+    with rt.session() as s:
+        zones = reader_zones(s)
+        board = gather(s, settings=rt.settings, tree=rt.tree, now=now, zones=zones, zones_as_of=now)
+    assert zones == {"America/Guatemala": 3, "Europe/Madrid": 1, None: 1}
+    assert [(z.zone, z.readers) for z in board.zones] == [
+        ("Europe/Madrid", 1),
+        ("UTC", 1),
+        ("America/Guatemala", 3),
+    ]  # Monday 08:00 comes first in Madrid (07:00 UTC), last in Guatemala (14:00 UTC)
+    assert [h.week for h in board.alerts.held] == ["2026-W48"]  # W47 was approved
+    assert board.alerts.any
