@@ -58,9 +58,15 @@ def _shot(page: object, name: str) -> None:
 
 
 def test_dashboard_needs_a_login(console_server: Console) -> None:
-    answer = httpx.get(console_server.base + "/admin", follow_redirects=False)
+    base = console_server.base
+    answer = httpx.get(base + "/admin", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/admin/login")
+    forged = httpx.get(
+        base + "/admin", cookies={"publisher_console": "x" * 4000}, follow_redirects=False
+    )
+    assert forged.status_code == 303  # a forged session is no session
+    assert httpx.post(base + "/admin", follow_redirects=False).status_code in (403, 405)
 
 
 def test_dashboard_shows_the_store_in_chromium(console_server: Console, database_url: str) -> None:
