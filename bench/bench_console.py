@@ -466,6 +466,7 @@ def select_one(dsn: str, n: int) -> list[float]:
 def sources_live_vs_tallies(url: str, n: int) -> Table:
     """The dashboard's sources counted live (what /api/stats ran before) and from the tallies."""
     from publisher.runtime import Runtime
+    from publisher.store import dashboard as store
     from publisher.store import delivery_counts
     from publisher.store import subscribers as subs
 
@@ -493,6 +494,13 @@ def sources_live_vs_tallies(url: str, n: int) -> Table:
                     took.append((time.perf_counter() - t) * 1000)
                 row.append(f"{statistics.median(took):.1f}")
             table.add_row(*row)
+        took = []
+        for _ in range(n):
+            t = time.perf_counter()
+            store.readers_per_zone(session)
+            took.append((time.perf_counter() - t) * 1000)
+        median = f"{statistics.median(took):.1f}"
+        table.add_row("readers per time zone (the dashboard keeps it 5 min)", median, "")
     rt.close()
     return table
 
