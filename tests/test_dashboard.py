@@ -9,11 +9,12 @@ import sqlalchemy as sa
 
 from publisher.models import BounceEvent, BounceReport
 from publisher.runtime import Runtime
-from publisher.service.dashboard import gather, next_sends, reader_zones, recent_weeks
+from publisher.service.dashboard import gather, next_sends, recent_weeks
 from publisher.settings import Settings
 from publisher.store import deliveries as ledger
 from publisher.store import holds, sources
 from publisher.store import subscribers as store
+from publisher.store.dashboard import readers_per_zone
 from tests.conftest import FIXED_NOW
 from tests.delivery_data import add_subscribers, plain_digest
 
@@ -95,8 +96,7 @@ def test_gathered_numbers_of_a_small_store(runtime: Runtime) -> None:
             s.flush()
     with rt.session() as s:
         board = gather(
-            s, settings=rt.settings, tree=rt.tree, now=now, zones=reader_zones(s),
-            zones_as_of=now,
+            s, settings=rt.settings, tree=rt.tree, now=now,
         )  # fmt: skip
     assert dict(board.totals) == {"active": 7, "unsubscribed": 1, "bounced": 1, "pending": 1}
     by_region = {r.slug: dict(r.counts) for r in board.regions}
@@ -130,8 +130,9 @@ def test_zones_and_holds_on_the_dashboard(runtime: Runtime) -> None:
         holds.hold(s, week="2026-W47", by="a@example.org", now=now)
         holds.approve(s, week="2026-W47", by="a@example.org", now=now)
     with rt.session() as s:
-        zones = reader_zones(s)
-        board = gather(s, settings=rt.settings, tree=rt.tree, now=now, zones=zones, zones_as_of=now)
+        zones = readers_per_zone(s)
+        assert zones == readers_per_zone(s, live=True)
+        board = gather(s, settings=rt.settings, tree=rt.tree, now=now)
     assert zones == {"America/Guatemala": 3, "Europe/Madrid": 1, None: 1}
     assert [(z.zone, z.readers) for z in board.zones] == [
         ("Europe/Madrid", 1),

@@ -26,6 +26,7 @@ from publisher.runtime import Runtime
 from publisher.store import deliveries as ledger
 from publisher.store import delivery_counts, tallies
 from publisher.store import subscribers as store
+from publisher.store.dashboard import readers_per_zone
 from tests.conftest import FIXED_NOW
 from tests.delivery_data import add_subscribers, plain_digest
 
@@ -34,6 +35,7 @@ LEASE = timedelta(minutes=10)
 
 def assert_counts_match(session: Session) -> None:
     assert store.counts(session) == store.counts(session, live=True)
+    assert readers_per_zone(session) == readers_per_zone(session, live=True)
     assert store.status_counts(session) == store.status_counts(session, live=True)
     assert delivery_counts.counts(session) == delivery_counts.counts(session, live=True)
     assert delivery_counts.per_state(session) == delivery_counts.per_state(session, live=True)
@@ -71,6 +73,13 @@ def test_counts_follow_every_change(runtime: Runtime) -> None:
     with rt.session() as s:
         store.set_status(s, subscriber_id=pending.id, status=SubscriberStatus.active, now=now)
         store.set_status(s, subscriber_id=readers[0][0], status="unsubscribed", now=now)
+    check(rt)
+    with rt.session() as s:  # readers choose zones (the dashboard's next send per zone)
+        s.execute(
+            sa.text("UPDATE subscribers SET timezone = 'America/Guatemala' WHERE id <= :i"),
+            {"i": readers[3][0]},
+        )
+        assert readers_per_zone(s)["America/Guatemala"] == 3  # the first one left
     check(rt)
     digest_id = plain_digest(rt)
     with rt.session() as s:
@@ -127,7 +136,9 @@ def test_postgres_keeps_tallies_and_fold_merges_them(runtime: Runtime) -> None:
 
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["add", "regions", "status", "enqueue", "send", "fail", "erase", "fold"]),
+        st.sampled_from(
+            ["add", "regions", "status", "zone", "enqueue", "send", "fail", "erase", "fold"]
+        ),
         st.integers(min_value=0, max_value=7),
     ),
     min_size=1,
@@ -167,6 +178,12 @@ def test_any_interleaving_keeps_counts_exact(runtime: Runtime, ops: list[tuple[s
             elif op == "status" and target is not None:
                 status = ("active", "pending", "unsubscribed", "bounced")[k % 4]
                 store.set_status(s, subscriber_id=target, status=status, now=now)
+            elif op == "zone" and target is not None:
+                zone = (None, "America/Guatemala", "Europe/Madrid")[k % 3]
+                s.execute(
+                    sa.text("UPDATE subscribers SET timezone = :z WHERE id = :i"),
+                    {"z": zone, "i": target},
+                )
             elif op == "enqueue" and ids:
                 ledger.enqueue(s, digest_id=digest_id, subscriber_ids=ids[: k + 1])
             elif op == "erase" and target is not None:
@@ -231,6 +248,7 @@ def test_migration_seeds_counts_and_goes_both_ways(database_url: str) -> None:
         with Session(engine) as session:
             assert store.counts(session) == {"gt": {"active": 2, "pending": 1, "bounced": 1}}
             assert delivery_counts.counts(session) == {digest_id: {"sent": 2, "failed": 1}}
+            assert readers_per_zone(session) == {None: 2}
             assert_counts_match(session)
         command.downgrade(config, before)
         assert "ledger_tallies" not in sa.inspect(engine).get_table_names()

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from publisher.models import SendHold, Subscriber, SubscriberStatus
+from publisher.store import tallies
 
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
 _H: sa.Table = SendHold.__table__  # type: ignore[attr-defined]
@@ -23,8 +24,10 @@ class Hold:
     held_at: datetime
 
 
-def readers_per_zone(session: Session) -> dict[str | None, int]:
-    """Active readers per chosen time zone (None: they follow TIMEZONE)."""
+def readers_per_zone(session: Session, *, live: bool = False) -> dict[str | None, int]:
+    """Active readers per chosen time zone (None: they follow TIMEZONE); tallies on PostgreSQL."""
+    if not live and tallies.kept(session):
+        return tallies.active_per_zone(session)
     stmt = (
         sa.select(_S.c.timezone, sa.func.count())
         .where(_S.c.status == SubscriberStatus.active)
