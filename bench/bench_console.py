@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_console.py                 # 1M subscribers, 100k items, 5M ledger
     .venv/bin/python bench/bench_console.py --small         # 10k / 5k / 50k: a quick check
     .venv/bin/python bench/bench_console.py --reuse         # keep the store built by a last run
+    .venv/bin/python bench/bench_console.py --trigger-cost 20000   # the triggers' cost to writers
 
 Builds a fresh database (``--database``, default ``bench_console``) on the PostgreSQL server of
 ``--server`` with COPY: subscribers in every status following one or two countries, items over
@@ -465,6 +466,7 @@ def select_one(dsn: str, n: int) -> list[float]:
 def sources_live_vs_tallies(url: str, n: int) -> Table:
     """The dashboard's sources counted live (what /api/stats ran before) and from the tallies."""
     from publisher.runtime import Runtime
+    from publisher.store import dashboard as store
     from publisher.store import delivery_counts
     from publisher.store import subscribers as subs
 
@@ -480,6 +482,7 @@ def sources_live_vs_tallies(url: str, n: int) -> Table:
         "ledger per region and state, 5 weeks": lambda s, live: delivery_counts.per_region_state(
             s, since=since, live=live
         ),
+        "active readers per time zone": lambda s, live: store.readers_per_zone(s, live=live),
     }
     with rt.session() as session:
         for name, call in calls.items():
@@ -494,6 +497,72 @@ def sources_live_vs_tallies(url: str, n: int) -> Table:
             table.add_row(*row)
     rt.close()
     return table
+
+
+def trigger_cost(server: str, rows: int) -> None:
+    """What the tally triggers cost the ledger's writers: enqueue ``rows`` rows, then claim and
+    record them in batches of 100 as a worker does, with the triggers on and off, alternated."""
+    from publisher.delivery.ledger import RowUpdate
+    from publisher.models import DeliveryState
+    from publisher.runtime import Runtime
+    from publisher.store import deliveries as ledger
+
+    name = "bench_console_triggers"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = server.rpartition("/")
+    url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    migrate(url)
+    with psycopg.connect(f"{base}/{name}") as conn:
+        copy_rows(conn, "subscribers", ["email", "key", "status", "locale", "created"], (
+            (f"r{i}@example.org", f"{i:032x}", "active", "en", naive(NOW)) for i in range(rows)
+        ))  # fmt: skip
+        digest_id = conn.execute(
+            "INSERT INTO digests (region, week, status, window_start, window_end, item_ids,"
+            " subject, html, text, created, locale) VALUES ('gt', '2026-W48', 'assembled',"
+            " %s, %s, '', 's', '', '', %s, 'en') RETURNING id",
+            (naive(NOW), naive(NOW), naive(NOW)),
+        ).fetchone()[0]  # type: ignore[index]
+        ids = [r[0] for r in conn.execute("SELECT id FROM subscribers ORDER BY id")]
+        conn.commit()
+    rt = Runtime(settings_for(url, Path(tempfile.gettempdir())))
+    table = Table(title=f"ledger writes with and without the tally triggers ({rows} rows, PG)")
+    for col in ("triggers", "enqueue rows/s", "claim+record rows/s"):
+        table.add_column(col, justify="right" if col != "triggers" else "left")
+    now = datetime.now(UTC)
+    for mode in ("ENABLE", "DISABLE", "ENABLE", "DISABLE"):
+        with rt.session() as session:
+            session.execute(sa_text("TRUNCATE deliveries CASCADE"))
+            session.execute(sa_text(f"ALTER TABLE deliveries {mode} TRIGGER USER"))
+        t0 = time.perf_counter()
+        with rt.session() as session:
+            ledger.enqueue(session, digest_id=int(digest_id), subscriber_ids=ids)
+        enqueue = time.perf_counter() - t0
+        t0, after = time.perf_counter(), 0
+        while True:
+            with rt.session() as session:
+                claim = ledger.claim_batch(
+                    session, worker_id="bench", limit=100, lease_until=now + timedelta(hours=1),
+                    now=now, after_id=after,
+                )  # fmt: skip
+                if claim.empty:
+                    break
+                after = claim.last_id
+                updates = [RowUpdate(r.row.id, DeliveryState.sent) for r in claim.recipients]
+                ledger.record(session, worker_id="bench", updates=updates, now=now)
+        drain = time.perf_counter() - t0
+        table.add_row(mode.lower() + "d", f"{rows / enqueue:,.0f}", f"{rows / drain:,.0f}")
+    with rt.session() as session:
+        session.execute(sa_text("ALTER TABLE deliveries ENABLE TRIGGER USER"))
+    rt.close()
+    console.print(table)
+
+
+def sa_text(sql: str) -> Any:
+    import sqlalchemy as sa
+
+    return sa.text(sql)
 
 
 def main() -> None:
@@ -511,7 +580,14 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the database of a last run")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--trigger-cost", type=int, metavar="ROWS",
+        help="only measure the ledger writes with and without the tally triggers",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.trigger_cost:
+        trigger_cost(args.server, args.trigger_cost)
+        return
     base, _, _ = args.server.rpartition("/")
     dsn = f"{base}/{args.database}"
     url = dsn.replace("postgresql://", "postgresql+psycopg://")

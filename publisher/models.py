@@ -458,6 +458,17 @@ class FollowerTally(SQLModel, table=True):
     n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
+class ZoneTally(SQLModel, table=True):
+    """A change in the number of subscribers per (chosen time zone, status), kept like
+    ``FollowerTally``; zone "" = no zone chosen (TIMEZONE applies)."""
+
+    __tablename__ = "zone_tallies"
+    id: int | None = Field(default=None, sa_column=sa.Column(_TALLY_ID, primary_key=True))
+    zone: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
 class LedgerTally(SQLModel, table=True):
     """A change in the number of ledger rows per (digest, state), kept like ``FollowerTally``."""
 

@@ -13,7 +13,7 @@ import httpx
 import sqlalchemy as sa
 
 from publisher.store import deliveries as ledger
-from publisher.store import sources
+from publisher.store import holds, sources
 from publisher.store import subscribers as store
 from tests import console_support
 from tests.console_support import Console, assert_accessible, at_375, chromium, login
@@ -35,6 +35,7 @@ def _fill(console: Console) -> None:
             s, url="https://feeds.example.org/a", regions=[], every=60, lang="", now=now
         )
         sources.save_source(s, source_id=bad.id or 0, values={"failures": 2})
+        holds.hold(s, week="2026-W48", by="<b>ed</b>\u202eitor@example.org", now=now)
     digest = plain_digest(rt, region="gt", week="2026-W48")
     with rt.session() as s:
         ids = [i for i, _ in gt[2:]]
@@ -57,9 +58,15 @@ def _shot(page: object, name: str) -> None:
 
 
 def test_dashboard_needs_a_login(console_server: Console) -> None:
-    answer = httpx.get(console_server.base + "/admin", follow_redirects=False)
+    base = console_server.base
+    answer = httpx.get(base + "/admin", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/admin/login")
+    forged = httpx.get(
+        base + "/admin", cookies={"publisher_console": "x" * 4000}, follow_redirects=False
+    )
+    assert forged.status_code == 303  # a forged session is no session
+    assert httpx.post(base + "/admin", follow_redirects=False).status_code in (403, 405)
 
 
 def test_dashboard_shows_the_store_in_chromium(console_server: Console, database_url: str) -> None:
@@ -81,6 +88,10 @@ def test_dashboard_shows_the_store_in_chromium(console_server: Console, database
         alerts = page.locator(".alert-list").inner_text()
         assert "1 message of the last four weeks is unknown" in alerts
         assert "1 source fails to poll." in alerts
+        # the holder's address is shown as text: markup and a bidi override stay inert
+        assert "The send of week 2026-W48 is held by <b>ed</b>\u202eitor@example.org." in alerts
+        assert page.locator(".alert-list b").count() == 0
+        assert page.locator(".alert-list bdi").inner_text() == "<b>ed</b>\u202eitor@example.org"
         assert page.locator('a[href="/admin/sources"]').count() == 0  # editors: not their page
         zones = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="UTC"))
         assert zones.get_by_role("cell").first.inner_text() == "14"  # every active reader: TIMEZONE
@@ -94,6 +105,8 @@ def test_dashboard_shows_the_store_in_chromium(console_server: Console, database
 
         admin = browser.new_page(viewport={"width": 1280, "height": 900})
         login(admin, console.base, *console.admin)
+        admin.goto(console.base + "/admin?lang=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        assert admin.get_by_role("heading", level=1).inner_text() == "Dashboard"
         admin.goto(console.base + "/admin?lang=es")
         assert admin.get_by_role("heading", level=1).inner_text() == "Panel"
         assert admin.locator('a[href="/admin/sources"]').count() >= 1

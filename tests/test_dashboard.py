@@ -9,11 +9,12 @@ import sqlalchemy as sa
 
 from publisher.models import BounceEvent, BounceReport
 from publisher.runtime import Runtime
-from publisher.service.dashboard import gather, next_sends, reader_zones, recent_weeks
+from publisher.service.dashboard import gather, next_sends, recent_weeks
 from publisher.settings import Settings
 from publisher.store import deliveries as ledger
-from publisher.store import sources
+from publisher.store import holds, sources
 from publisher.store import subscribers as store
+from publisher.store.dashboard import readers_per_zone
 from tests.conftest import FIXED_NOW
 from tests.delivery_data import add_subscribers, plain_digest
 
@@ -29,6 +30,13 @@ def test_next_send_per_zone(make_settings: Callable[..., Settings]) -> None:
     assert found[0].fire == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     assert found[1].fire.utcoffset() == timedelta(hours=-6)
     assert found[1].fire.astimezone(UTC) == datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+
+
+def test_next_send_ignores_hostile_zone_names(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(timezone="America/Guatemala")
+    hostile = ["../../etc/passwd", "UTC\r\nX-Evil: 1", "\u202eUTC", "A" * 500, "america/guatemala"]
+    found = next_sends({**dict.fromkeys(hostile, 1), "": 2}, settings, FIXED_NOW)
+    assert [(z.zone, z.readers) for z in found] == [("America/Guatemala", 2)]  # "" = TIMEZONE
 
 
 def test_next_send_across_a_dst_change(make_settings: Callable[..., Settings]) -> None:
@@ -88,8 +96,7 @@ def test_gathered_numbers_of_a_small_store(runtime: Runtime) -> None:
             s.flush()
     with rt.session() as s:
         board = gather(
-            s, settings=rt.settings, tree=rt.tree, now=now, zones=reader_zones(s),
-            zones_as_of=now,
+            s, settings=rt.settings, tree=rt.tree, now=now,
         )  # fmt: skip
     assert dict(board.totals) == {"active": 7, "unsubscribed": 1, "bounced": 1, "pending": 1}
     by_region = {r.slug: dict(r.counts) for r in board.regions}
@@ -107,3 +114,30 @@ def test_gathered_numbers_of_a_small_store(runtime: Runtime) -> None:
     assert dict(board.sources) == {"total": 2, "paused": 0, "failing": 1}
     assert board.bounce_rate is None  # nothing was sent last week
     assert [(z.zone, z.readers) for z in board.zones] == [("UTC", 7)]
+    assert board.alerts.held == ()
+
+
+def test_zones_and_holds_on_the_dashboard(runtime: Runtime) -> None:
+    rt = runtime
+    now = rt.now()
+    readers = add_subscribers(rt, 5, region="gt")
+    with rt.session() as s:
+        for sid, tz in zip([i for i, _ in readers], ["America/Guatemala"] * 3 + ["Europe/Madrid"]):
+            s.execute(
+                sa.text("UPDATE subscribers SET timezone = :z WHERE id = :i"), {"z": tz, "i": sid}
+            )
+        holds.hold(s, week="2026-W48", by="ed\u202e<b>itor</b>@example.org", now=now)
+        holds.hold(s, week="2026-W47", by="a@example.org", now=now)
+        holds.approve(s, week="2026-W47", by="a@example.org", now=now)
+    with rt.session() as s:
+        zones = readers_per_zone(s)
+        assert zones == readers_per_zone(s, live=True)
+        board = gather(s, settings=rt.settings, tree=rt.tree, now=now)
+    assert zones == {"America/Guatemala": 3, "Europe/Madrid": 1, None: 1}
+    assert [(z.zone, z.readers) for z in board.zones] == [
+        ("Europe/Madrid", 1),
+        ("UTC", 1),
+        ("America/Guatemala", 3),
+    ]  # Monday 08:00 comes first in Madrid (07:00 UTC), last in Guatemala (14:00 UTC)
+    assert [h.week for h in board.alerts.held] == ["2026-W48"]  # W47 was approved
+    assert board.alerts.any

@@ -1,9 +1,8 @@
 """What the console's dashboard shows: followers, the last four weeks' sends, the next send per
 time zone and what needs a look, gathered from sources that stay cheap at a million readers.
 
-Follower and ledger counts come from ``store.tallies`` on PostgreSQL (exact: kept by triggers in
-the writing transactions); the zones readers are in need one pass over the subscribers, so the
-web layer keeps that part for a few minutes and says since when. Everything else here is pure.
+Follower, zone and ledger counts come from ``store.tallies`` on PostgreSQL (exact: kept by
+triggers in the writing transactions; SQLite counts live). Everything else here is pure.
 """
 
 from __future__ import annotations
@@ -89,7 +88,6 @@ class Dashboard:
     regions: tuple[RegionFollowers, ...]
     weeks: tuple[WeekSends, ...]
     zones: tuple[ZoneSend, ...]
-    zones_as_of: datetime
     alerts: Alerts
     sources: Mapping[str, int]
     sent: int  # messages sent in the weeks shown
@@ -137,10 +135,8 @@ def gather(
     settings: Settings,
     tree: RegionTree,
     now: datetime,
-    zones: Mapping[str | None, int],
-    zones_as_of: datetime,
 ) -> Dashboard:
-    """The whole dashboard; ``zones`` (readers per chosen zone) come from ``reader_zones``."""
+    """The whole dashboard, as of ``now``."""
     weeks = recent_weeks(now, settings.timezone)
     ledger = delivery_counts.per_week_state(session, weeks=weeks)
     digests = delivery_counts.digests_per_week(session, weeks=weeks)
@@ -163,15 +159,9 @@ def gather(
         totals=subscribers.status_counts(session),
         regions=followers(subscribers.counts(session), tree),
         weeks=sends,
-        zones=next_sends(zones, settings, now),
-        zones_as_of=zones_as_of,
+        zones=next_sends(store.readers_per_zone(session), settings, now),
         alerts=alerts,
         sources=health,
         sent=sent,
         bounce_rate=bad / last_sent if last_sent else None,
     )
-
-
-def reader_zones(session: Session) -> dict[str | None, int]:
-    """Active readers per chosen zone (None: TIMEZONE); one pass over the subscribers."""
-    return store.readers_per_zone(session)

@@ -8,10 +8,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.models import Subscriber, SubscriberStatus
-from publisher.store.subscribers import status_counts
+from publisher.models import SendHold, Subscriber, SubscriberStatus
+from publisher.store import tallies
 
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
+_H: sa.Table = SendHold.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,19 +24,19 @@ class Hold:
     held_at: datetime
 
 
-def readers_per_zone(session: Session) -> dict[str | None, int]:
-    """Active readers per chosen time zone (None: they follow TIMEZONE)."""
-    if "timezone" not in _S.c:
-        return {None: status_counts(session).get(SubscriberStatus.active, 0)}
-    zone = _S.c.timezone
+def readers_per_zone(session: Session, *, live: bool = False) -> dict[str | None, int]:
+    """Active readers per chosen time zone (None: they follow TIMEZONE); tallies on PostgreSQL."""
+    if not live and tallies.kept(session):
+        return tallies.active_per_zone(session)
     stmt = (
-        sa.select(zone, sa.func.count())
+        sa.select(_S.c.timezone, sa.func.count())
         .where(_S.c.status == SubscriberStatus.active)
-        .group_by(zone)
+        .group_by(_S.c.timezone)
     )
     return {name: int(n) for name, n in session.execute(stmt)}
 
 
 def open_holds(session: Session) -> list[Hold]:
-    """Held weeks not approved yet, oldest first."""
-    return []
+    """Held weeks not approved yet, oldest first (a handful of rows at most)."""
+    stmt = sa.select(_H.c.week, _H.c.held_by, _H.c.held_at).where(_H.c.approved_at.is_(None))
+    return [Hold(w, by, at) for w, by, at in session.execute(stmt.order_by(_H.c.week))]

@@ -143,6 +143,8 @@ def _insert(session: Session) -> Any:
     return sqlite.insert
 
 
+# No conflict target: a row is skipped on either unique key, (digest, subscriber) or (subscriber,
+# week); with week NULL only the first can match, as with the targeted clause SQLite gets.
 _UNNEST_INSERT = sa.text(
     "INSERT INTO deliveries (digest_id, subscriber_id, state, attempts, last_error, message_id,"
     " locale, week) SELECT :digest_id, u.sid, :state, 0, '', u.mid, :locale, CAST(:week AS varchar)"

@@ -1,5 +1,5 @@
-"""Counts kept by PostgreSQL triggers (0018): subscribers per region and status, ledger rows per
-digest and state, read as sums over small tables instead of scans of the big ones.
+"""Counts kept by PostgreSQL triggers (0018): subscribers per region and status and per time zone
+and status, ledger rows per digest and state, read as sums over small tables instead of scans.
 
 Each row is one statement's change to one key; ``fold`` merges a key's rows into one (the
 scheduler runs it every minute), so a sum reads a row or two per key. The triggers run in the
@@ -16,10 +16,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.models import Digest, FollowerTally, LedgerTally
+from publisher.models import Digest, FollowerTally, LedgerTally, SubscriberStatus, ZoneTally
 
 F: sa.Table = FollowerTally.__table__  # type: ignore[attr-defined]
 L: sa.Table = LedgerTally.__table__  # type: ignore[attr-defined]
+Z: sa.Table = ZoneTally.__table__  # type: ignore[attr-defined]
 D: sa.Table = Digest.__table__  # type: ignore[attr-defined]
 
 EVERYONE = ""  # the region key of the counts over all subscribers
@@ -38,6 +39,18 @@ def followers(session: Session) -> dict[str, dict[str, int]]:
     for region, status, count in session.execute(stmt):
         table[region][status] = int(count)
     return dict(table)
+
+
+def active_per_zone(session: Session) -> dict[str | None, int]:
+    """Active subscribers per chosen time zone (None: none chosen, TIMEZONE applies)."""
+    n = sa.func.sum(Z.c.n)
+    stmt = (
+        sa.select(Z.c.zone, n)
+        .where(Z.c.status == SubscriberStatus.active)
+        .group_by(Z.c.zone)
+        .having(n != 0)
+    )
+    return {zone or None: int(count) for zone, count in session.execute(stmt)}
 
 
 def ledger(
@@ -93,7 +106,12 @@ def fold(session: Session) -> None:
     """
     if not kept(session):
         return
-    for table, keys in ((F.name, ("region", "status")), (L.name, ("digest_id", "state"))):
+    keyed = (
+        (F.name, ("region", "status")),
+        (Z.name, ("zone", "status")),
+        (L.name, ("digest_id", "state")),
+    )
+    for table, keys in keyed:
         sql = _FOLD.format(
             table=table,
             keys=", ".join(keys),

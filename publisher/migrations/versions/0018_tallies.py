@@ -10,6 +10,8 @@ triggers append the change each statement makes to the counts (one row per key a
 from the transition tables, so a COPY of millions of rows adds a handful), and a count is a sum
 over these small tables. Appending instead of updating one counter row keeps concurrent workers
 from waiting on (or deadlocking over) a shared row; ``store.tallies.fold`` merges them.
+``zone_tallies`` counts subscribers per chosen time zone and status (the dashboard's next send
+per zone), so this revision must come after 0015, which adds subscribers.timezone.
 The tables exist on SQLite too but stay empty: small stores count live.
 """
 
@@ -30,6 +32,11 @@ _FOLLOWERS_CHANGED = """
     INSERT INTO follower_tallies (region, status, n)
     SELECT region, status, sum(n) FROM ({deltas}) AS d
     GROUP BY region, status HAVING sum(n) <> 0
+"""
+_ZONES_CHANGED = """
+    INSERT INTO zone_tallies (zone, status, n)
+    SELECT zone, status, sum(n) FROM ({deltas}) AS d
+    GROUP BY zone, status HAVING sum(n) <> 0
 """
 _LEDGER_CHANGED = """
     INSERT INTO ledger_tallies (digest_id, state, n)
@@ -103,6 +110,33 @@ _TRIGGERS: list[tuple[str, str, str, str, str]] = [
         ),
     ),
     (
+        "tally_zones_insert",
+        "AFTER INSERT",
+        "subscribers",
+        "NEW TABLE AS new_rows",
+        _ZONES_CHANGED.format(
+            deltas="SELECT coalesce(timezone, '') AS zone, status, 1 AS n FROM new_rows"
+        ),
+    ),
+    (
+        "tally_zones_update",
+        "AFTER UPDATE",
+        "subscribers",
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        _ZONES_CHANGED.format(
+            deltas="""
+            WITH changed AS (
+                SELECT coalesce(o.timezone, '') AS was_zone, o.status AS was,
+                       coalesce(w.timezone, '') AS zone, w.status
+                FROM old_rows o JOIN new_rows w ON w.id = o.id
+                WHERE o.status IS DISTINCT FROM w.status
+                   OR o.timezone IS DISTINCT FROM w.timezone
+            )
+            SELECT was_zone AS zone, was AS status, -1 AS n FROM changed
+            UNION ALL SELECT zone, status, 1 FROM changed"""
+        ),
+    ),
+    (
         "tally_deliveries_insert",
         "AFTER INSERT",
         "deliveries",
@@ -143,6 +177,7 @@ BEGIN
     SELECT '', OLD.status, -1
     UNION ALL
     SELECT x.region, OLD.status, -1 FROM subscriptions x WHERE x.subscriber_id = OLD.id;
+    INSERT INTO zone_tallies (zone, status, n) VALUES (coalesce(OLD.timezone, ''), OLD.status, -1);
     RETURN OLD;
 END $$;
 CREATE TRIGGER tally_subscribers_delete BEFORE DELETE ON subscribers
@@ -156,7 +191,11 @@ _TRUNCATES = [
         "subscriptions",
         "DELETE FROM follower_tallies WHERE region <> ''",
     ),
-    ("tally_subscribers_truncate", "subscribers", "DELETE FROM follower_tallies"),
+    (
+        "tally_subscribers_truncate",
+        "subscribers",
+        "DELETE FROM follower_tallies; DELETE FROM zone_tallies",
+    ),
     ("tally_deliveries_truncate", "deliveries", "DELETE FROM ledger_tallies"),
 ]
 
@@ -167,6 +206,9 @@ _SEED = [
        SELECT x.region, s.status, count(*)
        FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id
        GROUP BY x.region, s.status""",
+    """INSERT INTO zone_tallies (zone, status, n)
+       SELECT coalesce(timezone, ''), status, count(*) FROM subscribers
+       GROUP BY coalesce(timezone, ''), status""",
     """INSERT INTO ledger_tallies (digest_id, state, n)
        SELECT digest_id, state, count(*) FROM deliveries GROUP BY digest_id, state""",
 ]
@@ -190,8 +232,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_ledger_tallies_digest_id", "ledger_tallies", ["digest_id"], unique=False)
-    if op.get_bind().dialect.name != "postgresql":
+    op.create_table(
+        "zone_tallies",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("zone", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
         return
+    columns = {c["name"] for c in sa.inspect(bind).get_columns("subscribers")}
+    if "timezone" not in columns:
+        raise RuntimeError("0018 counts readers per subscribers.timezone: chain it after 0015")
     # Nobody may change the counted tables between the seed and the triggers.
     op.execute("LOCK TABLE subscribers, subscriptions, deliveries IN SHARE ROW EXCLUSIVE MODE")
     for statement in _SEED:
@@ -224,6 +278,7 @@ def downgrade() -> None:
         for name, table in names:
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             op.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    op.drop_table("zone_tallies")
     op.drop_index("ix_ledger_tallies_digest_id", table_name="ledger_tallies")
     op.drop_table("ledger_tallies")
     op.drop_table("follower_tallies")
