@@ -400,3 +400,25 @@ def test_the_suggestions_answer_is_json_and_not_cached(console: Console) -> None
     answer = console.post("/admin/items/suggest", {"title": "Cuba", "summary": ""})
     assert answer.headers["cache-control"] == "no-store"
     assert json.loads(answer.text)["regions"][0]["slug"] == "cu"
+
+
+def test_a_double_submit_adds_one_item(console: Console) -> None:
+    form = {"title": "Drought in Honduras", "summary": "Dry", "action": "save"}
+    first = console.post("/admin/items/new", form)
+    second = console.post("/admin/items/new", form)
+    assert first.status_code == 303 and second.status_code == 409
+    item_id = first.headers["location"].split("/")[3]
+    assert f"(item {item_id})" in second.text
+    assert len(walk(console, "")) == 1
+
+
+def test_an_upload_name_with_crlf_and_bidi_is_inert(console: Console) -> None:
+    name = "evil\r\nX-Injected: 1\u202e.csv"
+    answer = console.post(
+        "/admin/items/upload", {"format": "csv"},
+        files={"file": (name, b"title,summary\nA title,a summary\n")},
+    )  # fmt: skip
+    assert answer.status_code == 200
+    assert "x-injected" not in {k.lower() for k in answer.headers}
+    targets = [t for _, action, t in audit_actions(console.runtime) if action == "import"]
+    assert len(targets) == 1 and all(c.isprintable() for c in targets[0])

@@ -431,7 +431,7 @@ def save_item(
         )  # fmt: skip
         if published is not None:
             changes = replace(changes, published=published)
-        update_item(
+        found = update_item(
             session, item_id=item_id, changes=changes, tree=rt.tree, inferrer=rt.inferrer,
             now=rt.now(),
         )  # fmt: skip
@@ -440,6 +440,8 @@ def save_item(
         return _form_page(
             request, user, state, form, item_id=item_id, error=e.reason, status_code=422
         )
+    if not found:  # withdrawn by someone else since the check above
+        raise HTTPException(404, "no such item")
     _audit(session, user, "edit", item_id, form.title, rt.now())
     session.commit()
     background.add_task(state.rebuild_feeds)
