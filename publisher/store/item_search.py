@@ -21,7 +21,7 @@ from publisher.models import Item, ItemRegion, WithdrawnItem
 
 Status = Literal["", "visible", "embargoed", "withdrawn"]
 Cursor = tuple[datetime, int]
-SCAN = 2_000
+SCAN = 1_000
 
 
 @dataclass(frozen=True, slots=True)
