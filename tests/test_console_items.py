@@ -422,3 +422,9 @@ def test_an_upload_name_with_crlf_and_bidi_is_inert(console: Console) -> None:
     assert "x-injected" not in {k.lower() for k in answer.headers}
     targets = [t for _, action, t in audit_actions(console.runtime) if action == "import"]
     assert len(targets) == 1 and all(c.isprintable() for c in targets[0])
+
+
+def test_a_form_over_the_body_limit_stores_nothing(console: Console) -> None:
+    answer = console.post("/admin/items/new", {"title": "Big", "summary": "x" * 70_000})
+    assert answer.status_code == 413
+    assert len(walk(console, "")) == 0
