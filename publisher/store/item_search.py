@@ -195,3 +195,10 @@ def _withdrawn(
 def _any_region(column: sa.ColumnElement[str], regions: Collection[str]) -> sa.ColumnElement[bool]:
     padded = sa.literal(" ") + column + sa.literal(" ")
     return sa.or_(*(padded.like(f"% {slug} %") for slug in sorted(regions)))
+
+
+def lock_item(session: Session, *, item_id: int) -> Item | None:
+    """The item's row, locked for this transaction on PostgreSQL (two editors withdrawing or
+    editing the same item at once: the second waits, then finds it gone), or None."""
+    stmt = sa.select(Item).where(_items().c.id == item_id).with_for_update()
+    return session.execute(stmt).scalars().first()

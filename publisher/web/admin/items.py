@@ -31,7 +31,7 @@ from publisher.pipeline.edits import ItemChanges, delete_item, update_item
 from publisher.pipeline.intake import Format, ImportReport, import_records, read_upload
 from publisher.regions.tree import RegionTree
 from publisher.store import audit
-from publisher.store.item_search import Cursor, ItemFilter, Status, search_items
+from publisher.store.item_search import Cursor, ItemFilter, Status, lock_item, search_items
 from publisher.store.items import id_by_guid, item_row, tags_of
 from publisher.web.admin.auth import EditorUser
 from publisher.web.admin.render import flash, page
@@ -432,7 +432,7 @@ def save_item(
     background: BackgroundTasks,
 ) -> Response:
     """Save an edit (same cleaning as the API's PATCH), or suggest regions for the new text."""
-    if item_row(session, item_id=item_id) is None:
+    if lock_item(session, item_id=item_id) is None:
         raise HTTPException(404, "no such item")
     form = _posted(form_data, state.settings.timezone)
     if _text(form_data, "action") == "suggest":
@@ -515,7 +515,7 @@ def withdraw(
     background: BackgroundTasks,
 ) -> Response:
     now = state.runtime.now()
-    item = item_row(session, item_id=item_id)
+    item = lock_item(session, item_id=item_id)
     if item is None:
         raise HTTPException(404, "no such item")
     public, title = item.visible_at <= now, item.title
