@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from publisher.pipeline import accounts
 from publisher.pipeline.edits import delete_item
 from publisher.store.audit import page as audit_page
+from publisher.store.item_search import ItemFilter, lock_item, search_items
 from publisher.store.items import ItemInsert, get_item, insert_items, item_row
 from publisher.store.withdrawn import find_withdrawn
 from publisher.web.app import create_app
@@ -400,3 +402,57 @@ def test_the_suggestions_answer_is_json_and_not_cached(console: Console) -> None
     answer = console.post("/admin/items/suggest", {"title": "Cuba", "summary": ""})
     assert answer.headers["cache-control"] == "no-store"
     assert json.loads(answer.text)["regions"][0]["slug"] == "cu"
+
+
+def test_a_double_submit_adds_one_item(console: Console) -> None:
+    form = {"title": "Drought in Honduras", "summary": "Dry", "action": "save"}
+    first = console.post("/admin/items/new", form)
+    second = console.post("/admin/items/new", form)
+    assert first.status_code == 303 and second.status_code == 409
+    item_id = first.headers["location"].split("/")[3]
+    assert f"(item {item_id})" in second.text
+    assert len(walk(console, "")) == 1
+
+
+def test_an_upload_name_with_crlf_and_bidi_is_inert(console: Console) -> None:
+    name = "evil\r\nX-Injected: 1\u202e.csv"
+    answer = console.post(
+        "/admin/items/upload", {"format": "csv"},
+        files={"file": (name, b"title,summary\nA title,a summary\n")},
+    )  # fmt: skip
+    assert answer.status_code == 200
+    assert "x-injected" not in {k.lower() for k in answer.headers}
+    targets = [t for _, action, t in audit_actions(console.runtime) if action == "import"]
+    assert len(targets) == 1 and all(c.isprintable() for c in targets[0])
+
+
+def test_a_form_over_the_body_limit_stores_nothing(console: Console) -> None:
+    answer = console.post("/admin/items/new", {"title": "Big", "summary": "x" * 70_000})
+    assert answer.status_code == 413
+    assert len(walk(console, "")) == 0
+
+
+def test_two_editors_withdrawing_at_once_leave_one_tombstone(
+    console: Console, database_url: str
+) -> None:
+    """On PostgreSQL the second withdrawal waits for the row lock, then finds the item gone
+    (a 404, not a 500 or a second tombstone)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the row lock is PostgreSQL's")
+    seed(console.runtime, 1)
+    answers: list[int] = []
+    with console.runtime.session() as first:
+        assert lock_item(first, item_id=1) is not None
+        delete_item(first, item_id=1, now=FIXED_NOW)
+        second = threading.Thread(
+            target=lambda: answers.append(console.post("/admin/items/1/withdraw").status_code)
+        )
+        second.start()
+    second.join(timeout=60)
+    assert answers == [404]
+    with console.runtime.session() as session:
+        assert find_withdrawn(session, item_id=1) is not None
+        assert (
+            len(search_items(session, wanted=ItemFilter(status="withdrawn"), now=FIXED_NOW).rows)
+            == 1
+        )

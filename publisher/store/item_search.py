@@ -2,9 +2,9 @@
 
 Region, status and dates are indexed filters. Text and language are not (a substring of title or
 summary has no index without trigram extensions), so they are only applied inside a bounded
-window: the ``scan`` newest rows that pass the indexed filters below the cursor. A page then costs
-at most ``scan`` rows whatever the store holds; when the window yields fewer matches than a page,
-the next cursor is the window's oldest row and the editor reads on from there.
+window: the ``scan`` newest rows that pass the indexed filters below the cursor, read as keys
+first. A page then tests at most ``scan`` rows whatever the store holds; when the window yields
+fewer matches than a page, the next cursor is the window's oldest row and the editor reads on.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from publisher.models import Item, ItemRegion, WithdrawnItem
 
 Status = Literal["", "visible", "embargoed", "withdrawn"]
 Cursor = tuple[datetime, int]
-SCAN = 2_000
+SCAN = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +72,6 @@ def _older(
     return sa.and_(published <= at, sa.or_(published < at, key < last_id))
 
 
-def _not_older(
-    published: sa.ColumnElement[datetime], key: sa.ColumnElement[int], cursor: Cursor
-) -> sa.ColumnElement[bool]:
-    at, last_id = cursor
-    return sa.and_(published >= at, sa.or_(published > at, key >= last_id))
-
-
 def _indexed(
     stmt: sa.Select[Any], wanted: ItemFilter, *, now: datetime, after: Cursor | None
 ) -> sa.Select[Any]:
@@ -119,27 +112,28 @@ def search_items(
     items = _items()
     order = (items.c.published.desc(), items.c.id.desc())
     columns = (items.c.id, items.c.title, items.c.published, items.c.visible_at, items.c.lang)
-    stmt = _indexed(sa.select(*columns), wanted, now=now, after=after).order_by(*order)
+    stmt: sa.Select[Any] = _indexed(sa.select(*columns), wanted, now=now, after=after)
     boundary: Cursor | None = None
     if wanted.text or wanted.lang:
+        # The window: the ``scan`` newest rows passing the indexed filters, fetched as keys,
+        # so that the unindexed tests below run on those rows only, whatever the plan.
         edge = _indexed(sa.select(items.c.published, items.c.id), wanted, now=now, after=after)
-        found = session.execute(edge.order_by(*order).offset(scan - 1).limit(1)).first()
-        if found is not None:
-            boundary = (found[0], found[1])
-            stmt = stmt.where(_not_older(items.c.published, items.c.id, boundary))
+        window = [(r[0], r[1]) for r in session.execute(edge.order_by(*order).limit(scan))]
+        if len(window) == scan:
+            boundary = window[-1]
+        tests: list[sa.ColumnElement[bool]] = [items.c.id.in_([key for _, key in window])]
         if wanted.lang:
-            stmt = stmt.where(
-                sa.or_(items.c.lang == wanted.lang, items.c.lang.like(f"{wanted.lang}-%"))
-            )
+            tests.append(sa.or_(items.c.lang == wanted.lang, items.c.lang.like(f"{wanted.lang}-%")))
         if wanted.text:
             pattern = _like(wanted.text)
-            stmt = stmt.where(
+            tests.append(
                 sa.or_(
                     sa.func.lower(items.c.title).like(pattern, escape="\\"),
                     sa.func.lower(items.c.summary).like(pattern, escape="\\"),
                 )
             )
-    rows = list(session.execute(stmt.limit(limit + 1)))
+        stmt = sa.select(*columns).where(*tests)
+    rows = list(session.execute(stmt.order_by(*order).limit(limit + 1)))
     tags = _tags(session, [r[0] for r in rows[:limit]])
     listed = [
         ListedItem(id=r[0], title=r[1], published=r[2], visible_at=r[3], lang=r[4],
@@ -201,3 +195,10 @@ def _withdrawn(
 def _any_region(column: sa.ColumnElement[str], regions: Collection[str]) -> sa.ColumnElement[bool]:
     padded = sa.literal(" ") + column + sa.literal(" ")
     return sa.or_(*(padded.like(f"% {slug} %") for slug in sorted(regions)))
+
+
+def lock_item(session: Session, *, item_id: int) -> Item | None:
+    """The item's row, locked for this transaction on PostgreSQL (two editors withdrawing or
+    editing the same item at once: the second waits, then finds it gone), or None."""
+    stmt = sa.select(Item).where(_items().c.id == item_id).with_for_update()
+    return session.execute(stmt).scalars().first()
