@@ -426,6 +426,9 @@ class OutboxMessage(SQLModel, table=True):
     lease_until: datetime | None = _ts(nullable=True)
     sent_at: datetime | None = _ts(nullable=True)
     last_error: str = Field(default="", max_length=1000)
+    # A finished message to a fixed address (kind "test": an edition's test copy) (0015).
+    address: str | None = Field(default=None, max_length=320)
+    body: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
 
 
 class UserRole(StrEnum):

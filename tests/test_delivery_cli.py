@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from publisher.cli.main import main
-from publisher.cli.send import shown_status
-from publisher.pipeline.send import DigestReport
+from publisher.digest.windows import current_week
+from publisher.pipeline.edition_tools import WeekStatus
+from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.tokens import Tokens
-from tests.conftest import FixedClockRuntime
 from tests.delivery_data import REGION, WEEK, add_subscribers, seed_items
 
 
@@ -38,7 +40,7 @@ def settings(
         "PUBLISHER_BASE_URL": settings.base_url,
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    rt = FixedClockRuntime(settings)
+    rt = Runtime(settings)  # the CLI runs on the real clock: the items arrive now
     rt.migrate()
     seed_items(rt)
     add_subscribers(rt, 5)
@@ -52,7 +54,7 @@ def test_send_delivers_into_the_maildir_once(
     args = ("digests", "send", "--region", REGION, "--week", WEEK)
     code, out, err = _run(capsys, *args, "--dry-run")
     assert code == 0, err
-    assert "would go to 5 recipients" in out
+    assert "5 editions would be made (5 with items, 0 without: no email)" in out
     assert not (settings.mail_dir / "new").exists()
     code, out, err = _run(capsys, *args)
     assert code == 0, err
@@ -64,14 +66,15 @@ def test_send_delivers_into_the_maildir_once(
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     code, out, _ = _run(capsys, *args)  # again: nothing twice
     assert "this run: sent 0" in out and len(list((settings.mail_dir / "new").iterdir())) == 5
-    code, out, _ = _run(capsys, "digests", "send", "--all", "--week", WEEK)  # every region
+    code, out, _ = _run(capsys, "digests", "send", "--all", "--week", WEEK)  # every reader
+    assert "0 editions made (0 with items, 0 without: no email), 5 had theirs already" in out
     assert f"{REGION} {WEEK}: 5 recipients (0 newly queued): sent 5" in out
-    assert len(out.strip().splitlines()) == 2
+    assert len(out.strip().splitlines()) == 3
     code, out, _ = _run(capsys, "digests", "status", "--week", WEEK)
     assert code == 0
-    line = next(line for line in out.splitlines() if REGION in line)
+    line = next(line for line in out.splitlines() if WEEK in line)
     cells = [c.strip() for c in line.strip("│ ").split("│")]
-    assert cells[1:] == [REGION, WEEK, "sent", "5", "0", "0", "5", "0", "0", "0", "0"]
+    assert cells == [WEEK, "sent", "5", "0", "0", "0", "5", "0", "0", "0", "0"]
 
 
 @pytest.mark.parametrize(
@@ -109,11 +112,23 @@ def test_send_on_one_machine_signs_with_var_secret_key(
     assert Tokens([key]).read("unsubscribe", token.group(1))  # serve would accept the link
 
 
-def test_status_says_assembled_while_rows_wait_and_sent_when_none_does() -> None:
-    reports = [DigestReport(REGION, WEEK, "assembled", 1, counts=c) for c in (
-        {"pending": 2, "sent": 3}, {"sending": 1, "sent": 4}, {"deferred": 1, "sent": 4},
-        {"sent": 4, "failed": 1}, {"sent": 5}, {},
-    )]  # fmt: skip
-    shown = [shown_status(r) for r in reports]
-    assert shown == ["assembled", "assembled", "assembled", "sent", "sent", "assembled"]
-    assert shown_status(DigestReport(REGION, WEEK, "skipped")) == "skipped"
+def test_status_counts_editions_by_state_and_says_sent_when_none_is_open() -> None:
+    def state(**counts: int) -> str:
+        return WeekStatus(WEEK, dict(counts)).state
+
+    assert state(pending=2, sent=3) == state(sending=1) == state(deferred=1, sent=4) == "sending"
+    assert state(sent=4, failed=1) == state(sent=5) == state(sent=1, **{"no items": 3}) == "sent"
+    assert state(**{"no items": 2}) == "no items"
+    assert state(failed=1) == "done"
+
+
+def test_a_running_week_is_refused_without_early(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running = current_week(datetime.now(UTC), ZoneInfo("UTC"))
+    code, _, err = _run(capsys, "digests", "send", "--all", "--week", running)
+    assert code == 1 and "still running" in err and "--early" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = _run(capsys, "digests", "send", "--all", "--week", running, "--early")
+    assert code == 0, err
+    assert f"{running} (all readers, early): 5 editions made" in out

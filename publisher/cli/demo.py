@@ -61,7 +61,14 @@ def demo(
         )
     out.print(f"feeds written to {rt.settings.feeds_dir}/ (index.opml lists them)")
     mail = send_demo_digests(rt)
-    sent = Table("digest", "week", "status", "recipients", "sent", title="Digests")
+    if mail.week:
+        out.print(
+            f"sending this week's editions ({mail.week}) now as an explicit early send "
+            f"(`digests send --all --week {mail.week} --early`): the week is still running, so "
+            "its scheduled fire sends these readers nothing more and later items go into "
+            "next week's edition"
+        )
+    sent = Table("edition (region set)", "week", "status", "recipients", "sent", title="Editions")
     for digest in (d for r in mail.reports for d in r.digests):
         sent.add_row(
             digest.region, digest.week, digest.status, str(digest.recipients),

@@ -20,11 +20,12 @@ from publisher.db import is_postgres
 from publisher.delivery.engine import RunStats
 from publisher.digest.windows import parse_week
 from publisher.errors import InputError
+from publisher.pipeline.edition_tools import STATES as EDITION_STATES
+from publisher.pipeline.edition_tools import edition_status
 from publisher.pipeline.editions import FireReport
-from publisher.pipeline.send import STATES, DigestReport, SendReport, digest_status, send_digests
+from publisher.pipeline.send import STATES, DigestReport, SendReport, send_digests
 
 OUTCOMES = ("sent", "deferred", "failed", "unknown", "skipped")
-UNFINISHED = ("pending", "sending", "deferred")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -164,28 +165,24 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def shown_status(r: DigestReport) -> str:
-    """``sent`` once a digest had recipients and none is pending, sending or deferred."""
-    open_rows = sum(r.counts.get(s, 0) for s in UNFINISHED)
-    if r.status not in ("skipped", "sent") and r.recipients and not open_rows:
-        return "sent"
-    return r.status
-
-
 def status(
     ctx: typer.Context,
     week: str | None = typer.Option(None, "--week", help="Only this ISO week."),
 ) -> None:
-    """A table of ledger rows per digest and state."""
+    """Per week, editions by state (no items, pending, sending, sent, deferred, failed, unknown)."""
+    if week is not None:
+        try:
+            parse_week(week)
+        except InputError as e:
+            fail(str(e))
     rt = ready(ctx)
-    reports = digest_status(rt, week=week)
-    if not reports:
-        out.print("no digests yet" + (f" for {week}" if week else ""))
+    weeks = edition_status(rt, week=week)
+    if not weeks:
+        out.print("no editions yet" + (f" for {week}" if week else ""))
         return
-    table = Table("digest", "region", "week", "status", "recipients", *STATES)
-    for r in reports:
-        cells = [str(r.counts.get(s, 0)) for s in STATES]
-        shown = shown_status(r)
-        table.add_row(str(r.digest_id), r.region, r.week, shown, str(r.recipients), *cells)
+    table = Table("week", "status", "editions", *EDITION_STATES)
+    for w in weeks:
+        cells = [str(w.counts.get(s, 0)) for s in EDITION_STATES]
+        table.add_row(w.week, w.state, str(w.editions), *cells)
     # Piped into a file or another program, rich would squeeze the table into 80 columns.
     (out if out.is_terminal else Console(file=out.file, width=160)).print(table)

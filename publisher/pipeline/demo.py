@@ -1,4 +1,4 @@
-"""The demo's email half: sample subscribers, this week's digests into the local Maildir, a preview.
+"""The demo's email half: sample readers, this week's editions into the local Maildir, a preview.
 
 Kept apart from the CLI so the whole job can be run (and tested) without a terminal.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from publisher.pipeline.digests import next_week, preview
+from publisher.digest.windows import current_week, zone
+from publisher.pipeline.edition_tools import preview_edition
 from publisher.pipeline.send import SendReport, send_digests
 from publisher.pipeline.subscribers import add_subscriber
 from publisher.runtime import Runtime
@@ -26,6 +27,7 @@ class DemoMail:
     reports: list[SendReport]
     maildir: Path | None
     preview_file: Path | None
+    week: str = ""  # the running week, sent early
 
 
 def regions_with_items(rt: Runtime) -> list[str]:
@@ -54,26 +56,20 @@ def add_demo_subscribers(rt: Runtime, regions: list[str]) -> int:
 
 
 def send_demo_digests(rt: Runtime) -> DemoMail:
-    """Subscribe demo readers, send this week's digests of regions with items, write a preview."""
+    """Subscribe demo readers and send this week's editions as an explicit early send (the week
+    is still running: its scheduled fire then sends them nothing more); write a preview."""
     regions = regions_with_items(rt)
     add_demo_subscribers(rt, regions)
-    with rt.session() as session:
-        weeks = {
-            s: next_week(session, region=s, settings=rt.settings, now=rt.now()) for s in regions
-        }
-    by_week: dict[str, list[str]] = {}
-    for slug, week in weeks.items():
-        by_week.setdefault(week, []).append(slug)
-    reports = [send_digests(rt, regions=slugs, week=week) for week, slugs in by_week.items()]
+    now = rt.now()
+    week = current_week(now, zone(rt.settings.timezone))
+    reports = [send_digests(rt, regions=regions, week=week, early=True)] if regions else []
     preview_file = None
     if regions:
-        slug = "central-america" if "central-america" in weeks else regions[0]
-        with rt.session() as session:
-            shown = preview(
-                session, region=slug, week=weeks[slug], settings=rt.settings, tree=rt.tree
-            )
-        preview_file = rt.settings.var_dir / f"preview-{slug}-{weeks[slug]}.html"
+        slug = "central-america" if "central-america" in regions else regions[0]
+        shown = preview_edition(rt, [slug], rt.settings.default_locale, now, week=week)
+        preview_file = rt.settings.var_dir / f"preview-{slug}-{week}.html"
         preview_file.parent.mkdir(parents=True, exist_ok=True)
         preview_file.write_text(shown.html, encoding="utf-8")
     maildir = None if rt.settings.smtp_url else rt.settings.mail_dir
-    return DemoMail(regions, len(regions) * READERS_PER_REGION, reports, maildir, preview_file)
+    return DemoMail(regions, len(regions) * READERS_PER_REGION, reports, maildir, preview_file,
+                    week)  # fmt: skip

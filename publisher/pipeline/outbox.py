@@ -186,8 +186,18 @@ class OutboxDeliverer:
             )  # fmt: skip
 
     def _build(self, row: store.Claimed) -> tuple[str, bytes] | None:
-        """(address, message) of a confirmation still owed; None if erased or never to be mailed."""
+        """(address, message) of a confirmation still owed; None if erased or never to be mailed.
+
+        A finished message (a test copy) goes as stored, unless its address may get no mail.
+        """
         with self.rt.session() as session:
+            if row.kind == store.FINISHED_KIND:
+                found = store.get_message(session, row_id=row.id)
+                if found is None or not found.address or found.body is None:
+                    return None
+                if subscribers.suppression_reason(session, email=found.address) in NO_MAIL:
+                    return None
+                return found.address, found.body
             sub = subscribers.get_subscriber(session, subscriber_id=row.subscriber_id)
             if sub is None or sub.id is None or sub.status == SubscriberStatus.bounced:
                 return None

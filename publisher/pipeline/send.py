@@ -34,7 +34,7 @@ from publisher.settings import Settings
 from publisher.store import deliveries
 from publisher.store import editions as edition_store
 from publisher.store.delivery_counts import counts as delivery_counts
-from publisher.store.digests import get_digest, list_digests
+from publisher.store.digests import get_digest
 
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
@@ -305,12 +305,3 @@ def _relay(stop: threading.Event, done: threading.Event, engine: Engine) -> None
         if stop.wait(0.2):
             engine.stop()
             return
-
-
-def digest_status(rt: Runtime, *, week: str | None = None) -> list[DigestReport]:
-    """Every stored digest (of ``week``) with its ledger counts, newest week first."""
-    with rt.session() as session:
-        digests = list_digests(session, week=week)
-    reports = [DigestReport(d.region, d.week, d.status, d.id, d.subject) for d in digests]
-    _fill_counts(rt, reports)
-    return reports

@@ -20,6 +20,7 @@ from publisher.models import OutboxMessage, OutboxState
 
 T: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 CONFIRMATION = "confirmation"
+FINISHED_KIND = "test"  # a finished message to a fixed address (an edition's test copy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,17 @@ def add(session: Session, *, subscriber_id: int, now: datetime, kind: str = CONF
     values = {
         "kind": kind, "subscriber_id": subscriber_id, "state": OutboxState.pending,
         "attempts": 0, "created": now, "last_error": "",
+    }  # fmt: skip
+    return int(session.execute(sa.insert(T).values(values).returning(T.c.id)).scalar_one())
+
+
+def add_finished(
+    session: Session, *, address: str, body: bytes, now: datetime, kind: str = FINISHED_KIND
+) -> int:
+    """Queue a finished message to ``address`` (no subscriber: a test copy); its id."""
+    values = {
+        "kind": kind, "subscriber_id": 0, "state": OutboxState.pending, "attempts": 0,
+        "created": now, "last_error": "", "address": address, "body": body,
     }  # fmt: skip
     return int(session.execute(sa.insert(T).values(values).returning(T.c.id)).scalar_one())
 

@@ -13,6 +13,7 @@ from publisher.digest.windows import parse_week
 from publisher.errors import InputError, SuppressedError, UnknownRegionError
 from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import digests as digest_pipeline
+from publisher.pipeline.edition_tools import preview_edition
 from publisher.pipeline.subscribers import (
     add_subscriber,
     erase_subscriber,
@@ -176,21 +177,20 @@ def list_digests(
 
 @digests.get("/preview", responses={200: {"content": {"text/html": {}, "text/plain": {}}}})
 def preview(
-    session: SessionDep,
     state: StateDep,
-    region: Annotated[str, Query(max_length=64)],
+    region: Annotated[list[str], Query(max_length=64)],
     week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$")] = None,
+    locale: Annotated[str | None, Query(max_length=16)] = None,
     format: Annotated[Literal["html", "text"], Query()] = "html",
 ) -> Response:
-    """A region's digest as it would go out (the stored one if assembled), for a sample reader."""
+    """The edition a new reader of these regions (repeat ``region``) would get now, exactly as
+    a send builds it, for a sample reader; writes nothing."""
     rt = state.runtime
+    if len(region) > 50:
+        raise HTTPException(422, "at most 50 regions")
     try:
-        slug = rt.tree.normalize(region)
-        wanted = checked_week(week) or digest_pipeline.next_week(
-            session, region=slug, settings=state.settings, now=rt.now()
-        )
-        shown = digest_pipeline.preview(
-            session, region=slug, week=wanted, settings=state.settings, tree=rt.tree
+        shown = preview_edition(
+            rt, region, locale or state.settings.default_locale, rt.now(), week=checked_week(week)
         )
     except UnknownRegionError as e:
         raise HTTPException(404, str(e)) from e
@@ -202,9 +202,12 @@ def preview(
 
 
 class SendRequest(BaseModel):
-    region: str | None = Field(default=None, max_length=64, description="Default: every region")
+    region: str | None = Field(
+        default=None, max_length=64, description="Only readers who follow it (default: all)"
+    )
     week: Week | None = Field(default=None, description="Default: the week just ended")
-    dry_run: bool = Field(default=False, description="Assemble and count, send nothing")
+    early: bool = Field(default=False, description="Send the running week now")
+    dry_run: bool = Field(default=False, description="Count, write and send nothing")
 
 
 class DigestSendOut(BaseModel):
@@ -220,6 +223,8 @@ class DigestSendOut(BaseModel):
 class SendOut(BaseModel):
     accepted: bool
     dry_run: bool
+    editions: int = Field(default=0, description="Editions made (or, dry, that would be)")
+    empty: int = Field(default=0, description="Of those, with no items: no email")
     digests: list[DigestSendOut] = []
     status_url: str | None = Field(
         default=None, description="Where to follow a queued send (GET, the digests' ledger counts)"
@@ -241,10 +246,11 @@ def checked_week(week: str | None) -> str | None:
 
 @digests.post("/send", response_model=SendOut, responses={202: {"model": SendOut}})
 def send_now(body: SendRequest, state: StateDep, response: Response) -> SendOut:
-    """Assemble and queue digests now, as the scheduler does on its day; never sends in here.
+    """Assemble and queue the week's editions now, as the scheduler does; never sends in here.
 
-    A dry run answers with each digest and how many readers it would reach. A real send
-    assembles each digest and queues its recipients in the ledger, then answers 202 with
+    A running week is refused (422) unless ``early``. A dry run answers with how many editions
+    would be made. A real send assembles the editions and queues them in the ledger, then
+    answers 202 with
     ``Location`` (and ``status_url``): the digests with their ledger rows per state. The
     deliverer (serve's delivery loop or `publisher worker`) sends them.
     """
@@ -256,12 +262,18 @@ def send_now(body: SendRequest, state: StateDep, response: Response) -> SendOut:
         except UnknownRegionError as e:
             raise HTTPException(404, str(e)) from e
     week = checked_week(body.week)
-    report = state.send_digests(
-        rt, regions=regions, week=week, dry_run=body.dry_run, deliver_now=False
-    )
+    try:
+        report = state.send_digests(
+            rt, regions=regions, week=week, early=body.early, dry_run=body.dry_run,
+            deliver_now=False,
+        )  # fmt: skip
+    except InputError as e:
+        raise HTTPException(422, str(e)) from e
     out = SendOut(
         accepted=True,
         dry_run=body.dry_run,
+        editions=sum(f.editions for f in report.fires),
+        empty=sum(f.empty for f in report.fires),
         digests=[
             DigestSendOut(
                 region=d.region,

@@ -15,10 +15,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.digest.windows import format_week, iso_week_of, parse_week, week_window, zone
-from publisher.errors import InputError, UnknownRegionError
+from publisher.errors import BadToken, InputError, UnknownRegionError
 from publisher.i18n import current_locale, gettext
 from publisher.models import ItemPublic, WithdrawnItem
 from publisher.pipeline.digests import stored_rendition
+from publisher.pipeline.edition_tools import web_copy as web_copy_of_edition
 from publisher.store.archive import visible_between, visible_times
 from publisher.store.withdrawn import withdrawn_between, withdrawn_times
 from publisher.web.archive import find_digest, web_copy
@@ -181,5 +182,20 @@ def archive_email(slug: str, week: str, session: SessionDep, state: StateDep) ->
     shown = stored_rendition(session, digest, current_locale())
     return HTMLResponse(
         web_copy(digest, settings=state.settings, html=shown.html),
+        headers={"content-security-policy": ARCHIVE_CSP, "content-language": shown.language},
+    )
+
+
+@router.get("/editions/{token}", response_class=HTMLResponse)
+def edition_copy(token: str, state: StateDep) -> Response:
+    """An edition's web copy ("view in your browser"): signed id, every item, nobody's details."""
+    if len(token) > 200:
+        raise HTTPException(404, "no such edition")
+    try:
+        shown = web_copy_of_edition(state.runtime, token)
+    except (BadToken, LookupError) as e:
+        raise HTTPException(404, "no such edition") from e
+    return HTMLResponse(
+        shown.html,
         headers={"content-security-policy": ARCHIVE_CSP, "content-language": shown.language},
     )

@@ -7,8 +7,9 @@ Create Date: 2026-12-01 02:00:00
 digests become frozen editions: a ``regions`` column (the canonical region set; legacy rows get
 their one region) and UNIQUE(regions, week, window_start, window_end) instead of
 UNIQUE(region, week). deliveries get ``week`` and UNIQUE(subscriber_id, week) (legacy rows keep
-NULL, which is distinct in both engines). subscribers get ``timezone``. New tables: editions,
-edition_notes, send_holds.
+NULL, which is distinct in both engines). subscribers get ``timezone``; outbox rows can carry a
+finished message to a fixed address (test copies). New tables: editions, edition_notes,
+send_holds.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def upgrade() -> None:
         batch_op.create_unique_constraint("uq_delivery_subscriber_week", ["subscriber_id", "week"])
     # A plain ADD COLUMN: a batch copy would lose the expression index on lower(email).
     op.add_column("subscribers", sa.Column("timezone", sa.String(length=64), nullable=True))
+    op.add_column("outbox", sa.Column("address", sa.String(length=320), nullable=True))
+    op.add_column("outbox", sa.Column("body", sa.LargeBinary(), nullable=True))
     op.create_table(
         "editions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -87,6 +90,8 @@ def downgrade() -> None:
     op.drop_index("ix_editions_week", table_name="editions")
     op.drop_table("editions")
     op.drop_column("subscribers", "timezone")
+    op.drop_column("outbox", "body")
+    op.drop_column("outbox", "address")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_constraint("uq_delivery_subscriber_week", type_="unique")
         batch_op.drop_column("week")
