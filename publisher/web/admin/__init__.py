@@ -5,6 +5,7 @@
     login.py     /admin/login, /admin/logout (server-side sessions, rate-limited failures)
     audit.py     /admin/audit (admins)
     users.py     /admin/users (admins)
+    editions.py  /admin/editions (preview, notes, hold/approve, test, early, progress)
     sources.py   /admin/sources (admins)
     bounces.py   /admin/bounces (admins)
 
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, bounces, login, sources, users
+from publisher.web.admin import audit, bounces, editions, login, sources, users
 
 ROUTERS: list[APIRouter] = [
     login.router,
     audit.router,
     users.router,
+    editions.router,
     sources.router,
     bounces.router,
 ]
