@@ -58,7 +58,7 @@ def test_editor_previews_notes_tests_holds_sends_early_and_watches(console_serve
                        locale="en", tree=rt.tree, now=rt.now())  # fmt: skip
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         login(page, base, *console.editor, next="/admin/editions")
         assert page.url.endswith("/admin/editions")
         assert_accessible(page)
@@ -80,9 +80,18 @@ def test_editor_previews_notes_tests_holds_sends_early_and_watches(console_serve
         assert page.get_by_text("Note saved.").is_visible()
         expect(desktop.get_by_text(note)).to_be_visible()
         assert_accessible(page)
-        page.screenshot(path=str(ARTIFACTS / "console-edition-preview-1280.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "console-edition-page-1280.png"), full_page=True)
+        # The frames as an editor sees them, each opened on its own (page shots may miss frames).
+        frame_url = page.locator("iframe.desktop").get_attribute("src")
+        for width in (1280, 375):
+            alone = page.context.new_page()
+            alone.set_viewport_size({"width": width, "height": 900})
+            alone.goto(base + str(frame_url).replace("&amp;", "&"))
+            expect(alone.get_by_text(note)).to_be_visible()
+            alone.screenshot(path=str(ARTIFACTS / f"console-edition-preview-{width}.png"),
+                             full_page=True)  # fmt: skip
+            alone.close()
         at_375(page)
-        page.screenshot(path=str(ARTIFACTS / "console-edition-preview-375.png"), full_page=True)
         page.set_viewport_size({"width": 1280, "height": 900})
 
         page.get_by_role("button", name=f"Send a test copy to {console.editor[0]}").click()
