@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
 from publisher.delivery.embedded import free_port
 from publisher.pipeline import accounts
@@ -97,11 +98,24 @@ def add_accounts(rt: FixedClockRuntime) -> None:
             )
 
 
+# Argon2id with 1 MiB: real hashes, but cheap enough for a test suite on a busy machine
+# (the production parameters, 64 MiB and 3 passes, take ~0.5 s a hash under load).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Use CHEAP_HASHER for the rest of the test."""
+    monkeypatch.setattr(accounts, "_hasher", lambda: CHEAP_HASHER)
+
+
 @pytest.fixture
-def console_server(database_url: str, make_settings: Callable[..., Settings]) -> Iterator[Console]:
+def console_server(
+    database_url: str, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Console]:
     """The console on a free port over a seeded store with an editor and an admin."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    cheap_hashes(monkeypatch)
     for smtp_url, capture in smtp_capture():
         port = free_port()
         base = f"http://127.0.0.1:{port}"

@@ -232,7 +232,7 @@ def create_app(
             StarletteHTTPException: _http_error,
             RequestValidationError: _invalid_request,
             admin_auth.LoginRequired: admin_auth.login_required,
-            admin_auth.Refused: admin_auth.refused,
+            admin_auth.Refused: admin_render.refused,
             Exception: _server_error,
         },
     )
@@ -253,7 +253,9 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(webhooks.router)
     for router in ADMIN_ROUTERS:  # every POST under /admin carries its CSRF token
-        app.include_router(router, dependencies=[Depends(admin_auth.check_csrf)])
+        app.include_router(
+            router, dependencies=[Depends(admin_auth.check_csrf)], include_in_schema=False
+        )
     if settings.docs_public:
         app.include_router(docs.docs_router(app.title))
     app.mount(docs.PREFIX, docs.assets(), name="docs-assets")

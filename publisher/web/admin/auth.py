@@ -21,11 +21,10 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from publisher.i18n import N_, gettext
+from publisher.i18n import N_
 from publisher.pipeline.accounts import current
 from publisher.store.users import SessionUser
 from publisher.web.deps import WebState
-from publisher.web.templating import render
 
 COOKIE = "publisher_console"
 LOGIN_COOKIE = "publisher_console_login"
@@ -87,6 +86,8 @@ def safe_next(value: str | None) -> str:
     if parts.scheme or parts.netloc or value.startswith("//"):
         return PATH
     if parts.path != PATH and not parts.path.startswith(PATH + "/"):
+        return PATH
+    if "/../" in parts.path + "/" or "/./" in parts.path + "/":
         return PATH
     return value
 
@@ -187,13 +188,6 @@ async def check_csrf(request: Request) -> None:
 async def login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
     return RedirectResponse(login_url(exc.next_url), status_code=303)
-
-
-async def refused(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Refused)
-    context = {"page_title": gettext(exc.title), "title": exc.title, "message": exc.message}
-    response = render(_state(request).templates, request, "error.html", context, status_code=403)
-    return response
 
 
 def session_cookie_options(request: Request) -> dict[str, object]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup, escape
 from starlette.datastructures import MutableHeaders
@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from publisher.i18n import N_, gettext
 from publisher.settings import Settings
-from publisher.web.admin.auth import PATH, AdminUser
+from publisher.web.admin.auth import PATH, AdminUser, Refused
 from publisher.web.deps import WebState
 from publisher.web.templating import render
 
@@ -158,3 +158,12 @@ class FlashCookie:
             await send(message)
 
         await self.app(scope, receive, send_with_flashes)
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    """The 403 page, in the console's frame for whoever is logged in (exception handler)."""
+    assert isinstance(exc, Refused)
+    found = getattr(request.state, "admin_session", None)
+    user = None if found is None else AdminUser(found.user_id, found.email, found.role)
+    context = {"page_title": gettext(exc.title), "title": exc.title, "message": exc.message}
+    return page(request, "admin/error.html", context, user=user, status_code=403)
