@@ -17,7 +17,7 @@ from alembic import op
 import publisher.models
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
