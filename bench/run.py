@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["intake", "feeds", "message", "delivery", "web", "workers", "sources"]
+ORDER = ["intake", "feeds", "message", "delivery", "web", "workers", "sources", "console"]
 
 
 def main(argv: list[str]) -> int:

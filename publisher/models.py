@@ -431,6 +431,46 @@ class OutboxMessage(SQLModel, table=True):
     body: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
 
 
+# SQLite has autoincrement only on INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
+_TALLY_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class FollowerTally(SQLModel, table=True):
+    """A change in the number of subscribers per (region, status); region "" counts everyone.
+
+    On PostgreSQL triggers append one row per statement that changes subscribers or
+    subscriptions, so a count is a sum over a small table instead of a scan of a million rows;
+    ``store.tallies.fold`` merges the rows of one key now and then. SQLite counts live (0018).
+    """
+
+    __tablename__ = "follower_tallies"
+    id: int | None = Field(default=None, sa_column=sa.Column(_TALLY_ID, primary_key=True))
+    region: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class ZoneTally(SQLModel, table=True):
+    """A change in the number of subscribers per (chosen time zone, status), kept like
+    ``FollowerTally``; zone "" = no zone chosen (TIMEZONE applies)."""
+
+    __tablename__ = "zone_tallies"
+    id: int | None = Field(default=None, sa_column=sa.Column(_TALLY_ID, primary_key=True))
+    zone: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class LedgerTally(SQLModel, table=True):
+    """A change in the number of ledger rows per (digest, state), kept like ``FollowerTally``."""
+
+    __tablename__ = "ledger_tallies"
+    id: int | None = Field(default=None, sa_column=sa.Column(_TALLY_ID, primary_key=True))
+    digest_id: int = Field(index=True)
+    state: str = Field(max_length=16)
+    n: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
 class UserRole(StrEnum):
     """What a console account may do: editors work on items and editions; admins on all."""
 

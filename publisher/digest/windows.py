@@ -91,7 +91,7 @@ def zone(name: str) -> ZoneInfo:
     """A ZoneInfo for an IANA name, or ConfigError saying the name is unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: a name too long for a path
         raise ConfigError(
             f"unknown time zone {name!r}; use an IANA name like America/Guatemala"
         ) from e

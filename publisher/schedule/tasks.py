@@ -9,6 +9,7 @@
   lifted (the next lift time is part of the fingerprint).
 - ``purge_signups``: delete signups left unconfirmed for seven days.
 - ``poll_due_sources``: poll the upstream feeds whose time has come.
+- ``fold_tallies``: merge the trigger-kept counts (store.tallies) so reading them stays cheap.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from publisher.runtime import Runtime
 from publisher.schedule.times import Cadence, last_fire, region_cadence, week_of_fire
 from publisher.settings import Settings
 from publisher.store import schedule as store
+from publisher.store import tallies
 from publisher.store.items import next_embargo_lift
 from publisher.store.schedule import RegionSchedule
 from publisher.syndication import BuildReport
@@ -147,3 +149,9 @@ def poll_due_sources(rt: Runtime) -> int:
         failed = sum(1 for r in reports if not r.outcome.ok)
         event(log, "sources.polled", sources=len(reports), failed=failed, items=changed)
     return changed
+
+
+def fold_tallies(rt: Runtime) -> None:
+    """Merge each count's rows into one (PostgreSQL; nothing on SQLite)."""
+    with rt.session() as session:
+        tallies.fold(session)

@@ -12,6 +12,7 @@ scheduler on that store (see ``publisher.schedule.leader``); APScheduler must ne
     purge          daily at 03:15 in TIMEZONE: delete signups unconfirmed for 7 days, and
                    the raw bytes of bounce reports older than BOUNCE_RAW_DAYS (90)
     sources        every 60 s: poll the upstream feeds that are due (concurrently, bounded)
+    tallies        every 60 s: merge the trigger-kept counts the dashboard reads (PostgreSQL)
 
 Every job coalesces missed runs into one, never overlaps itself, and has a misfire grace of
 hours: a scheduler that was down over a fire time runs the missed digest once when it starts.
@@ -55,6 +56,7 @@ JOB_TABLE = str(SchedulerJob.__tablename__)
 DIGEST_PREFIX = "digest:"
 DELIVER, FEEDS, SYNC, PURGE = "deliver", "feeds", "sync", "purge"
 SOURCES = "sources"
+TALLIES = "tallies"
 DEFAULT_GRACE = timedelta(hours=12)
 
 
@@ -187,6 +189,10 @@ def sources_job(context: str) -> None:
         ctx.scheduler.modify_job(FEEDS, next_run_time=datetime.now(UTC))  # new items: feeds now
 
 
+def tallies_job(context: str) -> None:
+    tasks.fold_tallies(_context(context).runtime)
+
+
 def wake_delivery(ctx: JobContext) -> None:
     """Run the deliver job now rather than at its next interval (rows were just queued)."""
     if ctx.worker is not None and ctx.scheduler is not None:
@@ -293,6 +299,7 @@ def start_jobs(ctx: JobContext, *, deliver_every: float = 30, feeds_every: float
         (SYNC, sync_job, IntervalTrigger(seconds=60), None),
         (PURGE, purge_job, CronTrigger(hour=3, minute=15, timezone=tz), None),
         (SOURCES, sources_job, IntervalTrigger(seconds=60), now),
+        (TALLIES, tallies_job, IntervalTrigger(seconds=60), None),
     ]
     if ctx.worker is not None:
         fixed.append((DELIVER, deliver_job, IntervalTrigger(seconds=deliver_every), now))

@@ -231,3 +231,10 @@ def suppressions_by_reason(session: Session) -> Sequence[tuple[str, int]]:
     t = Suppression.__table__  # type: ignore[attr-defined]
     stmt = sa.select(t.c.reason, sa.func.count()).group_by(t.c.reason).order_by(t.c.reason)
     return [(str(a), int(b)) for a, b in session.execute(stmt)]
+
+
+def kinds_since(session: Session, *, since: datetime) -> dict[str, int]:
+    """Bounce events per kind (hard, soft, complaint) recorded since ``since`` (indexed on at)."""
+    e = BounceEvent.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(e.c.kind, sa.func.count()).where(e.c.at >= since).group_by(e.c.kind)
+    return {str(kind): int(n) for kind, n in session.execute(stmt)}

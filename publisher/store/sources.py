@@ -134,3 +134,16 @@ def set_paused(session: Session, *, source_id: int, paused: bool, now: datetime)
     session.add(source)
     session.flush()
     return True
+
+
+def health(session: Session) -> dict[str, int]:
+    """Sources in total, paused, and failing (their last poll or polls failed)."""
+    s = Source.__table__  # type: ignore[attr-defined]
+    total, paused, failing = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(s.c.paused.is_(True)),
+            sa.func.count().filter(s.c.failures > 0),
+        )
+    ).one()
+    return {"total": int(total), "paused": int(paused), "failing": int(failing)}

@@ -1,7 +1,7 @@
 """console accounts: users, server-side admin sessions and the audit log
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0015 (re-chained in console-dash after merging editions; 0013 on its own branch)
 Create Date: 2026-12-01 02:00:00
 
 Console logins are rows in admin_sessions (keyed by the SHA-256 of the cookie's token), so

@@ -5,6 +5,7 @@
     login.py     /admin/login, /admin/logout (server-side sessions, rate-limited failures)
     audit.py     /admin/audit (admins)
     users.py     /admin/users (admins)
+    dashboard.py /admin, the dashboard (editors and admins)
     editions.py  /admin/editions (preview, notes, hold/approve, test, early, progress)
     sources.py   /admin/sources (admins)
     bounces.py   /admin/bounces (admins)
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from publisher.web.admin import audit, bounces, editions, login, sources, users
+from publisher.web.admin import audit, bounces, dashboard, editions, login, sources, users
 
 ROUTERS: list[APIRouter] = [
     login.router,
     audit.router,
     users.router,
+    dashboard.router,
     editions.router,
     sources.router,
     bounces.router,
