@@ -17,9 +17,10 @@ from email import message_from_bytes, policy
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from publisher.models import Delivery, Edition, EditionNote, OutboxMessage, SendHold
-from publisher.pipeline.editions import preview_edition
+from publisher.pipeline.edition_tools import preview_edition
 from publisher.pipeline.subscribers import add_subscriber
 from publisher.runtime import Runtime
 from publisher.store.holds import get_hold
@@ -119,7 +120,7 @@ def test_notes_are_plain_short_escaped_and_in_the_preview(web: ConsoleApp, edito
     assert answer.headers["location"] == f"/admin/editions?regions=gt&language=en&week={WEEK}"
     post(editor, "/admin/editions/notes", week=WEEK, region="gt", text="Guatemala note")
     with rt.session() as session:
-        stored = {n.region: n.text for n in session.query(EditionNote)}
+        stored = {n.region: n.text for n in session.exec(select(EditionNote))}
     assert stored == {"": "Roads <b>closed</b>\nin Petén & elsewhere", "gt": "Guatemala note"}
     frame = editor.get("/admin/editions/preview", params={"regions": "gt", "language": "en"}).text
     assert "Roads &lt;b&gt;closed&lt;/b&gt;" in frame and "Guatemala note" in frame
@@ -135,7 +136,7 @@ def test_notes_are_plain_short_escaped_and_in_the_preview(web: ConsoleApp, edito
     bad_week = post(editor, "/admin/editions/notes", week="2026-W54\r\nX: y", region="", text="x")
     assert bad_week.status_code in (400, 422)
     with rt.session() as session:
-        assert {n.region: n.text for n in session.query(EditionNote)} == stored
+        assert {n.region: n.text for n in session.exec(select(EditionNote))} == stored
     notes = audit_rows(rt, "note")
     assert [(a, t) for a, _, t, _ in notes] == [(EDITOR[0], f"edition {WEEK} gt"),
                                                  (EDITOR[0], f"edition {WEEK}")]  # fmt: skip
@@ -143,7 +144,7 @@ def test_notes_are_plain_short_escaped_and_in_the_preview(web: ConsoleApp, edito
         post(editor, "/admin/editions/notes", week=WEEK, region="gt", text="  ").status_code == 303
     )
     with rt.session() as session:
-        assert {n.region for n in session.query(EditionNote)} == {""}
+        assert {n.region for n in session.exec(select(EditionNote))} == {""}
 
 
 def test_hold_then_approve_fires_the_zones_whose_time_has_passed(
@@ -163,9 +164,10 @@ def test_hold_then_approve_fires_the_zones_whose_time_has_passed(
     assert "is held" in editor.get("/admin/editions").text
     # Monday 09:00 UTC: the UTC readers' fire (08:00) has passed, Guatemala's (14:00 UTC) not.
     rt.fixed_now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    editor = log_in(web, EDITOR)  # the Friday session has expired
     assert post(editor, "/admin/editions/approve", week=WEEK).status_code == 303
     with rt.session() as session:
-        editions = {e.subscriber_id: e.week for e in session.query(Edition)}
+        editions = {e.subscriber_id: e.week for e in session.exec(select(Edition))}
         hold = get_hold(session, week=WEEK)
     assert editions == {utc_reader: WEEK}
     assert later_reader not in editions
@@ -201,13 +203,14 @@ def test_send_early_twice_sends_once_and_progress_counts_it(web: ConsoleApp, edi
     first = post(editor, "/admin/editions/early", region="")
     assert first.status_code == 303 and first.headers["location"] == "/admin/editions/progress"
     with rt.session() as session:
-        after_first = sorted((e.subscriber_id, e.week) for e in session.query(Edition))
+        after_first = sorted((e.subscriber_id, e.week) for e in session.exec(select(Edition)))
     assert [s for s, _ in after_first] == ids
     rows = count(rt, Delivery)
     assert rows == 3
     assert post(editor, "/admin/editions/early", region="").status_code == 303  # double submit
     with rt.session() as session:
-        assert sorted((e.subscriber_id, e.week) for e in session.query(Edition)) == after_first
+        again = sorted((e.subscriber_id, e.week) for e in session.exec(select(Edition)))
+    assert again == after_first
     assert count(rt, Delivery) == rows
     assert len(audit_rows(rt, "send")) == 2
     week = after_first[0][1]

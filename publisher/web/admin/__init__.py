@@ -10,6 +10,7 @@
     subscribers.py       /admin/subscribers: search, a person, add, erase (admins)
     subscriber_files.py  /admin/subscribers/import and /export (admins)
     suppressions.py      /admin/suppressions (admins)
+    editions.py  /admin/editions (preview, notes, hold/approve, test, early, progress)
     sources.py   /admin/sources (admins)
     bounces.py   /admin/bounces (admins)
 
@@ -25,6 +26,7 @@ from publisher.web.admin import (
     audit,
     bounces,
     dashboard,
+    editions,
     items,
     login,
     sources,
@@ -43,6 +45,7 @@ ROUTERS: list[APIRouter] = [
     subscriber_files.router,
     subscribers.router,
     suppressions.router,
+    editions.router,
     sources.router,
     bounces.router,
 ]

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import escape
 
 from publisher.digest.windows import parse_week, shift_week, week_window
 from publisher.errors import ConfigError, InputError, UnknownRegionError
@@ -238,15 +239,12 @@ def preview_frame(
 
 
 def _bare(message: str, lang: str) -> str:
-    from markupsafe import escape
-
+    """A minimal page for the frame when there is no edition to show."""
     return (f'<!doctype html><html lang="{escape(lang)}"><meta charset="utf-8">'
             f"<title>{escape(message)}</title><p>{escape(message)}</p></html>")  # fmt: skip
 
 
-def _form_context(
-    request: Request, state: WebState, regions: list[str], language: str
-) -> tuple[list[str], str]:
+def _form_context(state: WebState, regions: list[str], language: str) -> tuple[list[str], str]:
     """The preview the form came from (to go back to), from its hidden fields."""
     try:
         return chosen_regions(state, regions), chosen_language(state, language)
@@ -267,7 +265,7 @@ def save_note(
     language: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     """Write, change or (blank) remove the week's note or a region's note; plain text, short."""
-    back_regions, lang = _form_context(request, state, regions, language)
+    back_regions, lang = _form_context(state, regions, language)
     now = state.runtime.now()
     try:
         valid_week(week)
@@ -307,7 +305,7 @@ def hold_week(
     language: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     """Hold a week's send: its scheduled fires assemble nothing until it is approved."""
-    back_regions, lang = _form_context(request, state, regions, language)
+    back_regions, lang = _form_context(state, regions, language)
     try:
         valid_week(week)
     except Refused as e:
@@ -360,7 +358,7 @@ def approve_week(
     language: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     """Approve a held week: zones whose fire has passed are assembled now, others at their time."""
-    back_regions, lang = _form_context(request, state, regions, language)
+    back_regions, lang = _form_context(state, regions, language)
     now = state.runtime.now()
     try:
         valid_week(week)
