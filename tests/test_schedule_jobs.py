@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from publisher.digest.windows import iso_week_of
 from publisher.models import Consent, Digest, DigestRun, Subscriber, SubscriberStatus
 from publisher.schedule import tasks
-from publisher.schedule.times import digest_week, region_cadence
+from publisher.schedule.times import region_cadence
 from publisher.service import jobs
 from publisher.service.jobs import DIGEST_PREFIX, JobContext, WeeklyTrigger
 from publisher.service.metrics import Metrics
 from publisher.store.subscribers import record_consent
 from tests.conftest import FixedClockRuntime
 from tests.delivery_data import add_subscribers, set_status
+from tests.edition_support import add_item
 from tests.service_support import (
     add_items_in_week,
     count,
@@ -69,7 +72,8 @@ def test_dst_changes_give_one_digest(
     runtime: FixedClockRuntime, day: str, at: str, fires: list[datetime], week: str
 ) -> None:
     set_cadence(runtime, REGION, day=day, at=at, tz="America/New_York")
-    add_items_in_week(runtime, week, REGION)
+    # An edition holds what became visible in the week before its fire (a first reader's window)
+    add_items_in_week(runtime, iso_week_of(fires[0] - timedelta(days=5), ZoneInfo("UTC")), REGION)
     add_subscribers(runtime, 3)
     outcomes = []
     for fire in fires:
@@ -149,9 +153,11 @@ def test_sync_follows_active_subscribers_and_overrides(runtime: FixedClockRuntim
 def test_a_fire_missed_while_down_runs_once_on_start(
     runtime: FixedClockRuntime, grace: timedelta, runs: int
 ) -> None:
-    now = runtime.fixed_now = datetime.now(UTC)  # APScheduler runs on the real clock
-    week = digest_week(region_cadence(runtime.settings), now)
-    add_items_in_week(runtime, week, REGION)
+    now = datetime.now(UTC)  # APScheduler runs on the real clock
+    for n in range(2):  # visible within the week before the fire: a first reader's window
+        day = now - timedelta(days=1, hours=n)
+        add_item(runtime, f"News {n}", [REGION], published=day, arrives=day)
+    runtime.fixed_now = now
     add_subscribers(runtime, 3)
     leave_missed_digest_job(runtime, REGION, now - timedelta(hours=2))
     ctx = _context(runtime)
