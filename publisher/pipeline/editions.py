@@ -231,8 +231,10 @@ def _write_group(
                 with rt.session() as session:
                     rows = [{**base, "subscriber_id": sid, "digest_id": None} for sid in part]
                     store.add_editions(session, rows=rows)
-        report.editions += count
-        report.empty += count
+                    mine = store.owners(session, week=plan.week, digest_id=None,
+                                        cutoff=plan.cutoff, subscriber_ids=part)  # fmt: skip
+                report.editions += len(mine)
+                report.empty += len(mine)
         return
     with rt.session() as session:
         digest = _frozen_digest(rt, session, plan, renderer, notes)
@@ -249,8 +251,9 @@ def _write_group(
                 rows = [{**base, "subscriber_id": sid, "digest_id": digest.id} for sid in part]
                 store.add_editions(session, rows=rows)
                 mine = store.owners(
-                    session, week=plan.week, digest_id=digest.id, subscriber_ids=part
-                )
+                    session, week=plan.week, digest_id=digest.id, cutoff=plan.cutoff,
+                    subscriber_ids=part,
+                )  # fmt: skip
                 report.editions += len(mine)
                 added = enqueue(
                     session,
