@@ -9,6 +9,8 @@ from alembic import command
 from publisher.db import alembic_config, make_engine
 from tests.conftest import FIXED_NOW
 
+NAIVE = FIXED_NOW.replace(tzinfo=None)
+
 
 def test_legacy_rows_survive_upgrade_and_downgrade(database_url: str) -> None:
     engine = make_engine(database_url)
@@ -22,7 +24,7 @@ def test_legacy_rows_survive_upgrade_and_downgrade(database_url: str) -> None:
             conn.execute(sa.text(
                 "INSERT INTO digests (id, region, week, status, window_start, window_end, item_ids,"
                 " subject, html, text, created, locale) VALUES (1, 'gt', '2026-W40', 'assembled',"
-                " :t, :t, '[]', 's', '', '', :t, 'en')"), {"t": FIXED_NOW.replace(tzinfo=None)})  # fmt: skip
+                " :t, :t, '[]', 's', '', '', :t, 'en')"), {"t": NAIVE})  # fmt: skip
             for sid in (1, 2):
                 conn.execute(sa.text(
                     "INSERT INTO deliveries (digest_id, subscriber_id, state, attempts,"
@@ -40,7 +42,7 @@ def test_legacy_rows_survive_upgrade_and_downgrade(database_url: str) -> None:
                 "INSERT INTO digests (region, regions, week, status, window_start, window_end,"
                 " item_ids, subject, html, text, created, locale) VALUES ('gt', 'gt', '2026-W40',"
                 " 'assembled', :t, :t, '[]', 's', '', '', :t, 'en')"),
-                {"t": FIXED_NOW.replace(tzinfo=None)})  # fmt: skip
+                {"t": NAIVE})  # fmt: skip
         command.downgrade(config, "0013")
         with engine.begin() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar_one() == 2
