@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from publisher.digest.editions import EditionPlan, first_window_start, plan_edition, region_set
 from publisher.digest.windows import current_week, parse_week, previous_week, week_window, zone
+from publisher.email.message import message_id, sender
 from publisher.email.outgoing import DigestMail
 from publisher.email.placeholders import Placeholders
 from publisher.email.render import RenderedEmail
@@ -146,10 +147,12 @@ def fire_editions(
     with rt.session() as session:
         items = visible_between(session, after=min(k[1] for k in groups), until=now)
         notes = {w: notes_of_week(session, week=w) for w in {k[2] for k in groups}}
-    renderer = EditionRenderer(settings, tree)
+    writer = _Writer(rt, report, EditionRenderer(settings, tree), notes, early=early)
     for (regions, start, label), by_language in sorted(groups.items()):
         plan = plan_edition(tree, regions, items, week=label, window_start=start, cutoff=now)
-        _write_group(rt, report, plan, by_language, renderer, notes[label], early=early)
+        writer.add(plan, by_language)
+    writer.flush()
+    renderer = writer.renderer
     report.fragments = renderer.fragments_rendered
     if report.queued >= ANALYZE_AFTER and not dry_run:
         with rt.session() as session:
@@ -211,138 +214,145 @@ def _group_readers(
         after = page[-1].id
 
 
-def _write_group(
-    rt: Runtime, report: FireReport, plan: EditionPlan, by_language: dict[str, list[int]],
-    renderer: EditionRenderer, notes: dict[str, str], *, early: bool,
-) -> None:  # fmt: skip
-    """Write one group's editions (and, with items, its frozen digest and ledger rows)."""
-    count = sum(len(ids) for ids in by_language.values())
-    if report.dry_run:
-        report.editions += count
-        report.empty += count if plan.empty else 0
-        report.queued += 0 if plan.empty else count
-        return
-    regions = " ".join(plan.regions)
-    base = {"week": plan.week, "window_start": plan.window_start, "cutoff": plan.cutoff,
-            "regions": regions, "created": report.cutoff, "early": early}  # fmt: skip
-    if plan.empty:
-        for ids in by_language.values():
-            for part in batched(ids, CHUNK):
-                with rt.session() as session:
-                    rows = [{**base, "subscriber_id": sid, "digest_id": None} for sid in part]
-                    store.add_editions(session, rows=rows)
-                    mine = store.owners(session, week=plan.week, digest_id=None,
-                                        cutoff=plan.cutoff, subscriber_ids=part)  # fmt: skip
-                report.editions += len(mine)
-                report.empty += len(mine)
-        return
-    with rt.session() as session:
-        digest = _frozen_digest(rt, session, plan, renderer, notes)
-        for language in by_language:
-            _rendition(rt, session, digest, plan, language, renderer, notes)
-    assert digest.id is not None
-    if digest.id not in report.digest_ids:
-        report.digest_ids.append(digest.id)
-        report.queued_by_digest[digest.id] = 0
-    mail = mail_of(rt, digest)
-    for language, ids in sorted(by_language.items()):
-        for part in batched(ids, CHUNK):
-            with rt.session() as session:
-                rows = [{**base, "subscriber_id": sid, "digest_id": digest.id} for sid in part]
-                store.add_editions(session, rows=rows)
-                mine = store.owners(
-                    session, week=plan.week, digest_id=digest.id, cutoff=plan.cutoff,
-                    subscriber_ids=part,
-                )  # fmt: skip
-                report.editions += len(mine)
-                added = enqueue(
-                    session,
-                    digest_id=digest.id,
-                    subscriber_ids=mine,
-                    week=plan.week,
-                    message_id=mail.message_id,
-                    locale=language,
-                )
-                report.queued += added
-                report.queued_by_digest[digest.id] += added
+class _Writer:
+    """Writes a fire's editions: small groups share a transaction (up to CHUNK readers), big
+    ones are split; each frozen digest is made once per fire and remembered."""
 
-
-def _frozen_digest(
-    rt: Runtime, session: Session, plan: EditionPlan, renderer: EditionRenderer,
-    notes: dict[str, str],
-) -> Digest:  # fmt: skip
-    """Get or create the frozen digest of ``plan``'s region set and window (default language)."""
-    regions = " ".join(plan.regions)
-    found = store.find_edition_digest(
-        session, regions=regions, week=plan.week, window_start=plan.window_start, cutoff=plan.cutoff
-    )
-    if found is not None:
-        return found
-    language = rt.settings.default_locale
-    marks = Placeholders.fresh()
-    digest = Digest(
-        region=plan.regions[0],
-        regions=regions,
-        week=plan.week,
-        status=ASSEMBLED,
-        window_start=plan.window_start,
-        window_end=plan.cutoff,
-        item_ids=json.dumps(list(plan.item_ids)),
-        created=plan.cutoff,
-        locale=language,
-        placeholder_key=marks.key,
-    )
-    if not add_unless_taken(session, digest):
-        winner = store.find_edition_digest(
-            session,
-            regions=regions,
-            week=plan.week,
-            window_start=plan.window_start,
-            cutoff=plan.cutoff,
+    def __init__(
+        self, rt: Runtime, report: FireReport, renderer: EditionRenderer,
+        notes: dict[str, dict[str, str]], *, early: bool,
+    ) -> None:  # fmt: skip
+        self.rt, self.report, self.renderer, self.notes, self.early = (
+            rt,
+            report,
+            renderer,
+            notes,
+            early,
         )
-        if winner is None:
-            raise StoreError(f"edition {regions} {plan.week} was taken, then could not be read")
-        return winner
-    assert digest.id is not None
-    made = renderer.render(
-        plan,
-        language,
-        marks=marks,
-        notes=notes,
-        web_url=web_url(rt.settings, rt.tokens, digest.id, language),
-    )
-    digest.subject, digest.html, digest.text = made.subject[:300], made.html, made.text
-    session.add(digest)
-    session.flush()
-    return digest
+        self.domain = sender(rt.settings.from_).domain.lower()
+        self.batch: list[tuple[EditionPlan, dict[str, list[int]]]] = []
+        self.size = 0
+        self.frozen: dict[tuple[str, datetime], tuple[Digest, set[str]]] = {}
+        self.own: set[int] = set()  # digests this fire created: no rendition of them exists yet
 
+    def add(self, plan: EditionPlan, by_language: dict[str, list[int]]) -> None:
+        report = self.report
+        if report.dry_run:
+            count = sum(len(ids) for ids in by_language.values())
+            report.editions += count
+            report.empty += count if plan.empty else 0
+            report.queued += 0 if plan.empty else count
+            return
+        pairs = [(lang, sid) for lang, ids in sorted(by_language.items()) for sid in ids]
+        for part in batched(pairs, CHUNK):
+            piece: dict[str, list[int]] = defaultdict(list)
+            for lang, sid in part:
+                piece[lang].append(sid)
+            self.batch.append((plan, piece))
+            self.size += len(part)
+            if self.size >= CHUNK:
+                self.flush()
 
-def _rendition(
-    rt: Runtime, session: Session, digest: Digest, plan: EditionPlan, language: str,
-    renderer: EditionRenderer, notes: dict[str, str],
-) -> None:  # fmt: skip
-    """Store ``digest`` in ``language`` once (the digest row holds its own language)."""
-    assert digest.id is not None
-    if language == digest.locale or find_rendition(session, digest_id=digest.id, locale=language):
-        return
-    made = renderer.render(
-        plan,
-        language,
-        marks=Placeholders.of(digest.placeholder_key),
-        notes=notes,
-        web_url=web_url(rt.settings, rt.tokens, digest.id, language),
-    )
-    add_rendition(
-        session,
-        DigestRendition(
-            digest_id=digest.id,
-            locale=language,
-            subject=made.subject[:300],
-            html=made.html,
-            text=made.text,
-            created=digest.created,
-        ),
-    )
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        with self.rt.session() as session:
+            for plan, by_language in self.batch:
+                self._write(session, plan, by_language)
+        self.batch, self.size = [], 0
+
+    def _write(
+        self, session: Session, plan: EditionPlan, by_language: dict[str, list[int]]
+    ) -> None:
+        """One group's edition rows (and, with items, its digest and ledger rows)."""
+        report = self.report
+        ids = [sid for part in by_language.values() for sid in part]
+        digest = None if plan.empty else self._digest(session, plan, by_language)
+        digest_id = None if digest is None else digest.id
+        base = {"week": plan.week, "window_start": plan.window_start, "cutoff": plan.cutoff,
+                "regions": " ".join(plan.regions), "created": report.cutoff, "early": self.early,
+                "digest_id": digest_id}  # fmt: skip
+        store.add_editions(session, rows=[{**base, "subscriber_id": sid} for sid in ids])
+        mine = set(store.owners(session, week=plan.week, digest_id=digest_id,
+                                cutoff=plan.cutoff, subscriber_ids=ids))  # fmt: skip
+        report.editions += len(mine)
+        if digest_id is None:
+            report.empty += len(mine)
+            return
+        for language, part in sorted(by_language.items()):
+            added = enqueue(
+                session, digest_id=digest_id, subscriber_ids=[s for s in part if s in mine],
+                week=plan.week, locale=language,
+                message_id=lambda sid: message_id(digest_id, sid, self.domain),
+            )  # fmt: skip
+            report.queued += added
+            report.queued_by_digest[digest_id] = report.queued_by_digest.get(digest_id, 0) + added
+
+    def _digest(
+        self, session: Session, plan: EditionPlan, by_language: dict[str, list[int]]
+    ) -> Digest:
+        key = (" ".join(plan.regions), plan.window_start)
+        found = self.frozen.get(key)
+        if found is None:
+            found = self.frozen[key] = (self._freeze(session, plan), set())
+        digest, languages = found
+        assert digest.id is not None
+        if digest.id not in self.report.digest_ids:
+            self.report.digest_ids.append(digest.id)
+        for language in set(by_language) - languages - {digest.locale}:
+            self._rendition(session, digest, plan, language)
+            languages.add(language)
+        return digest
+
+    def _freeze(self, session: Session, plan: EditionPlan) -> Digest:
+        """Create the frozen digest of ``plan`` (default language), or read the one another
+        process made first for the same region set and window."""
+        rt, regions = self.rt, " ".join(plan.regions)
+        language = rt.settings.default_locale
+        marks = Placeholders.fresh()
+        digest = Digest(
+            region=plan.regions[0], regions=regions, week=plan.week, status=ASSEMBLED,
+            window_start=plan.window_start, window_end=plan.cutoff,
+            item_ids=json.dumps(list(plan.item_ids)), created=plan.cutoff, locale=language,
+            placeholder_key=marks.key,
+        )  # fmt: skip
+        if not add_unless_taken(session, digest):
+            winner = store.find_edition_digest(
+                session, regions=regions, week=plan.week, window_start=plan.window_start,
+                cutoff=plan.cutoff,
+            )  # fmt: skip
+            if winner is None:
+                raise StoreError(f"edition {regions} {plan.week} was taken, then not found")
+            return winner
+        assert digest.id is not None
+        self.own.add(digest.id)
+        made = self.renderer.render(
+            plan, language, marks=marks, notes=self.notes[plan.week],
+            web_url=web_url(rt.settings, rt.tokens, digest.id, language),
+        )  # fmt: skip
+        digest.subject, digest.html, digest.text = made.subject[:300], made.html, made.text
+        session.add(digest)
+        session.flush()
+        return digest
+
+    def _rendition(
+        self, session: Session, digest: Digest, plan: EditionPlan, language: str
+    ) -> None:
+        """Store ``digest`` in ``language`` once (the digest row holds its own language)."""
+        assert digest.id is not None
+        if digest.id not in self.own and find_rendition(
+            session, digest_id=digest.id, locale=language
+        ):
+            return  # another process's digest, already rendered in it
+        made = self.renderer.render(
+            plan, language, marks=Placeholders.of(digest.placeholder_key),
+            notes=self.notes[plan.week],
+            web_url=web_url(self.rt.settings, self.rt.tokens, digest.id, language),
+        )  # fmt: skip
+        add_rendition(session, DigestRendition(
+            digest_id=digest.id, locale=language, subject=made.subject[:300], html=made.html,
+            text=made.text, created=digest.created,
+        ))  # fmt: skip
 
 
 def _tz(name: str | None) -> ZoneInfo:
