@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from publisher.errors import InputError
+from publisher.pipeline import edition_writer
 from publisher.pipeline import editions as pipeline
 from publisher.pipeline.edition_tools import preview_edition, send_test_edition
 from publisher.pipeline.editions import fire_editions
@@ -42,7 +43,7 @@ def test_a_crash_between_chunks_leaves_whole_editions_and_the_rerun_finishes(
     add_item(runtime, "Item", ["gt"], published=FRIDAY, arrives=FRIDAY)
     for n in range(5):
         add_reader(runtime, f"c{n}@example.org", ["gt"])
-    monkeypatch.setattr(pipeline, "CHUNK", 2)
+    monkeypatch.setattr(edition_writer, "CHUNK", 2)
     real, calls = store.owners, []
 
     def dying(*args: object, **kwargs: object) -> list[int]:
