@@ -38,7 +38,7 @@ def plain_digest(rt: Runtime, *, region: str = REGION, week: str = WEEK) -> int:
     """A stored digest row with no rendering (the ledger tests need only its id)."""
     with rt.session() as session:
         digest = Digest(
-            region=region, week=week, window_start=rt.now(), window_end=rt.now(),
+            region=region, regions=region, week=week, window_start=rt.now(), window_end=rt.now(),
             subject="s", created=rt.now(),
         )  # fmt: skip
         session.add(digest)

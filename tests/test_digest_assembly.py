@@ -320,16 +320,20 @@ def test_cli_preview_writes_html_text_and_eml(tmp_path: Path) -> None:
     html = (tmp_path / "out" / "d.html").read_text()
     assert "<table" in html and "Costa Rica" in html
     text = (tmp_path / "out" / "d.text").read_text()
-    assert text.startswith("Central America news, week ")
+    assert text.startswith("Your news: Central America, week ")
     msg = email.message_from_bytes(
         (tmp_path / "out" / "d.eml").read_bytes(), policy=email.policy.default
     )
     assert msg["To"] == "reader@example.org" and msg.get_body(("html",)) is not None
     stdout = cli(
-        tmp_path, "digests", "preview", "--region", "gt", "--week", "2026-W01", "--format", "text"
+        tmp_path, "digests", "preview", "--region", "fr", "--week", "2026-W01", "--format", "text"
     )
     assert stdout.returncode == 0 and b"0 new items" in stdout.stdout
-    assert b"gt has no items in 2026-W01: no digest would be sent" in stdout.stderr
+    assert b"week 1 of 2026" in stdout.stdout  # --week labels the edition
+    assert b"fr has no items in the window: no email would be sent" in stdout.stderr
+    both = cli(tmp_path, "digests", "preview", "--region", "gt", "--region", "central-america",
+               "--format", "text")  # fmt: skip
+    assert both.returncode == 0 and both.stdout.startswith(b"Your news: Central America, week")
     bad = cli(tmp_path, "digests", "preview", "--region", "gt", "--week", "2025-W53")
     assert bad.returncode == 1
     assert bad.stderr == b"publisher: 2025 has ISO weeks 01 to 52; '2025-W53' does not exist\n"

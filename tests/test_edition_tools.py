@@ -199,3 +199,15 @@ def test_a_reader_in_another_zone_is_fired_with_their_zone(runtime: FixedClockRu
     assert editions_of(runtime, gt)[0].week == WEEK  # 02:00 Monday in Guatemala: W48 ended
     fire_editions(runtime, now=NEXT_MONDAY, zone="UTC", runner="scheduler-x")
     assert [e.week for e in editions_of(runtime, utc)] == ["2026-W49"]
+
+
+def test_the_scheduler_job_leaves_a_held_week_alone(runtime: FixedClockRuntime) -> None:
+    from publisher.schedule import tasks
+
+    add_item(runtime, "Before", ["gt"], published=FRIDAY, arrives=FRIDAY)
+    reader = add_reader(runtime, "held2@example.org", ["gt"])
+    with runtime.session() as session:
+        hold(session, week=WEEK, by="editor@example.org", now=FRIDAY)
+    runtime.fixed_now = MONDAY + timedelta(seconds=30)
+    outcome = tasks.run_weekly_digest(runtime, region="gt", now=runtime.now(), runner="host:1:a")
+    assert outcome.queued == 0 and editions_of(runtime, reader) == []

@@ -20,11 +20,14 @@ from jinja2.filters import do_truncate
 
 from publisher.digest.assembly import SUMMARY_CHARS, period_label, shorten
 from publisher.email.placeholders import Placeholders
+from publisher.i18n.formats import format_names
 from publisher.models import Subscriber
 from publisher.pipeline.digests import assemble_digest
+from publisher.pipeline.edition_tools import preview_edition
 from publisher.regions.zones import offered_zones
 from publisher.runtime import Runtime
 from publisher.store.items import all_items
+from publisher.store.notes import set_note
 from publisher.store.subscribers import add_or_update
 from publisher.web.zone_choices import zone_label
 from tests.i18n_support import letters, pseudo_english, unmarked, visible_text
@@ -167,3 +170,23 @@ def test_pseudo_dates_are_data_not_interface() -> None:
     assert period_label("2026-W49", "es") == "30 nov – 6 dic 2026".replace(" – ", "\u2009–\u2009")
     assert format_date(day, "long", locale="pt") == "30 de novembro de 2026"
     assert (datetime(2026, 11, 30, tzinfo=UTC) + timedelta(days=6)).day == 6
+
+
+def test_the_edition_email_is_marked(web: Web) -> None:
+    """An edition of several sections, with the editors' notes (data), in the pseudo-locale."""
+    rt = web.runtime
+    with rt.session() as session:
+        set_note(session, week=WEEK, region="", text="Week note", by="e", now=rt.now())
+        set_note(session, week=WEEK, region="gt", text="Section note", by="e", now=rt.now())
+    regions = ["gt", "hn", "central-america"]
+    shown = preview_edition(rt, ["sv", "gt"], "en", rt.now(), week=WEEK)
+    assert shown.item_ids
+    names = [rt.tree.get(r).name_en for r in shown.regions]
+    data = [*data_strings(web), "Week note", "Section note", format_names(names, "en"),
+            "reader@example.org", *regions]  # fmt: skip
+    assert "⟦" in shown.subject
+    preheader = re.search(r'<div class="preheader"[^>]*>(.*?)</div>', shown.html, re.S)
+    assert preheader is not None and preheader.group(1).startswith("⟦")
+    check(shown.html.replace(preheader.group(0), ""), data, "edition html")
+    left = unmarked(shown.text, data)
+    assert not letters(left), f"edition text: {left!r}"

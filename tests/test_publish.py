@@ -1,5 +1,6 @@
-"""The one publishing path: `digests send` and the scheduler share publish_week and its record,
-and confirmations go through the one Mailer interface (here its in-memory form).
+"""The scheduler's per-region job (publish_week) fires its readers' editions and keeps its run
+record; confirmations go through the one Mailer interface (here its in-memory form). Dry runs
+of the editions are tested in test_editions.
 """
 
 from __future__ import annotations
@@ -58,17 +59,6 @@ def test_an_operator_send_again_queues_who_joined_since(runtime: FixedClockRunti
     assert len(ledger(runtime)) == 4
     run = _run(runtime, "2026-W48")
     assert run is not None and run.queued == 2  # the record stays the first run's
-
-
-def test_a_dry_run_records_nothing(runtime: FixedClockRuntime) -> None:
-    add_items_in_week(runtime, "2026-W48", REGION)
-    add_subscribers(runtime, 2)
-    region = resolve_region(runtime, REGION)
-    done = publish_week(
-        runtime, region, week="2026-W48", now=runtime.now(), runner="cli", dry_run=True
-    )
-    assert done.queued == 2
-    assert _run(runtime, "2026-W48") is None and ledger(runtime) == []
 
 
 def test_confirmations_go_through_the_mailer_signed_by_the_runtime(

@@ -26,8 +26,9 @@ WEEK = "2026-W48"
 
 def _digest(region: str = "gt") -> Digest:
     return Digest(
-        region=region, week=WEEK, window_start=FIXED_NOW, window_end=FIXED_NOW, created=FIXED_NOW
-    )
+        region=region, regions=region, week=WEEK, window_start=FIXED_NOW, window_end=FIXED_NOW,
+        created=FIXED_NOW,
+    )  # fmt: skip
 
 
 def test_the_second_session_to_insert_a_key_gets_false(runtime: Runtime) -> None:

@@ -41,7 +41,7 @@ WEEK = "2026-W47"  # the week just ended at FIXED_NOW (Friday of W48) for a Mond
 
 def queue_digest(rt: FixedClockRuntime, n: int) -> dict[int, str]:
     """A digest of ``n`` recipients queued in the ledger: {subscriber id: address}."""
-    add_items_in_week(rt, WEEK, REGION)
+    add_items_in_week(rt, "2026-W48", REGION)  # visible in the week before the fire
     subscribers = dict(add_subscribers(rt, n))
     outcome = tasks.queue_week(
         rt, region=REGION, week=WEEK, fire=rt.now(), now=rt.now(), runner="test"

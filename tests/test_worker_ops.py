@@ -66,7 +66,7 @@ def test_healthz_is_503_naming_what_is_down(runtime: FixedClockRuntime) -> None:
 
 
 def test_metrics_expose_process_counters_and_the_ledger(runtime: FixedClockRuntime) -> None:
-    add_items_in_week(runtime, "2026-W47", REGION)
+    add_items_in_week(runtime, "2026-W48", REGION)  # visible in the week before the fire
     add_subscribers(runtime, 3)
     tasks.queue_week(
         runtime, region=REGION, week="2026-W47", fire=runtime.now(), now=runtime.now(), runner="t"

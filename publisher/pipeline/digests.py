@@ -166,7 +166,7 @@ def assemble_digest(
         )
         html, text = rendered.html, rendered.text
     digest = Digest(
-        region=region, week=week, status=SKIPPED if content.empty else ASSEMBLED,
+        region=region, regions=region, week=week, status=SKIPPED if content.empty else ASSEMBLED,
         window_start=start, window_end=end, item_ids=json.dumps(list(content.item_ids)),
         subject=content.subject[:300], html=html, text=text, created=now, locale=language,
         placeholder_key=marks.key,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
+from publisher.addresses import normalize_address
 from publisher.digest.assembly import pick_locale
 from publisher.digest.editions import EditionPlan, Section, first_window_start, plan_edition
 from publisher.digest.editions import region_set as canonical_set
@@ -128,6 +129,7 @@ def send_test_edition(
 ) -> tuple[int, EditionPreview]:
     """Queue the preview of ``regions`` as a marked test copy to ``to`` in the outbox (durable,
     sent within seconds by the outbox deliverer); no edition, no ledger row. (outbox id, preview)"""
+    to = normalize_address(to)  # one address, no line breaks: nothing to inject into headers
     result = preview_edition(rt, regions, language, now)
     message = preview_message(rt, result, now=now, to=to,
                               subject=marked_subject(result.subject, result.language))  # fmt: skip

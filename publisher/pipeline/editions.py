@@ -11,37 +11,30 @@ never gives anyone a second edition of a week. A dry run computes the same and w
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
-
-from publisher.digest.editions import EditionPlan, first_window_start, plan_edition, region_set
+from publisher.digest.editions import first_window_start, plan_edition, region_set
 from publisher.digest.windows import current_week, parse_week, previous_week, week_window, zone
 from publisher.email.outgoing import DigestMail
-from publisher.email.placeholders import Placeholders
 from publisher.email.render import RenderedEmail
-from publisher.errors import InputError, StoreError
-from publisher.models import Digest, DigestRendition
+from publisher.errors import InputError
+from publisher.models import Digest
 from publisher.pipeline.digests import digest_mail
-from publisher.pipeline.edition_render import EditionRenderer, web_url
+from publisher.pipeline.edition_render import EditionRenderer
+from publisher.pipeline.edition_writer import EditionWriter
 from publisher.runtime import Runtime
 from publisher.store import editions as store
-from publisher.store.deliveries import batched, enqueue, refresh_statistics
+from publisher.store.deliveries import refresh_statistics
 from publisher.store.holds import is_held
 from publisher.store.items import visible_between
 from publisher.store.notes import notes_of_week
-from publisher.store.renditions import add_rendition, find_rendition
-from publisher.store.rows import add_unless_taken
 
 PAGE = 5_000
-CHUNK = 2_000
 ANALYZE_AFTER = 1_000
-ASSEMBLED = "assembled"
 
 GroupKey = tuple[tuple[str, ...], datetime, str]  # (region set, window start, week)
 
@@ -146,10 +139,12 @@ def fire_editions(
     with rt.session() as session:
         items = visible_between(session, after=min(k[1] for k in groups), until=now)
         notes = {w: notes_of_week(session, week=w) for w in {k[2] for k in groups}}
-    renderer = EditionRenderer(settings, tree)
+    writer = EditionWriter(rt, report, EditionRenderer(settings, tree), notes, early=early)
     for (regions, start, label), by_language in sorted(groups.items()):
         plan = plan_edition(tree, regions, items, week=label, window_start=start, cutoff=now)
-        _write_group(rt, report, plan, by_language, renderer, notes[label], early=early)
+        writer.add(plan, by_language)
+    writer.flush()
+    renderer = writer.renderer
     report.fragments = renderer.fragments_rendered
     if report.queued >= ANALYZE_AFTER and not dry_run:
         with rt.session() as session:
@@ -209,137 +204,6 @@ def _group_readers(
             report.readers += 1
             groups[(regions, start, label)][settings.pick_locale(r.locale)].append(r.id)
         after = page[-1].id
-
-
-def _write_group(
-    rt: Runtime, report: FireReport, plan: EditionPlan, by_language: dict[str, list[int]],
-    renderer: EditionRenderer, notes: dict[str, str], *, early: bool,
-) -> None:  # fmt: skip
-    """Write one group's editions (and, with items, its frozen digest and ledger rows)."""
-    count = sum(len(ids) for ids in by_language.values())
-    if report.dry_run:
-        report.editions += count
-        report.empty += count if plan.empty else 0
-        report.queued += 0 if plan.empty else count
-        return
-    regions = " ".join(plan.regions)
-    base = {"week": plan.week, "window_start": plan.window_start, "cutoff": plan.cutoff,
-            "regions": regions, "created": report.cutoff, "early": early}  # fmt: skip
-    if plan.empty:
-        for ids in by_language.values():
-            for part in batched(ids, CHUNK):
-                with rt.session() as session:
-                    rows = [{**base, "subscriber_id": sid, "digest_id": None} for sid in part]
-                    store.add_editions(session, rows=rows)
-        report.editions += count
-        report.empty += count
-        return
-    with rt.session() as session:
-        digest = _frozen_digest(rt, session, plan, renderer, notes)
-        for language in by_language:
-            _rendition(rt, session, digest, plan, language, renderer, notes)
-    assert digest.id is not None
-    if digest.id not in report.digest_ids:
-        report.digest_ids.append(digest.id)
-        report.queued_by_digest[digest.id] = 0
-    mail = mail_of(rt, digest)
-    for language, ids in sorted(by_language.items()):
-        for part in batched(ids, CHUNK):
-            with rt.session() as session:
-                rows = [{**base, "subscriber_id": sid, "digest_id": digest.id} for sid in part]
-                store.add_editions(session, rows=rows)
-                mine = store.owners(
-                    session, week=plan.week, digest_id=digest.id, subscriber_ids=part
-                )
-                report.editions += len(mine)
-                added = enqueue(
-                    session,
-                    digest_id=digest.id,
-                    subscriber_ids=mine,
-                    week=plan.week,
-                    message_id=mail.message_id,
-                    locale=language,
-                )
-                report.queued += added
-                report.queued_by_digest[digest.id] += added
-
-
-def _frozen_digest(
-    rt: Runtime, session: Session, plan: EditionPlan, renderer: EditionRenderer,
-    notes: dict[str, str],
-) -> Digest:  # fmt: skip
-    """Get or create the frozen digest of ``plan``'s region set and window (default language)."""
-    regions = " ".join(plan.regions)
-    found = store.find_edition_digest(
-        session, regions=regions, week=plan.week, window_start=plan.window_start, cutoff=plan.cutoff
-    )
-    if found is not None:
-        return found
-    language = rt.settings.default_locale
-    marks = Placeholders.fresh()
-    digest = Digest(
-        region=plan.regions[0],
-        regions=regions,
-        week=plan.week,
-        status=ASSEMBLED,
-        window_start=plan.window_start,
-        window_end=plan.cutoff,
-        item_ids=json.dumps(list(plan.item_ids)),
-        created=plan.cutoff,
-        locale=language,
-        placeholder_key=marks.key,
-    )
-    if not add_unless_taken(session, digest):
-        winner = store.find_edition_digest(
-            session,
-            regions=regions,
-            week=plan.week,
-            window_start=plan.window_start,
-            cutoff=plan.cutoff,
-        )
-        if winner is None:
-            raise StoreError(f"edition {regions} {plan.week} was taken, then could not be read")
-        return winner
-    assert digest.id is not None
-    made = renderer.render(
-        plan,
-        language,
-        marks=marks,
-        notes=notes,
-        web_url=web_url(rt.settings, rt.tokens, digest.id, language),
-    )
-    digest.subject, digest.html, digest.text = made.subject[:300], made.html, made.text
-    session.add(digest)
-    session.flush()
-    return digest
-
-
-def _rendition(
-    rt: Runtime, session: Session, digest: Digest, plan: EditionPlan, language: str,
-    renderer: EditionRenderer, notes: dict[str, str],
-) -> None:  # fmt: skip
-    """Store ``digest`` in ``language`` once (the digest row holds its own language)."""
-    assert digest.id is not None
-    if language == digest.locale or find_rendition(session, digest_id=digest.id, locale=language):
-        return
-    made = renderer.render(
-        plan,
-        language,
-        marks=Placeholders.of(digest.placeholder_key),
-        notes=notes,
-        web_url=web_url(rt.settings, rt.tokens, digest.id, language),
-    )
-    add_rendition(
-        session,
-        DigestRendition(
-            digest_id=digest.id,
-            locale=language,
-            subject=made.subject[:300],
-            html=made.html,
-            text=made.text,
-            created=digest.created,
-        ),
-    )
 
 
 def _tz(name: str | None) -> ZoneInfo:

@@ -68,7 +68,7 @@ def publish_week(
     The editions themselves are per reader (publisher.pipeline.editions); this keeps the
     per-region run record (digest_runs) that resumes a fire a dead scheduler left unfinished,
     until the scheduler fires per time zone. A run already finished for (region, week) is done:
-    the scheduler (``again=False``) stops there.
+    the scheduler (``again=False``) stops there. It is a scheduled fire: a held week waits.
     """
     with rt.session() as session:
         started = runs.start_run(
@@ -77,7 +77,8 @@ def publish_week(
         )  # fmt: skip
     if started is None and not again:
         return Published(region.slug, week, ALREADY_DONE)
-    report = fire_editions(rt, now=now, zone=None, region=region.slug, runner=runner)
+    scheduled = runner if runner.startswith("scheduler") else f"scheduler:{runner}"
+    report = fire_editions(rt, now=now, zone=None, region=region.slug, runner=scheduled)
     status = QUEUED if report.queued else SKIPPED_WEEK
     result = Published(region.slug, week, status, report.queued, report.editions)
     if started is not None:

@@ -147,13 +147,20 @@ def add_editions(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def owners(
-    session: Session, *, week: str, digest_id: int, subscriber_ids: Sequence[int]
+    session: Session,
+    *,
+    week: str,
+    digest_id: int | None,
+    cutoff: datetime,
+    subscriber_ids: Sequence[int],
 ) -> list[int]:
-    """Which of ``subscriber_ids`` have ``digest_id`` as their edition of ``week``."""
+    """Which of ``subscriber_ids`` have this edition (digest, or none, cut at ``cutoff``) as
+    theirs of ``week``: the rows this fire wrote, not a concurrent one's."""
     found: list[int] = []
+    digest = _E.c.digest_id.is_(None) if digest_id is None else _E.c.digest_id == digest_id
     for part in batched(subscriber_ids, _CHUNK):
         stmt = sa.select(_E.c.subscriber_id).where(
-            _E.c.week == week, _E.c.digest_id == digest_id, _E.c.subscriber_id.in_(part)
+            _E.c.week == week, digest, _E.c.cutoff == cutoff, _E.c.subscriber_id.in_(part)
         )
         found.extend(int(s) for s in session.execute(stmt).scalars())
     return sorted(found)
