@@ -29,7 +29,7 @@ from publisher.models import DeliveryState
 from publisher.pipeline.edition_tools import preview_edition, send_test_edition
 from publisher.pipeline.editions import EditionError, fire_editions
 from publisher.runtime import Runtime
-from publisher.schedule.times import fire_at_or_after, region_cadence, week_of_fire
+from publisher.schedule.times import fire_at_or_after, week_of_fire, zone_cadence
 from publisher.settings import Settings
 from publisher.store import audit, holds, notes
 from publisher.store.delivery_counts import counts
@@ -73,13 +73,13 @@ class Refused(Exception):
 
 def next_week(settings: Settings, now: datetime) -> str:
     """The week the next scheduled fire (DIGEST_DAY DIGEST_TIME in TIMEZONE) sends."""
-    cadence = region_cadence(settings)
+    cadence = zone_cadence(settings)
     return week_of_fire(cadence, fire_at_or_after(cadence, now))
 
 
 def fire_time(settings: Settings, week: str, tz_name: str) -> datetime:
     """When ``week``'s scheduled fire comes in zone ``tz_name``: the first after the week ends."""
-    cadence = region_cadence(settings, timezone=tz_name)
+    cadence = zone_cadence(settings, tz_name)
     return fire_at_or_after(cadence, week_window(week, cadence.tz)[1])
 
 
