@@ -23,12 +23,14 @@ from publisher.cli.main import main
 from publisher.models import Digest
 from publisher.pipeline.edition_tools import rebuild_week
 from publisher.pipeline.editions import fire_editions
+from publisher.pipeline.edits import delete_item
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from tests.conftest import FixedClockRuntime
 from tests.edition_support import add_item as add_edition_item
 from tests.edition_support import add_reader as add_edition_reader
 from tests.edition_support import editions_of
+from tests.web_support import AUTH, make_web
 
 MON_NOV_30 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # W49 has just started (UTC)
 KEEP = {"regions", "alembic_version"}
@@ -320,3 +322,40 @@ def test_an_item_that_arrives_at_a_cutoff_reaches_a_reader_cut_there_later(
     assert edition.digest_id is not None
     assert arriving in digest_items(runtime, edition.digest_id)
     assert [e.week for e in editions_of(runtime, first)] == ["2026-W49"]
+
+
+def test_view_in_browser_opens_the_web_copy_and_the_archive_is_a_page(cli: Cli) -> None:
+    """(g) The link in a sent edition opens its web copy, with no reader data; the region's
+    archive week is a page of the site, with no "sent to" line; a deleted item is withdrawn."""
+    add_reader(cli, "lia@example.org", "gt")
+    add_item(cli, "Guatemala shelter opens", MON_NOV_30, "gt")
+    add_item(cli, "Guatemala item later withdrawn", MON_NOV_30, "gt")
+    cli.at(at(7)).ok("digests", "send", "--all")
+    (message,) = cli.mail_to("lia@example.org")
+    html = html_of(message)
+    found = re.search(r'href="([^"]+)"[^>]*>\s*View in your browser', html)
+    assert found is not None
+    url = found.group(1)
+    assert url.startswith(f"{cli.settings.base_url}/editions/")
+    personal = re.findall(r"/(?:unsubscribe|preferences)/([A-Za-z0-9_.\-]+)", html)
+    assert personal
+    rt = FixedClockRuntime(cli.settings)
+    rt.fixed_now = cli.now
+    session_of_web = make_web(rt)
+    web = next(session_of_web)
+    page = web.client.get(url.removeprefix(cli.settings.base_url))
+    assert page.status_code == 200
+    assert "Guatemala shelter opens" in page.text
+    assert "lia@example.org" not in page.text
+    assert not any(token in page.text for token in personal)
+    items = {i["title"]: i["id"] for i in web.client.get("/api/items", headers=AUTH).json()}
+    with rt.session() as session:
+        assert delete_item(session, item_id=items["Guatemala item later withdrawn"], now=rt.now())
+    week = web.client.get("/archive/gt/2026-W49")
+    assert week.status_code == 200
+    assert "sent to" not in week.text.lower()
+    assert "Guatemala shelter opens" in week.text
+    assert "withdrawn" in week.text.lower()
+    assert web.client.get(url.removeprefix(cli.settings.base_url)).status_code == 200
+    session_of_web.close()
+    rt.close()
