@@ -28,7 +28,7 @@ def test_a_fire_that_loses_a_race_queues_nothing_twice(
     first = fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
     assert first.queued == 3
     # The second scheduler read "nobody has W48" before the first committed.
-    monkeypatch.setattr(pipeline.store, "weeks_taken", lambda *a, **k: set())
+    monkeypatch.setattr(pipeline.store, "latest_weeks", lambda *a, **k: {})
     second = fire_editions(runtime, now=MONDAY + timedelta(minutes=1), zone=None, runner="b")
     assert (second.editions, second.queued) == (0, 0)  # its digest has no owners
     assert set(per_reader_week(runtime).values()) == {1}

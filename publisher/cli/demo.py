@@ -33,6 +33,7 @@ def demo(
             tree=rt.tree,
             inferrer=rt.inferrer,
             now=rt.now(),
+            clock=rt.now,
         )
     for e in report.errors:
         err.print(str(e), markup=False)

@@ -34,6 +34,7 @@ def import_sources(
                     tree=rt.tree,
                     inferrer=rt.inferrer,
                     now=rt.now(),
+                    clock=rt.now,
                     forced_regions=regions,
                 )
         except InputError as e:
@@ -90,7 +91,12 @@ def add(
     )  # fmt: skip
     with rt.session() as session:
         report = import_records(
-            session, records=[record], tree=rt.tree, inferrer=rt.inferrer, now=rt.now()
+            session,
+            records=[record],
+            tree=rt.tree,
+            inferrer=rt.inferrer,
+            now=rt.now(),
+            clock=rt.now,
         )
     if report.errors:
         fail(report.errors[0].reason)

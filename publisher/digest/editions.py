@@ -57,9 +57,10 @@ def region_set(tree: RegionTree, followed: Iterable[str]) -> tuple[str, ...]:
 
 
 def in_window(item: ItemPublic, start: datetime, cutoff: datetime) -> bool:
-    """Whether ``item`` became visible after ``start`` and by ``cutoff`` (start < v <= cutoff)."""
+    """Whether ``item`` became visible in the window [start, cutoff): half-open, so an item
+    stamped exactly at a cutoff goes to the next window, never to both or neither."""
     visible = item.visible_at or item.published
-    return start < visible <= cutoff
+    return start <= visible < cutoff
 
 
 def first_window_start(cutoff: datetime) -> datetime:

@@ -12,7 +12,7 @@ never gives anyone a second edition of a week. A dry run computes the same and w
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from publisher.runtime import Runtime
 from publisher.store import editions as store
 from publisher.store.deliveries import refresh_statistics
 from publisher.store.holds import is_held
-from publisher.store.items import visible_between
+from publisher.store.items import fence_stamps, visible_between
 from publisher.store.notes import notes_of_week
 
 PAGE = 5_000
@@ -110,6 +110,7 @@ def fire_editions(
     dry_run: bool = False,
     runner: str,
     subscriber_ids: Collection[int] | None = None,
+    starts: Mapping[int, datetime] | None = None,
 ) -> FireReport:
     """Assemble and queue the editions owed at ``now`` (the cutoff).
 
@@ -117,6 +118,11 @@ def fire_editions(
     ``region``: only readers who follow that region. ``week``: the label (default: the week
     just ended on each reader's clock, or the running one with ``early``). A held week is
     skipped by scheduled fires (``runner`` starting with "scheduler") and reported in ``held``.
+    ``starts``: where given readers' windows start (a rebuild keeps the dropped edition's).
+
+    Windows are half-open, [start, cutoff). ``now`` must not be later than the clock: the fence
+    below waits for every import that stamped items before it, and any import after it stamps
+    at or after ``now``, so nothing stamped before the cutoff commits after the items are read.
     """
     settings, tree = rt.settings, rt.tree
     slug = tree.normalize(region) if region is not None else None
@@ -132,10 +138,13 @@ def fire_editions(
         early=early,
         runner=runner,
         subscriber_ids=subscriber_ids,
+        starts=starts or {},
     )
     if not groups:
         return report
     report.region_sets = len({key[0] for key in groups})
+    with rt.session() as session:
+        fence_stamps(session)
     with rt.session() as session:
         items = visible_between(session, after=min(k[1] for k in groups), until=now)
         notes = {w: notes_of_week(session, week=w) for w in {k[2] for k in groups}}
@@ -155,9 +164,11 @@ def fire_editions(
 def _group_readers(
     rt: Runtime, report: FireReport, *, zone: str | None, region: str | None, week: str | None,
     early: bool, runner: str, subscriber_ids: Collection[int] | None,
+    starts: Mapping[int, datetime],
 ) -> dict[GroupKey, dict[str, list[int]]]:  # fmt: skip
     """The readers owed an edition, in keyset pages, grouped by (region set, start, week) and
-    then by language."""
+    then by language. Labels only move forward: a reader whose latest edition is of this
+    week or a later one (an early send) has theirs already."""
     settings, tree, now = rt.settings, rt.tree, report.cutoff
     groups: dict[GroupKey, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     zones: dict[str | None, ZoneInfo] = {}
@@ -185,20 +196,20 @@ def _group_readers(
                 if r.timezone not in zones:
                     zones[r.timezone] = _tz(r.timezone or settings.timezone)
                 weeks[r.id] = reader_week(now, zones[r.timezone], week=week, early=early)
-            taken = store.weeks_taken(session, subscriber_ids=ids, weeks=set(weeks.values()))
+            latest = store.latest_weeks(session, subscriber_ids=ids)
             for label in set(weeks.values()) - set(held):
                 held[label] = is_held(session, week=label)
         for r in page:
             label = weeks[r.id]
             report.weeks.add(label)
-            if (r.id, label) in taken:
+            if r.id in latest and latest[r.id] >= label:
                 report.already += 1
                 continue
             if scheduled and held[label]:
                 report.held.add(label)
                 continue
             regions = region_set(tree, [x for x in follows.get(r.id, []) if x in tree])
-            start = cutoffs.get(r.id) or first_window_start(now)
+            start = starts.get(r.id) or cutoffs.get(r.id) or first_window_start(now)
             if not regions or start >= now:
                 continue
             report.readers += 1

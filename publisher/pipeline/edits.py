@@ -8,6 +8,7 @@ case they are inferred again from the new text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from publisher.errors import InputError, UnknownRegionError
 from publisher.intake.records import RawRecord, clean_record
 from publisher.regions.infer import RegionInferrer
 from publisher.regions.tree import RegionTree
-from publisher.store.items import delete_item_row, item_row, retag, tags_of
+from publisher.store.items import delete_item_row, hold_stamps, item_row, retag, tags_of
 from publisher.store.withdrawn import add_tombstone
 
 _UNSET = object()
@@ -45,8 +46,10 @@ def update_item(
     tree: RegionTree,
     inferrer: RegionInferrer,
     now: datetime,
+    clock: Callable[[], datetime] | None = None,
 ) -> bool:
-    """Apply ``changes`` to one item; False if there is no such item, InputError if bad."""
+    """Apply ``changes`` to one item; False if there is no such item, InputError if bad.
+    ``clock``: read again once the stamp lock is held (see ``import_records``)."""
     item = item_row(session, item_id=item_id)
     if item is None:
         return False
@@ -92,6 +95,9 @@ def update_item(
     item.image_url, item.image_alt = clean.image_url, clean.image_alt
     if clean.published is not None:
         item.published = clean.published
+    hold_stamps(session)
+    if clock is not None:
+        now = max(now, clock())
     item.visible_at = visible_after_edit(item.visible_at, item.published, now)
     item.regions_inferred = inferred
     item.updated = now

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +27,7 @@ from publisher.intake.records import NewItem, RawRecord, clean_record
 from publisher.intake.remote import feed_records, parse_feed, read_feed
 from publisher.regions.infer import RegionInferrer
 from publisher.regions.tree import RegionTree
-from publisher.store.items import ItemInsert, existing_guids, insert_items
+from publisher.store.items import ItemInsert, existing_guids, hold_stamps, insert_items
 
 Format = Literal["seed", "csv", "json", "feed"]
 
@@ -131,16 +131,20 @@ def import_records(
     inferrer: RegionInferrer,
     now: datetime,
     forced_regions: tuple[str, ...] = (),
+    clock: Callable[[], datetime] | None = None,
 ) -> ImportReport:
     """Take in records; bad ones are reported and skipped, known ones are left alone.
 
     Items without a date get ``now``, minus one second per position, so the file's
-    first item stays the newest and the order is stable across runs.
+    first item stays the newest and the order is stable across runs. ``clock`` (the
+    Runtime's): read again once the stamp lock is held, so no fire cuts between the moment
+    an item is stamped visible and its commit.
     """
     with _no_cyclic_gc():
         return _import(
-            session, records=records, tree=tree, inferrer=inferrer, now=now, forced=forced_regions
-        )
+            session, records=records, tree=tree, inferrer=inferrer, now=now, forced=forced_regions,
+            clock=clock,
+        )  # fmt: skip
 
 
 def _import(
@@ -151,6 +155,7 @@ def _import(
     inferrer: RegionInferrer,
     now: datetime,
     forced: tuple[str, ...],
+    clock: Callable[[], datetime] | None,
 ) -> ImportReport:
     report = ImportReport()
     batch: dict[str, ItemInsert] = {}
@@ -190,6 +195,10 @@ def _import(
     fresh = [it for guid, it in batch.items() if guid not in known]
     report.existing += len(known)
     report.inferred -= sum(1 for g in known if batch[g].regions_inferred)
+    if fresh:
+        hold_stamps(session)
+        if clock is not None:
+            now = max(now, clock())
     report.ids = insert_items(session, items=fresh, now=now)
     report.added = len(fresh)
     ids = dict(zip((it.guid for it in fresh), report.ids, strict=True))

@@ -28,7 +28,7 @@ from publisher.models import Source
 from publisher.pipeline.poll_policy import Outcome, after_poll
 from publisher.runtime import Runtime
 from publisher.store import sources as store
-from publisher.store.items import ItemInsert, insert_items
+from publisher.store.items import ItemInsert, hold_stamps, insert_items
 from publisher.text import content_guid
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,9 @@ def take_in(
             values = _edits(known, item)
             if values:
                 changes.append((known.id, values))
+        if fresh:
+            hold_stamps(session)
+            now = max(now, rt.now())
         insert_items(session, items=fresh, now=now)
         store.update_entries(session, changes=changes, now=now)
         outcome = Outcome(

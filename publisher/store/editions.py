@@ -32,6 +32,7 @@ _E: sa.Table = Edition.__table__  # type: ignore[attr-defined]
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
 _SUB: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
 _D: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+_E2 = _E.alias("later")
 _CHUNK = 1_000
 
 
@@ -109,17 +110,17 @@ def _aware(value: Any) -> datetime:
     return result
 
 
-def weeks_taken(
-    session: Session, *, subscriber_ids: Sequence[int], weeks: Collection[str]
-) -> set[tuple[int, str]]:
-    """Which (subscriber, week) pairs already have an edition."""
-    taken: set[tuple[int, str]] = set()
+def latest_weeks(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, str]:
+    """Each subscriber's latest edition week (ISO labels sort as text): labels only move on."""
+    found: dict[int, str] = {}
     for part in batched(subscriber_ids, _CHUNK):
-        stmt = sa.select(_E.c.subscriber_id, _E.c.week).where(
-            _E.c.subscriber_id.in_(part), _E.c.week.in_(list(weeks))
+        stmt = (
+            sa.select(_E.c.subscriber_id, sa.func.max(_E.c.week))
+            .where(_E.c.subscriber_id.in_(part))
+            .group_by(_E.c.subscriber_id)
         )
-        taken.update((int(s), str(w)) for s, w in session.execute(stmt))
-    return taken
+        found.update((int(s), str(w)) for s, w in session.execute(stmt))
+    return found
 
 
 def find_edition_digest(
@@ -210,20 +211,28 @@ def week_states(
 
 def unsent_editions(
     session: Session, *, week: str, region: str | None = None
-) -> list[tuple[int, int, int | None]]:
-    """(edition id, subscriber id, digest id) of ``week``'s editions with no message out yet:
-    every ledger row of its digest is still pending, or it has none (no items)."""
+) -> list[tuple[int, int, int | None, datetime]]:
+    """(edition id, subscriber id, digest id, window start) of ``week``'s editions that may be
+    rebuilt: the reader's latest (a later one starts at its cutoff, so the chain is frozen),
+    and no message of its digest went out (every ledger row pending, or no items)."""
     out_states = sa.select(_D.c.digest_id).where(_D.c.state != "pending").distinct()
-    stmt = sa.select(_E.c.id, _E.c.subscriber_id, _E.c.digest_id).where(
+    later = sa.select(_E2.c.id).where(
+        _E2.c.subscriber_id == _E.c.subscriber_id, _E2.c.cutoff > _E.c.cutoff
+    )
+    stmt = sa.select(_E.c.id, _E.c.subscriber_id, _E.c.digest_id, _E.c.window_start).where(
         _E.c.week == week,
         sa.or_(_E.c.digest_id.is_(None), _E.c.digest_id.not_in(out_states)),
+        ~later.exists(),
     )
     if region is not None:
         follows = sa.select(_SUB.c.subscriber_id).where(
             _SUB.c.subscriber_id == _E.c.subscriber_id, _SUB.c.region == region
         )
         stmt = stmt.where(follows.exists())
-    return [(int(e), int(s), None if d is None else int(d)) for e, s, d in session.execute(stmt)]
+    return [
+        (int(e), int(s), None if d is None else int(d), start)
+        for e, s, d, start in session.execute(stmt)
+    ]
 
 
 def drop_editions(session: Session, *, edition_ids: Sequence[int], week: str,

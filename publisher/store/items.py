@@ -293,12 +293,39 @@ def count_items(session: Session) -> int:
 
 
 def visible_between(session: Session, *, after: datetime, until: datetime) -> list[ItemPublic]:
-    """Items that became visible in (after, until], with their tags: one fire's whole input."""
+    """Items that became visible in [after, until), with their tags: one fire's whole input
+    (half-open, so an item stamped exactly at a cutoff belongs to the next window only)."""
     stmt = (
         select(Item)
-        .where(col(Item.visible_at) > after, col(Item.visible_at) <= until)
+        .where(col(Item.visible_at) >= after, col(Item.visible_at) < until)
         .order_by(col(Item.id))
     )
     items = list(session.exec(stmt))
     tags = tags_of(session, item_ids=[i.id for i in items if i.id is not None])
     return [_public(i, tags.get(i.id or 0, [])) for i in items]
+
+
+# One advisory lock key for "items being stamped visible" (ASCII "pubstamp").
+_STAMP_LOCK = 0x7075627374616D70
+
+
+def hold_stamps(session: Session) -> None:
+    """Held by a transaction that stamps items visible (import, edit) until it commits: read
+    the clock for ``visible_at`` only after this, so a fire fenced off before sees a later
+    stamp, and a fire fenced off after sees the committed item. PostgreSQL: a shared advisory
+    lock; SQLite: the database's write lock (a write that changes nothing)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_STAMP_LOCK)))
+    else:
+        items: sa.Table = Item.__table__  # type: ignore[attr-defined]
+        session.execute(sa.update(items).where(sa.false()).values(id=items.c.id))
+
+
+def fence_stamps(session: Session) -> None:
+    """Wait until every transaction that took ``hold_stamps`` has committed, and keep new ones
+    out until this session ends: a fire's fence before it reads the items of its window.
+    PostgreSQL: the exclusive advisory lock; SQLite: BEGIN IMMEDIATE (the write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_STAMP_LOCK)))
+    else:
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")

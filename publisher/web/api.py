@@ -119,7 +119,7 @@ def create(
         raise HTTPException(422, e.reason) from e
     rt = state.runtime
     report = import_records(
-        session, records=[raw], tree=rt.tree, inferrer=rt.inferrer, now=rt.now()
+        session, records=[raw], tree=rt.tree, inferrer=rt.inferrer, now=rt.now(), clock=rt.now
     )
     if report.errors:
         raise HTTPException(422, report.errors[0].reason)
@@ -164,6 +164,7 @@ def update(
             tree=rt.tree,
             inferrer=rt.inferrer,
             now=rt.now(),
+            clock=rt.now,
         )
     except InputError as e:
         raise HTTPException(422, e.reason) from e

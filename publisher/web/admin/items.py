@@ -382,7 +382,7 @@ def create_item(
         image_url=form.image_url or None, image_alt=form.image_alt,
     )  # fmt: skip
     report = import_records(
-        session, records=[record], tree=rt.tree, inferrer=rt.inferrer, now=rt.now()
+        session, records=[record], tree=rt.tree, inferrer=rt.inferrer, now=rt.now(), clock=rt.now
     )
     if report.errors:
         error = report.errors[0].reason
@@ -451,7 +451,7 @@ def save_item(
             changes = replace(changes, published=published)
         exists = update_item(
             session, item_id=item_id, changes=changes, tree=rt.tree, inferrer=rt.inferrer,
-            now=rt.now(),
+            now=rt.now(), clock=rt.now,
         )  # fmt: skip
     except InputError as e:
         session.rollback()
@@ -581,7 +581,12 @@ def upload(
             source = check_link(url, name="feed address") or url
             records = read_feed(source, allow_private=state.settings.sources_allow_private)
             rows = import_records(
-                session, records=records, tree=rt.tree, inferrer=rt.inferrer, now=rt.now()
+                session,
+                records=records,
+                tree=rt.tree,
+                inferrer=rt.inferrer,
+                now=rt.now(),
+                clock=rt.now,
             )
         elif isinstance(upload, UploadFile) and upload.filename:
             source = "".join(c for c in upload.filename[-200:] if c.isprintable())
@@ -593,7 +598,7 @@ def upload(
                 )
             rows = import_records(
                 session, records=read_upload(data, name=source, fmt=fmt), tree=rt.tree,
-                inferrer=rt.inferrer, now=rt.now(),
+                inferrer=rt.inferrer, now=rt.now(), clock=rt.now,
             )  # fmt: skip
         else:
             error = gettext("Choose a file or give a feed address.")
