@@ -205,9 +205,10 @@ def test_the_scheduler_job_leaves_a_held_week_alone(runtime: FixedClockRuntime) 
     from publisher.schedule import tasks
 
     add_item(runtime, "Before", ["gt"], published=FRIDAY, arrives=FRIDAY)
-    reader = add_reader(runtime, "held2@example.org", ["gt"])
+    reader = add_reader(runtime, "held2@example.org", ["gt"], timezone="UTC")
     with runtime.session() as session:
         hold(session, week=WEEK, by="editor@example.org", now=FRIDAY)
     runtime.fixed_now = MONDAY + timedelta(seconds=30)
-    outcome = tasks.run_weekly_digest(runtime, region="gt", now=runtime.now(), runner="host:1:a")
+    outcome = tasks.run_zone_fire(runtime, zone="UTC", now=runtime.now(), runner="host:1:a")
+    assert (outcome.week, outcome.status) == (WEEK, tasks.HELD)
     assert outcome.queued == 0 and editions_of(runtime, reader) == []
