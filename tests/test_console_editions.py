@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -45,9 +45,12 @@ def smtp() -> Iterator[tuple[str, Capture]]:
 
 
 @pytest.fixture
-def web(runtime: Runtime, smtp: tuple[str, Capture]) -> Iterator[ConsoleApp]:
+def web(runtime: FixedClockRuntime, smtp: tuple[str, Capture]) -> Iterator[ConsoleApp]:
     runtime.settings.smtp_url = smtp[0]
     seed(runtime)
+    # The editor acts a minute later: windows are [start, cutoff), so an item stamped at the
+    # very moment of a send goes into the next edition.
+    runtime.fixed_now += timedelta(minutes=1)
     with console_app(runtime) as app:
         yield app
 
