@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 
 import sqlalchemy as sa
@@ -76,12 +76,13 @@ def aware(moment: datetime | None) -> datetime:
 
 
 def seed_items(rt: Runtime, *, first: int | None = None) -> None:
-    """The sample items (or its ``first`` ones: smaller digests), published at the runtime's
-    now (week 2026-W48 in the tests)."""
+    """The sample items (or its ``first`` ones: smaller digests), published a minute before
+    the runtime's now (week 2026-W48 in the tests): windows are [start, cutoff), so a send at
+    now holds them."""
     with rt.session() as session:
         import_records(
             session, records=islice(read_source(str(SEED), "seed"), first), tree=rt.tree,
-            inferrer=rt.inferrer, now=rt.now(),
+            inferrer=rt.inferrer, now=rt.now() - timedelta(minutes=1),
         )  # fmt: skip
 
 

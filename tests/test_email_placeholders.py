@@ -8,6 +8,7 @@ parts show it literally, while the footer still carries the reader's own address
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 
 from publisher.email.placeholders import Placeholders
 from publisher.email.render import public_copy
@@ -32,8 +33,9 @@ def add_marker_item(rt: Runtime) -> None:
     record = RawRecord("t", 1, TITLE, SUMMARY, published="2026-11-25T10:00:00Z", regions="gt")
     with rt.session() as s:
         report = import_records(
-            s, records=[record], tree=rt.tree, inferrer=rt.inferrer, now=rt.now()
-        )
+            s, records=[record], tree=rt.tree, inferrer=rt.inferrer,
+            now=rt.now() - timedelta(minutes=1),  # before the send: windows are [start, cutoff)
+        )  # fmt: skip
     assert report.errors == [] and report.added == 1
 
 

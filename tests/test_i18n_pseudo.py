@@ -179,7 +179,8 @@ def test_the_edition_email_is_marked(web: Web) -> None:
         set_note(session, week=WEEK, region="", text="Week note", by="e", now=rt.now())
         set_note(session, week=WEEK, region="gt", text="Section note", by="e", now=rt.now())
     regions = ["gt", "hn", "central-america"]
-    shown = preview_edition(rt, ["sv", "gt"], "en", rt.now(), week=WEEK)
+    later = rt.now() + timedelta(minutes=1)  # after the seed: windows are [start, cutoff)
+    shown = preview_edition(rt, ["sv", "gt"], "en", later, week=WEEK)
     assert shown.item_ids
     names = [rt.tree.get(r).name_en for r in shown.regions]
     data = [*data_strings(web), "Week note", "Section note", format_names(names, "en"),

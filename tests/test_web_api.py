@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
 from publisher.runtime import Runtime
 from publisher.service.worker import Worker
+from tests.conftest import FixedClockRuntime
 from tests.web_support import AUTH, Capture, Web, make_web, seed, seeded_web, smtp_capture
 
 
@@ -243,6 +245,8 @@ def test_send_now_dry_run_then_for_real(runtime: Runtime, smtp: tuple[str, Captu
     url, server = smtp
     runtime.settings = runtime.settings.model_copy(update={"smtp_url": url})
     seed(runtime)
+    assert isinstance(runtime, FixedClockRuntime)
+    runtime.fixed_now += timedelta(minutes=1)  # after the seed: windows are [start, cutoff)
     for env in make_web(runtime):
         c = env.client
         c.post(
