@@ -279,7 +279,8 @@ def erase(
         error = _("The address you typed is not this subscriber's; nothing was erased.")
         return _erase_form(request, sub, user, error=error, status_code=400)
     now = state.runtime.now()
-    erase_subscriber(session, email=sub.email, now=now)
+    if not erase_subscriber(session, email=sub.email, now=now):
+        raise HTTPException(404)  # erased by someone else a moment ago
     audit.record(session, actor=user.email, action="erase", target=target(subscriber_id), at=now)
     flash(request, _("Erased. Only a hashed entry remains, so no import can add it again."))
     return RedirectResponse("/admin/subscribers", status_code=303)
