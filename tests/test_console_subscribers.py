@@ -363,3 +363,24 @@ def test_suppression_pages_follow_time(console: Console) -> None:
     assert nxt
     second = console.client.get(nxt.group(1).replace("&amp;", "&")).text
     assert suppression_hash("s0@example.org")[:12] in second
+
+
+def test_an_import_that_dies_half_way_leaves_nothing(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, calls = store.bulk_add, []
+
+    def dying(*args: object, **kwargs: object) -> list[int]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the process dies here")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "bulk_add", dying)
+    lines = "".join(f"p{i}@example.org,gt,pending,\r\n" for i in range(1500))  # two chunks
+    r = _upload(console, ("email,regions,status,locale\r\n" + lines).encode())
+    assert r.status_code == 500  # type: ignore[attr-defined]
+    with console.rt.session() as session:
+        assert store.list_subscribers(session) == []  # one transaction: all or nothing
+        assert session.exec(select(OutboxMessage)).all() == []
+    assert "import" not in [e.action for e in audit_rows(console.rt)]
