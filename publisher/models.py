@@ -120,15 +120,23 @@ class Subscriber(SQLModel, table=True):
 
     __tablename__ = "subscribers"
     # Addresses compare case-insensitively; this index makes that unique and fast (0002).
-    __table_args__ = (sa.Index("ux_subscribers_email_lower", sa.text("lower(email)"), unique=True),)
+    # The scheduler lists the zones of active readers every minute from this index (0016).
+    __table_args__ = (
+        sa.Index("ux_subscribers_email_lower", sa.text("lower(email)"), unique=True),
+        sa.Index("ix_subscribers_status_timezone", "status", "timezone"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     key: str = Field(max_length=32, unique=True)
     status: str = Field(default=SubscriberStatus.pending, max_length=16, index=True)
     locale: str = Field(default="en", max_length=16)
+    # True once the reader picked their zone; otherwise it follows their regions (0016).
+    timezone_chosen: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created: datetime = _ts()
     confirmed: datetime | None = _ts(nullable=True)
     left: datetime | None = _ts(nullable=True)
+    # The reader's IANA time zone (0015); None = TIMEZONE.
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class Subscription(SQLModel, table=True):
@@ -171,12 +179,21 @@ class Consent(SQLModel, table=True):
 
 
 class Digest(SQLModel, table=True):
-    """One region's digest for one ISO week, frozen when assembled."""
+    """A frozen edition: the items of one region set over one window, rendered once (0015).
+
+    ``regions`` is the canonical region set (space-separated slugs); ``region`` is its first
+    region (List-Id). ``window_end`` is the cutoff. Rows from before 0015 have regions = region.
+    """
 
     __tablename__ = "digests"
-    __table_args__ = (sa.UniqueConstraint("region", "week", name="uq_digest_region_week"),)
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "regions", "week", "window_start", "window_end", name="uq_digest_edition"
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     region: str = Field(foreign_key="regions.slug", max_length=64)
+    regions: str = Field(default="", sa_type=sa.Text)
     week: str = Field(max_length=8)
     status: str = Field(default="assembled", max_length=16)
     window_start: datetime = _ts()
@@ -215,6 +232,7 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         sa.UniqueConstraint("digest_id", "subscriber_id", name="uq_delivery_digest_subscriber"),
+        sa.UniqueConstraint("subscriber_id", "week", name="uq_delivery_subscriber_week"),
         sa.Index("ix_deliveries_state_due", "state", "next_attempt"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -231,6 +249,8 @@ class Delivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=300)
     # The language fixed when the row was queued: its message is that rendition (0009).
     locale: str = Field(default="en", max_length=16)
+    # The ISO week of the edition (0015): at most one row per (subscriber, week); NULL = legacy.
+    week: str | None = Field(default=None, max_length=8)
 
 
 class SchedulerJob(SQLModel, table=True):
@@ -466,3 +486,69 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=32)
     target: str = Field(default="", max_length=500)
     detail: str = Field(default="", max_length=2000)
+
+
+class Edition(SQLModel, table=True):
+    """One reader's edition of one ISO week: its window and the frozen digest it got (0015).
+
+    ``digest_id`` is NULL when the window held no items (no email; the window still moves on).
+    The next edition starts at this one's ``cutoff``.
+    """
+
+    __tablename__ = "editions"
+    __table_args__ = (
+        sa.UniqueConstraint("subscriber_id", "week", name="uq_edition_subscriber_week"),
+        sa.Index("ix_editions_subscriber_cutoff", "subscriber_id", "cutoff"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int
+    week: str = Field(max_length=8, index=True)
+    window_start: datetime = _ts()
+    cutoff: datetime = _ts()
+    digest_id: int | None = Field(default=None, index=True)
+    regions: str = Field(default="", sa_type=sa.Text)
+    created: datetime = _ts()
+    early: bool = Field(default=False)
+
+
+class EditionNote(SQLModel, table=True):
+    """An editor's note for a week: region '' tops the whole edition, a slug tops its section."""
+
+    __tablename__ = "edition_notes"
+    __table_args__ = (sa.UniqueConstraint("week", "region", name="uq_edition_note_week_region"),)
+    id: int | None = Field(default=None, primary_key=True)
+    week: str = Field(max_length=8)
+    region: str = Field(default="", max_length=64)
+    text: str = Field(max_length=500)
+    updated_by: str = Field(default="", max_length=320)
+    updated: datetime = _ts()
+
+
+class SendHold(SQLModel, table=True):
+    """A week whose scheduled send waits for approval; approved_at set = it may go."""
+
+    __tablename__ = "send_holds"
+    week: str = Field(primary_key=True, max_length=8)
+    held_by: str = Field(default="", max_length=320)
+    held_at: datetime = _ts()
+    approved_by: str | None = Field(default=None, max_length=320)
+    approved_at: datetime | None = _ts(nullable=True)
+
+
+class ZoneFire(SQLModel, table=True):
+    """The scheduler's record of one weekly fire of a time zone's editions (zone, week) (0016).
+
+    APScheduler moves a job's next fire time on before running it, so a scheduler that dies in
+    the middle leaves only this row unfinished; the next leader fires again (idempotent: the
+    editions' unique keys) for the same week.
+    """
+
+    __tablename__ = "zone_fires"
+    zone: str = Field(primary_key=True, max_length=64)
+    week: str = Field(primary_key=True, max_length=8)
+    fire_time: datetime = _ts()
+    started: datetime = _ts()
+    finished: datetime | None = _ts(nullable=True)
+    runner: str = Field(default="", max_length=64)
+    status: str = Field(default="", max_length=16)
+    queued: int = Field(default=0)

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes
 
 from publisher.errors import BadToken, ConfigError
@@ -49,6 +49,8 @@ class Tokens:
             for p, s in self._serializers.items()
         }
         self._stamp: tuple[int, bytes] = (-1, b"")
+        # An edition's web copy: signed so ids cannot be walked, and never expiring (archives).
+        self._editions = URLSafeSerializer(oldest_first, salt="publisher.edition")
 
     def _purpose(self, purpose: str) -> Purpose:
         for known in PURPOSES:
@@ -90,6 +92,23 @@ class Tokens:
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise BadToken(f"this {p} link carries no subscriber")
         return key, signed_at
+
+    def edition(self, digest_id: int, language: str) -> str:
+        """The token of an edition's web copy in ``language`` (no subscriber in it)."""
+        return str(self._editions.dumps([int(digest_id), str(language)]))
+
+    def read_edition(self, token: str) -> tuple[int, str]:
+        """(digest id, language) of an edition token; BadToken if forged or malformed."""
+        try:
+            value = self._editions.loads(token)
+        except BadData as e:
+            raise BadToken("this edition link is not valid") from e
+        if (
+            not isinstance(value, list) or len(value) != 2 or type(value[0]) is not int
+            or not isinstance(value[1], str) or len(value[1]) > 16
+        ):  # fmt: skip
+            raise BadToken("this edition link is not valid")
+        return value[0], value[1]
 
     def url(self, base_url: str, purpose: str, key: str) -> str:
         """The absolute link, e.g. {base_url}/unsubscribe/{token}."""

@@ -58,7 +58,7 @@ def send_digest(rt: Runtime, n: int, *, prefix: str = "reader") -> Sent:
     recorder = EnvelopeRecorder()
     with smtp_server(recorder) as port:
         use_smtp(rt, port)
-        report = send_digests(rt, regions=[REGION], week=WEEK)
+        report = send_digests(rt, regions=[REGION], week=WEEK, early=True)
     assert report.run.sent == n
     ledger = rows(rt)
     ids = {email: str(recorder.parsed(email)["Message-ID"]) for _, email in readers}

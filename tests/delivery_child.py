@@ -22,7 +22,7 @@ def main() -> None:
         chunk_size=int(os.environ.get("CHILD_CHUNK", "10")),
     )
     rt = Runtime(load_settings())
-    report = send_digests(rt, regions=[region], week=week, config=config)
+    report = send_digests(rt, regions=[region], week=week, early=True, config=config)
     print(f"sent {report.run.sent} unknown {report.run.unknown}")
 
 

@@ -27,10 +27,10 @@ from sqlmodel import select
 from publisher.delivery.embedded import free_port
 from publisher.digest.windows import week_window
 from publisher.intake.records import RawRecord
-from publisher.models import Delivery, RegionRow
+from publisher.models import Delivery
 from publisher.pipeline.intake import import_records
 from publisher.runtime import Runtime
-from publisher.schedule.times import region_cadence
+from publisher.schedule.times import zone_cadence
 from publisher.service import jobs
 from publisher.service.jobs import JobContext, WeeklyTrigger
 from publisher.service.metrics import Metrics
@@ -62,24 +62,33 @@ def add_items_in_week(rt: Runtime, week: str, region: str, n: int = 2) -> list[i
     return report.ids
 
 
-def set_cadence(
-    rt: Runtime, region: str, *, day: str | None, at: str | None, tz: str | None
-) -> None:
+def add_recent_items(rt: Runtime, region: str, now: datetime, n: int = 2) -> list[int]:
+    """``n`` items tagged ``region`` that became visible a day before ``now`` (inside a first
+    edition's window, which reaches back one week from its cutoff)."""
+    day_before = now - timedelta(days=1)
+    records = [
+        RawRecord(
+            source="t", line=i, title=f"Recent news #{i}", summary=f"About {region}, item {i}.",
+            published=day_before + timedelta(minutes=i), regions=[region],
+        )
+        for i in range(1, n + 1)
+    ]  # fmt: skip
     with rt.session() as session:
-        row = session.get(RegionRow, region)
-        assert row is not None
-        row.digest_day, row.digest_time, row.timezone = day, at, tz
-        session.add(row)
+        report = import_records(
+            session, records=records, tree=rt.tree, inferrer=rt.inferrer, now=day_before
+        )
+    assert report.errors == []
+    return report.ids
 
 
-def leave_missed_digest_job(rt: Runtime, region: str, missed_at: datetime) -> None:
-    """Leave a digest job in the store whose fire time passed while no scheduler ran."""
+def leave_missed_zone_job(rt: Runtime, zone_name: str, missed_at: datetime) -> None:
+    """Leave a zone's edition job in the store whose fire time passed while no scheduler ran."""
     ctx = JobContext(name="earlier", runtime=rt, metrics=Metrics(), runner="earlier")
     scheduler = jobs.build_scheduler(ctx)
     scheduler.start(paused=True)
     scheduler.add_job(
-        jobs.digest_job, WeeklyTrigger(region_cadence(rt.settings)), args=("earlier", region),
-        id=jobs.DIGEST_PREFIX + region, next_run_time=missed_at,
+        jobs.zone_job, WeeklyTrigger(zone_cadence(rt.settings, zone_name)),
+        args=("earlier", zone_name), id=jobs.ZONE_PREFIX + zone_name, next_run_time=missed_at,
     )  # fmt: skip
     scheduler.shutdown(wait=False)
 

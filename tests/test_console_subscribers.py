@@ -131,6 +131,8 @@ def test_search_filters_and_keyset_pages(console: Console) -> None:
     assert "maria@example.org" in found and "user01@" not in found
     inside = console.client.get("/admin/subscribers", params={"q": "ria@", "match": "contains"})
     assert "maria@example.org" in inside.text
+    short = console.client.get("/admin/subscribers", params={"q": "ar", "match": "contains"})
+    assert "maria@example.org" not in short.text  # under 3 characters: "starts with"
     pending = console.client.get("/admin/subscribers", params={"status": "pending"}).text
     assert "user05@example.org" in pending and "user06@example.org" not in pending
     for forged in ("-1", "0", "99999999999999999999", "abc"):

@@ -100,7 +100,9 @@ def test_kill_9_then_resume_sends_nobody_twice(
     _, hook, n = point
     rt = crash_runtime
     emails = dict(add_subscribers(rt, SUBSCRIBERS))
-    send_digests(rt, regions=[REGION], week=WEEK, dry_run=True)  # assemble (freeze) up front
+    send_digests(
+        rt, regions=[REGION], week=WEEK, early=True, dry_run=True
+    )  # assemble (freeze) up front
     recorder = Recorder()
     child = _killer(recorder, hook, n)
     with smtp_server(recorder) as port:
@@ -113,7 +115,7 @@ def test_kill_9_then_resume_sends_nobody_twice(
         # the restart: a fresh process on the real clock, same database and server
         resumed = Runtime(rt.settings)
         report = send_digests(
-            resumed, regions=[REGION], week=WEEK, config=EngineConfig(chunk_size=CHUNK)
+            resumed, regions=[REGION], week=WEEK, early=True, config=EngineConfig(chunk_size=CHUNK)
         )
         resumed.close()
     by_state = _check(rt, recorder, emails, bound=2)  # one per connection (the journal's rule)
@@ -242,7 +244,9 @@ def _kill_repeatedly(
             assert unknown_after[-1] <= concurrency, f"unknown after each kill: {unknown_after}"
             assert received_once(recorder)
         resumed = Runtime(rt.settings)
-        send_digests(resumed, regions=[REGION], week=WEEK, config=EngineConfig(concurrency))
+        send_digests(
+            resumed, regions=[REGION], week=WEEK, early=True, config=EngineConfig(concurrency)
+        )
         resumed.close()
     received = recorder.received()
     assert received_once(recorder), "someone got two copies"
@@ -274,7 +278,9 @@ def test_ten_kills_of_a_ten_thousand_send_leave_at_most_one_unknown_per_connecti
     rt.migrate()
     seed_items(rt, first=2)  # a 10 KB digest: the server's parsing is most of the test's time
     emails = dict(add_subscribers(rt, 10_000))
-    send_digests(rt, regions=[REGION], week=WEEK, dry_run=True)  # assemble (freeze) up front
+    send_digests(
+        rt, regions=[REGION], week=WEEK, early=True, dry_run=True
+    )  # assemble (freeze) up front
     unknown = _kill_repeatedly(rt, emails, kills=10, seed=9, concurrency=4)
     assert sum(unknown) >= 1  # the kills inside a DATA left the message being answered unknown
     rt.close()
@@ -288,6 +294,6 @@ def test_kills_at_random_moments_on_both_ledgers(
     rt.migrate()
     seed_items(rt, first=2)
     emails = dict(add_subscribers(rt, 400))
-    send_digests(rt, regions=[REGION], week=WEEK, dry_run=True)
+    send_digests(rt, regions=[REGION], week=WEEK, early=True, dry_run=True)
     _kill_repeatedly(rt, emails, kills=3, seed=seed, concurrency=3)
     rt.close()

@@ -39,7 +39,7 @@ SMALL = EngineConfig(concurrency=3, chunk_size=7)
 
 
 def _send(rt: Runtime, config: EngineConfig = SMALL, **kw: object):  # type: ignore[no-untyped-def]
-    return send_digests(rt, regions=[REGION], week=WEEK, config=config, **kw)  # type: ignore[arg-type]
+    return send_digests(rt, regions=[REGION], week=WEEK, early=True, config=config, **kw)  # type: ignore[arg-type]
 
 
 def test_every_recipient_gets_exactly_one_message(runtime: Runtime) -> None:
@@ -296,7 +296,7 @@ def test_a_store_error_stops_the_run_and_settles_what_it_can(runtime: Runtime) -
 def test_digest_messages_are_marked_wire_ready(runtime: Runtime) -> None:
     seed_items(runtime)
     (sub_id, email), *_ = add_subscribers(runtime, 1)
-    report = send_digests(runtime, regions=[REGION], week=WEEK, dry_run=True)
+    report = send_digests(runtime, regions=[REGION], week=WEEK, early=True, deliver_now=False)
     digest_id = report.digests[0].digest_id
     assert digest_id is not None
     messenger = digest_messenger(runtime)

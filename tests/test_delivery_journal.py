@@ -281,7 +281,13 @@ def test_outcomes_reach_the_store_while_the_server_holds_other_messages(
 
     recorder.on_data = hold
     config = EngineConfig(concurrency=2, chunk_size=6, flush_every=timedelta(seconds=0.05))
-    kwargs = {"regions": [REGION], "week": WEEK, "config": config, "progress": progress}
+    kwargs = {
+        "regions": [REGION],
+        "week": WEEK,
+        "early": True,
+        "config": config,
+        "progress": progress,
+    }
     with smtp_server(recorder) as port:
         use_smtp(runtime, port)
         sender = threading.Thread(target=send_digests, args=(runtime,), kwargs=kwargs)

@@ -43,7 +43,7 @@ def test_markers_in_item_text_stay_literal_in_the_delivered_message(runtime: Run
     recorder = Recorder()
     with smtp_server(recorder) as port:
         use_smtp(runtime, port)
-        report = send_digests(runtime, regions=[REGION], week=WEEK)
+        report = send_digests(runtime, regions=[REGION], week=WEEK, early=True)
     assert report.run.sent == 2
     for _, email in readers:
         msg = recorder.parsed(email)

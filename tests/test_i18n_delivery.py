@@ -39,8 +39,8 @@ def test_each_reader_gets_the_digest_in_their_language(runtime: Runtime) -> None
     recorder = Recorder(pipelining=True)
     with smtp_server(recorder) as port:
         use_smtp(runtime, port)
-        report = send_digests(runtime, regions=[REGION], week=WEEK)
-        again = send_digests(runtime, regions=[REGION], week=WEEK)
+        report = send_digests(runtime, regions=[REGION], week=WEEK, early=True)
+        again = send_digests(runtime, regions=[REGION], week=WEEK, early=True)
     assert report.run.sent == 9 and again.run.sent == 0
     expected = ["en", "es", "pt", "es", "pt", "en", "en", "es", "en"]
     ledger = rows(runtime)
@@ -48,9 +48,9 @@ def test_each_reader_gets_the_digest_in_their_language(runtime: Runtime) -> None
     digest_id = report.digests[0].digest_id
     assert renditions(runtime) == [(digest_id, "es"), (digest_id, "pt")]  # English is the row
     subjects = {
-        "en": "Central America news, week 48 of 2026",
-        "es": "Noticias de Centroamérica, semana 48 de 2026",
-        "pt": "Notícias de América Central, semana 48 de 2026",
+        "en": "Your news: Central America, week 48 of 2026",
+        "es": "Sus noticias: Centroamérica, semana 48 de 2026",
+        "pt": "Suas notícias: América Central, semana 48 de 2026",
     }
     footers = {"en": "Unsubscribe", "es": "Darse de baja", "pt": "Cancelar assinatura"}
     periods = {language: period_label(WEEK, language) for language in subjects}
@@ -74,18 +74,11 @@ def test_the_language_is_fixed_when_the_row_is_queued(runtime: Runtime) -> None:
     recorder = Recorder()
     with smtp_server(recorder) as port:
         use_smtp(runtime, port)
-        send_digests(runtime, regions=[REGION], week=WEEK, dry_run=True)
+        send_digests(runtime, regions=[REGION], week=WEEK, early=True, dry_run=True)
         assert rows(runtime) == {}
-        from publisher.pipeline.send import queue_recipients
-
-        with runtime.session() as session:
-            digest = assemble_digest(
-                session, region=REGION, week=WEEK, settings=runtime.settings,
-                tree=runtime.tree, now=runtime.now(),
-            )  # fmt: skip
-        queue_recipients(runtime, digest, None)
+        send_digests(runtime, regions=[REGION], week=WEEK, early=True, deliver_now=False)
         set_locales(runtime, {sid: "pt"})  # changed after queueing: this digest stays Spanish
-        send_digests(runtime, regions=[REGION], week=WEEK)
+        send_digests(runtime, regions=[REGION], week=WEEK, early=True)
     assert recorder.parsed(email)["Content-Language"] == "es"
     assert rows(runtime)[sid].locale == "es"
 
@@ -116,7 +109,7 @@ def test_the_web_copy_follows_the_page_language_when_rendered(runtime: Runtime) 
     recorder = Recorder()
     with smtp_server(recorder) as port:
         use_smtp(runtime, port)
-        send_digests(runtime, regions=[REGION], week=WEEK)
+        send_digests(runtime, regions=[REGION], week=WEEK, early=True)
     gen = make_web(runtime)
     web = next(gen)
     try:

@@ -22,9 +22,11 @@ from publisher.digest.assembly import SUMMARY_CHARS, period_label, shorten
 from publisher.email.placeholders import Placeholders
 from publisher.models import Subscriber
 from publisher.pipeline.digests import assemble_digest
+from publisher.regions.zones import offered_zones
 from publisher.runtime import Runtime
 from publisher.store.items import all_items
 from publisher.store.subscribers import add_or_update
+from publisher.web.zone_choices import zone_label
 from tests.i18n_support import letters, pseudo_english, unmarked, visible_text
 from tests.web_support import Web, seeded_web
 
@@ -52,6 +54,8 @@ def data_strings(web: Web) -> list[str]:
         out += [format_date(day, "long", locale="en"), format_date(day, "medium", locale="en")]
     for region in web.runtime.tree:
         out += [region.name_en]
+    for _area, zones in offered_zones():  # the time-zone select: city and country are data
+        out += [zone_label(web.runtime.tree, zone, "en") for zone in zones]
     out.append(period_label(WEEK, "en"))
     out += [WEEK]
     return out

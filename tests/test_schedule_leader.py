@@ -1,5 +1,5 @@
 """Exactly one active scheduler: the locks, a standby taking over, and two real processes
-(the leader killed with SIGKILL mid-life) giving one digest."""
+(the leader killed with SIGKILL mid-life) giving each reader one edition."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ import pytest
 
 from publisher.models import Digest
 from publisher.schedule.leader import LOCK_KEY, AdvisoryLock, leader_lock
-from publisher.schedule.times import digest_week, region_cadence
 from publisher.service.metrics import Metrics
 from publisher.service.scheduler import SchedulerOptions, run_scheduler
 from tests.conftest import FixedClockRuntime
 from tests.delivery_data import add_subscribers
 from tests.service_support import (
-    add_items_in_week,
+    add_recent_items,
     count,
-    leave_missed_digest_job,
+    leave_missed_zone_job,
     ledger,
     processes,
     service_env,
@@ -102,16 +101,15 @@ def test_a_standby_takes_over_when_the_leader_stops(runtime: FixedClockRuntime) 
 
 
 @pytest.mark.postgres
-def test_two_scheduler_processes_give_one_digest_and_survive_sigkill(
+def test_two_scheduler_processes_give_one_edition_each_and_survive_sigkill(
     pg_url: str, make_settings
 ) -> None:  # type: ignore[no-untyped-def]
     rt = FixedClockRuntime(make_settings(database_url=pg_url))
     rt.migrate()
     now = rt.fixed_now = datetime.now(UTC)
-    week = digest_week(region_cadence(rt.settings), now)
-    add_items_in_week(rt, week, REGION)
-    add_subscribers(rt, 20)
-    leave_missed_digest_job(rt, REGION, now - timedelta(hours=1))  # due the moment one leads
+    add_recent_items(rt, REGION, now)
+    add_subscribers(rt, 20)  # of a region, not a country: their zone is TIMEZONE (UTC)
+    leave_missed_zone_job(rt, "UTC", now - timedelta(hours=1))  # due the moment one leads
     env = service_env(rt)
     args = ["scheduler", "--no-deliver", "--retry", "0.5"]
     with processes() as start:
@@ -119,7 +117,7 @@ def test_two_scheduler_processes_give_one_digest_and_survive_sigkill(
         first.wait_for("scheduler.leader", 30)
         second = start(args, env)
         second.wait_for("scheduler.standby", 30)
-        first.wait_for("digest.queued", 20)
+        first.wait_for("editions.fired", 20)
         first.popen.send_signal(signal.SIGKILL)
         first.popen.wait(5)
         killed = time.monotonic()
@@ -129,9 +127,9 @@ def test_two_scheduler_processes_give_one_digest_and_survive_sigkill(
         time.sleep(0.5)
         second.signal(signal.SIGTERM)
         assert second.wait(20) == 0
-    queued = first.named("digest.queued") + second.named("digest.queued")
-    assert [(e["week"], e["queued"]) for e in queued] == [(week, 20)]
-    assert second.named("digest.resumed") == []
+    fired = first.named("editions.fired") + second.named("editions.fired")
+    assert [(e["zone"], e["queued"]) for e in fired] == [("UTC", 20)]
+    assert second.named("editions.resumed") == []
     assert count(rt, Digest) == 1
     assert len(ledger(rt)) == 20
     assert takeover < 5, f"the standby took {takeover:.1f}s to take over"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
@@ -17,17 +18,18 @@ from publisher.schedule.times import (
     in_grace,
     last_fire,
     parse_day,
-    region_cadence,
     week_of_fire,
+    zone_cadence,
 )
 from publisher.service.jobs import WeeklyTrigger
 from publisher.settings import Settings
 
-NY, BERLIN, SANTIAGO, HAVANA = (
+NY, BERLIN, SANTIAGO, HAVANA, MADRID = (
     "America/New_York",
     "Europe/Berlin",
     "America/Santiago",
     "America/Havana",
+    "Europe/Madrid",
 )
 
 
@@ -81,6 +83,10 @@ DST_CADENCES = [
     cad("sun", "01:30", NY),  # repeated in November
     cad("sun", "02:30", NY),  # skipped in March
     cad("sun", "02:30", BERLIN),
+    cad("sun", "02:30", MADRID),  # skipped in March, repeated in October
+    cad("mon", "08:00", MADRID),
+    cad("mon", "08:00", SANTIAGO),
+    cad("mon", "08:00", "America/Guatemala"),
     cad("sat", "23:30", SANTIAGO),  # repeated in April
     cad("sun", "00:30", SANTIAGO),  # skipped in September
     cad("sun", "00:00", HAVANA),
@@ -162,17 +168,43 @@ def test_a_late_run_digests_the_week_of_its_fire_not_of_its_clock() -> None:
     assert not in_grace(sunday_night, late, timedelta(hours=1))
 
 
-def test_region_cadence_overrides_and_errors() -> None:
+def test_zone_cadence_and_errors() -> None:
     settings = Settings(_env_file=None, digest_day="tue", digest_time="09:15", timezone="UTC")  # type: ignore[call-arg]
-    assert region_cadence(settings) == Cadence(1, time(9, 15), "UTC")
-    assert region_cadence(settings, timezone=NY, digest_day="fri", digest_time="7:05") == Cadence(
-        4, time(7, 5), NY
-    )
-    with pytest.raises(ConfigError, match="digest day"):
-        region_cadence(settings, digest_day="someday")
-    with pytest.raises(ConfigError, match="HH:MM"):
-        region_cadence(settings, digest_time="25:00")
+    assert zone_cadence(settings) == Cadence(1, time(9, 15), "UTC")
+    assert zone_cadence(settings, NY) == Cadence(1, time(9, 15), NY)
     with pytest.raises(ConfigError, match="time zone"):
-        region_cadence(settings, timezone="Mars/Olympus")
+        zone_cadence(settings, "Mars/Olympus")
+    with pytest.raises(ConfigError, match="digest day"):
+        zone_cadence(settings.model_copy(update={"digest_day": "someday"}))
+    with pytest.raises(ConfigError, match="HH:MM"):
+        zone_cadence(settings.model_copy(update={"digest_time": "25:00"}))
     with pytest.raises(ValueError, match="naive"):
         fire_at_or_after(Cadence(0, time(8), "UTC"), datetime(2026, 1, 1))
+
+
+# The same Monday 08:00 in three zones: each zone's next fire, and the week each labels.
+@pytest.mark.parametrize(
+    ("tz", "now", "fire", "week"),
+    [
+        # Madrid, spring forward on Sun 29 Mar: Monday 08:00 CEST is 06:00 UTC
+        (MADRID, utc(2026, 3, 28), utc(2026, 3, 30, 6), "2026-W13"),
+        (MADRID, utc(2026, 3, 21), utc(2026, 3, 23, 7), "2026-W12"),
+        # Madrid, fall back on Sun 25 Oct: Monday 08:00 CET is 07:00 UTC again
+        (MADRID, utc(2026, 10, 20), utc(2026, 10, 26, 7), "2026-W43"),
+        # Santiago: -03 until Sat 4 Apr, then -04; -03 again from Sun 6 Sep
+        (SANTIAGO, utc(2026, 4, 1), utc(2026, 4, 6, 12), "2026-W14"),
+        (SANTIAGO, utc(2026, 3, 28), utc(2026, 3, 30, 11), "2026-W13"),
+        (SANTIAGO, utc(2026, 9, 5), utc(2026, 9, 7, 11), "2026-W36"),
+        # Guatemala (no DST) fires 6 hours after UTC; Auckland the evening before, in UTC
+        ("America/Guatemala", utc(2026, 11, 30, 9), utc(2026, 11, 30, 14), "2026-W48"),
+        ("Pacific/Auckland", utc(2026, 11, 29, 12), utc(2026, 11, 29, 19), "2026-W48"),
+    ],
+)
+def test_next_fire_per_zone_and_the_week_just_ended_there(
+    tz: str, now: datetime, fire: datetime, week: str
+) -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]  # mon 08:00
+    cadence = zone_cadence(settings, tz)
+    assert fire_at_or_after(cadence, now) == fire
+    assert week_of_fire(cadence, fire) == week
+    assert fire.astimezone(ZoneInfo(tz)).strftime("%a %H:%M") == "Mon 08:00"

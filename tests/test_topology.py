@@ -1,8 +1,8 @@
 """The compose topology without Docker: PostgreSQL, the web app, one scheduler, two workers and
 an SMTP server, as real processes. Readers subscribe through the web (double opt-in, confirmation
 link taken from the captured email) and through a CLI import; the scheduler comes up after the
-digest's fire time passed (a missed fire, run once on start), queues it, the workers send it, and
-every reader gets exactly one copy.
+zone's weekly fire passed (a missed fire, run once on start), queues the editions, the workers
+send them, and every reader gets exactly one copy.
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ import pytest
 
 from publisher.delivery.embedded import free_port
 from publisher.models import DeliveryState, Digest, SubscriberStatus
-from publisher.schedule.times import digest_week, region_cadence
 from publisher.settings import Settings
 from publisher.store.subscribers import add_or_update
 from tests.conftest import FixedClockRuntime
 from tests.service_support import (
     ROOT,
-    add_items_in_week,
+    add_recent_items,
     count,
     counting_smtp,
-    leave_missed_digest_job,
+    leave_missed_zone_job,
     ledger_states,
     processes,
     service_env,
@@ -56,8 +55,7 @@ def test_web_scheduler_two_workers_send_one_copy_each(
     rt = FixedClockRuntime(make_settings(database_url=pg_url))
     rt.migrate()
     now = rt.fixed_now = datetime.now(UTC)
-    week = digest_week(region_cadence(rt.settings), now)
-    add_items_in_week(rt, week, REGION, n=3)
+    add_recent_items(rt, REGION, now, n=3)
     with counting_smtp(keep=True) as (server, smtp_url), processes() as start:
         rt.settings = rt.settings.model_copy(update={"smtp_url": smtp_url})
         env = service_env(rt)
@@ -95,9 +93,9 @@ def test_web_scheduler_two_workers_send_one_copy_each(
         assert imported.returncode == 0, imported.stderr
 
         # the Monday fire passed while no scheduler ran; it starts now, with two workers
-        leave_missed_digest_job(rt, REGION, now - timedelta(minutes=30))
+        leave_missed_zone_job(rt, "UTC", now - timedelta(minutes=30))
         scheduler = start(["scheduler", "--no-deliver"], env)
-        scheduler.wait_for("digest.queued", 40)
+        scheduler.wait_for("editions.fired", 40)
         readers = WEB_READERS + CSV_READERS
         try:
             wait_until(
@@ -129,14 +127,14 @@ def test_serve_alone_runs_web_scheduler_and_delivery_on_sqlite(
     rt = FixedClockRuntime(make_settings())
     rt.migrate()
     now = rt.fixed_now = datetime.now(UTC)
-    add_items_in_week(rt, digest_week(region_cadence(rt.settings), now), REGION)
+    add_recent_items(rt, REGION, now)
     readers = [f"reader{i}@example.org" for i in range(5)]
     with rt.session() as session:
         for address in readers:
             add_or_update(
                 session, email=address, regions=[REGION], status=SubscriberStatus.active, now=now
             )
-    leave_missed_digest_job(rt, REGION, now - timedelta(minutes=5))
+    leave_missed_zone_job(rt, "UTC", now - timedelta(minutes=5))
     with counting_smtp() as (server, smtp_url), processes() as start:
         rt.settings = rt.settings.model_copy(update={"smtp_url": smtp_url})
         port = free_port()

@@ -20,6 +20,7 @@ from publisher.db import is_postgres
 from publisher.delivery.engine import RunStats
 from publisher.digest.windows import parse_week
 from publisher.errors import InputError
+from publisher.pipeline.editions import FireReport
 from publisher.pipeline.send import STATES, DigestReport, SendReport, digest_status, send_digests
 
 OUTCOMES = ("sent", "deferred", "failed", "unknown", "skipped")
@@ -63,13 +64,27 @@ def _digest_line(r: DigestReport, dry_run: bool) -> str:
     head = f"{r.region} {r.week}"
     if r.status == "skipped":
         return f"{head}: no items that week, no digest"
-    if dry_run:
-        return f"{head}: {r.subject!r} would go to {r.queued} recipients"
     states = ", ".join(f"{s} {r.counts[s]}" for s in STATES if r.counts.get(s))
     return f"{head}: {r.recipients} recipients ({r.queued} newly queued): {states or 'none'}"
 
 
+def _fire_line(f: FireReport) -> str:
+    weeks = ", ".join(sorted(f.weeks)) or "no week"
+    scope = f"readers of {f.region}" if f.region else "all readers"
+    verb = "would be made" if f.dry_run else "made"
+    line = (
+        f"{weeks} ({scope}{', early' if f.early else ''}): {f.editions} editions {verb} "
+        f"({f.editions - f.empty} with items, {f.empty} without: no email), "
+        f"{f.already} had theirs already, {f.region_sets} region sets"
+    )
+    if f.held:
+        line += f"; held: {', '.join(sorted(f.held))}"
+    return line
+
+
 def _print_report(report: SendReport) -> None:
+    for f in report.fires:
+        out.print(_fire_line(f), markup=False)
     for r in report.digests:
         out.print(_digest_line(r, report.dry_run), markup=False)
     if report.recovered:
@@ -90,14 +105,17 @@ def send(
     week: str | None = typer.Option(
         None, "--week", help="ISO week, e.g. 2026-W48 (default: the week just ended)."
     ),
+    early: bool = typer.Option(
+        False, "--early", help="Send the running week now; its scheduled fire then sends nothing."
+    ),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Assemble and count the recipients; send nothing."
+        False, "--dry-run", help="Count the editions and recipients; write and send nothing."
     ),
     resend_unknown: bool = typer.Option(
         False, "--resend-unknown", help="Resend messages whose fate is unknown (may duplicate)."
     ),
 ) -> None:
-    """Assemble, queue and send digests; re-running sends nobody a second copy."""
+    """Assemble, queue and send the week's editions; re-running sends nobody a second copy."""
     if bool(region) == all_regions:
         fail("give --region SLUG (repeatable) or --all")
     if week is not None:
@@ -110,15 +128,18 @@ def send(
         rt.settings = rt.settings.with_local_secret()
     stop = threading.Event()
     send = partial(
-        send_digests, rt, regions=None if all_regions else region, week=week,
+        send_digests, rt, regions=None if all_regions else region, week=week, early=early,
         dry_run=dry_run, resend_unknown=resend_unknown, stop=stop,
     )  # fmt: skip
-    with stop_on_signals(stop):
-        if err.is_terminal and not dry_run:
-            with BarProgress() as bar:
-                report = send(progress=bar)
-        else:
-            report = send()
+    try:
+        with stop_on_signals(stop):
+            if err.is_terminal and not dry_run:
+                with BarProgress() as bar:
+                    report = send(progress=bar)
+            else:
+                report = send()
+    except InputError as e:
+        fail(str(e))
     _print_report(report)
     if report.run.paused:
         fail(report.run.paused)

@@ -1,4 +1,4 @@
-"""`publisher subscribers ...`: add, import, list, export and erase email subscribers."""
+"""`publisher subscribers ...`: add, import, list, export, erase email subscribers, set a zone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import typer
 
 from publisher.cli.context import err, fail, out, ready
+from publisher.errors import InputError
 from publisher.models import SubscriberStatus
 from publisher.pipeline.subscribers import (
     add_subscriber,
@@ -16,6 +17,7 @@ from publisher.pipeline.subscribers import (
     import_subscribers,
     queue_confirmations,
     send_confirmations,
+    set_subscriber_timezone,
 )
 from publisher.runtime import Runtime
 from publisher.store.subscribers import list_subscribers, regions_of
@@ -142,3 +144,27 @@ def erase(ctx: typer.Context, email: str = typer.Argument(...)) -> None:
     out.print(
         f"erased {email}; a hashed suppression entry keeps it from being re-added", markup=False
     )
+
+
+@app.command("timezone")
+def timezone(
+    ctx: typer.Context,
+    email: str = typer.Argument(...),
+    zone: str = typer.Argument(
+        ..., help="An IANA time zone (America/Guatemala), or 'auto': follow their regions."
+    ),
+) -> None:
+    """Set the time zone a reader's weekly edition follows (DIGEST_DAY at DIGEST_TIME there)."""
+    rt = ready(ctx)
+    try:
+        with rt.session() as session:
+            found = set_subscriber_timezone(session, email=email, zone=zone)
+            shown = None if found is None else (found[0].email, found[1], found[0].timezone_chosen)
+    except InputError as e:
+        fail(e.reason)
+    if shown is None:
+        fail(f"no such subscriber: {email}")
+    address, stored, chosen = shown
+    where = stored or f"{rt.settings.timezone} (the TIMEZONE setting)"
+    how = "chosen" if chosen else "from their regions"
+    out.print(f"{address}: time zone {where}, {how}", markup=False)

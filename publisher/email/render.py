@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import html as html_lib
-from collections.abc import Mapping
+import re
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from publisher.digest.assembly import DigestContent, pick_locale
+from publisher.digest.assembly import DigestContent, DigestItem, pick_locale
+from publisher.digest.edition_content import EditionContent
 from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.i18n import gettext, use_locale
 from publisher.i18n import jinja as i18n_jinja
@@ -46,6 +49,18 @@ class Branding:
     @classmethod
     def from_settings(cls, settings: Settings) -> Branding:
         return cls(settings.site_title, settings.base_url, settings.postal_address)
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One item rendered once for one language: HTML (CSS inlined) and plain text."""
+
+    html: str
+    text: str
+
+
+FragmentOf = Callable[[DigestItem], Fragment]
+_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +91,9 @@ class EmailRenderer:
         self._inliner = css_inline.CSSInliner(
             load_remote_stylesheets=False, keep_style_tags=False, keep_link_tags=False
         )
+        base = (templates_dir / "_base.html").read_text(encoding="utf-8")
+        found = _STYLE.search(base)
+        self._css = found.group(1) if found else ""
 
     def _both(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
         page = self._html.get_template(f"{name}.html").render(context)
@@ -95,6 +113,40 @@ class EmailRenderer:
         }
         with use_locale(content.locale):
             page, text = self._both("digest", context)
+        return RenderedEmail(content.subject, page, text, content.locale)
+
+    def item_fragment(self, item: DigestItem, locale: str) -> Fragment:
+        """``item`` as every edition in ``locale`` shows it: rendered and inlined once, reused."""
+        context = {"it": item, "locale": locale}
+        with use_locale(locale):
+            page = self._html.get_template("_edition_item.html").render(context)
+            text = self._text.get_template("_edition_item.txt").render(context)
+        return Fragment(css_inline.inline_fragment(page, self._css), text)
+
+    def edition(
+        self,
+        content: EditionContent,
+        branding: Branding,
+        marks: Placeholders,
+        fragment: FragmentOf,
+        *,
+        footer: bool = True,
+    ) -> RenderedEmail:
+        """An edition composed from its items' fragments: only the frame around them (header,
+        notes, section headings, footer) is rendered here. ``footer=False``: the web copy."""
+        slot_key = secrets.token_hex(8)
+        items = {it.id: it for s in content.sections for it in s.items}
+        context = {
+            "c": content, "b": branding, "footer": footer, "email": marks.email,
+            "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
+            "slot": lambda item_id: f"frag-{slot_key}-{item_id}",
+        }  # fmt: skip
+        with use_locale(content.locale):
+            page, text = self._both("edition", context)
+        for item_id, item in items.items():
+            made = fragment(item)
+            page = page.replace(f"<!--frag-{slot_key}-{item_id}-->", made.html, 1)
+            text = text.replace(f"frag-{slot_key}-{item_id}\n", made.text, 1)
         return RenderedEmail(content.subject, page, text, content.locale)
 
     def confirmation(

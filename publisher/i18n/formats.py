@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from babel.dates import format_date, format_interval
+from babel.lists import format_list
 
 from publisher.i18n.context import current_locale
 
@@ -25,3 +26,8 @@ def format_short_day(day: date, locale: str | None = None) -> str:
 def format_range(start: date, end: date, locale: str | None = None) -> str:
     """E.g. "Nov 30 – Dec 6, 2026" / "30 nov – 6 dic 2026"."""
     return format_interval(start, end, "yMMMd", locale=locale or current_locale())
+
+
+def format_names(names: list[str], locale: str | None = None) -> str:
+    """E.g. "Guatemala, El Salvador and Honduras" / "Guatemala, El Salvador y Honduras"."""
+    return format_list(names, locale=locale or current_locale()) if names else ""

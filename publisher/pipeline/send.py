@@ -1,14 +1,15 @@
-"""Sending digests: assemble each (region, week), queue its recipients in the ledger, deliver.
+"""Sending editions: fire them (publisher.pipeline.editions), then deliver the ledger's rows.
 
 Every step is idempotent, so re-running a send (after a crash, or twice by mistake) sends nothing
-twice: assembling returns the frozen digest, enqueueing skips rows that exist, recovery settles
-what a dead sender left (``unknown`` when a message may have gone out), and the engine only takes
-due rows. Recipients who joined since the last run are queued and get the digest too.
+twice: a reader's edition of a week is written once, enqueueing skips rows that exist, recovery
+settles what a dead sender left (``unknown`` when a message may have gone out), and the engine
+only takes due rows. Readers who joined since the last run get their first edition.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,28 +25,17 @@ from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
-from publisher.digest.windows import previous_week
 from publisher.email.outgoing import DigestMail
 from publisher.errors import DeliveryError
 from publisher.pipeline.digests import stored_rendition
-from publisher.pipeline.publish import (
-    ANALYZE_AFTER,
-    PAGE,
-    QUEUED,
-    count_recipients,
-    mail_of,
-    publish_week,
-    queue_recipients,
-    resolve_region,
-)
+from publisher.pipeline.editions import FireReport, fire_editions, mail_of
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store import deliveries
+from publisher.store import editions as edition_store
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.digests import get_digest, list_digests
-from publisher.store.subscribers import counts as subscriber_counts
 
-__all__ = ["ANALYZE_AFTER", "PAGE", "count_recipients", "queue_recipients"]
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
 
@@ -83,6 +73,7 @@ class SendReport:
     dry_run: bool = False
     recovered: int = 0  # rows a dead sender left in flight, now unknown
     resent_unknown: int = 0
+    fires: list[FireReport] = field(default_factory=list)
 
 
 class DigestMessenger:
@@ -135,15 +126,6 @@ def digest_messenger(rt: Runtime) -> DigestMessenger:
     return DigestMessenger(load)
 
 
-def scope_regions(rt: Runtime, regions: Sequence[str] | None) -> list[str]:
-    """The given region slugs normalised, or (None) every region with an active subscriber."""
-    if regions is not None:
-        return sorted({rt.tree.normalize(r) for r in regions})
-    with rt.session() as session:
-        table = subscriber_counts(session)
-    return sorted(r for r, by_status in table.items() if by_status.get("active"))
-
-
 def _fill_counts(rt: Runtime, reports: Sequence[DigestReport]) -> None:
     ids = [r.digest_id for r in reports if r.digest_id is not None]
     with rt.session() as session:
@@ -153,11 +135,30 @@ def _fill_counts(rt: Runtime, reports: Sequence[DigestReport]) -> None:
             r.counts = table.get(r.digest_id, {})
 
 
+def _digest_reports(rt: Runtime, fires: Sequence[FireReport]) -> list[DigestReport]:
+    """The frozen digests of the fired weeks with their ledger counts, queued this run."""
+    weeks = {w for f in fires for w in f.weeks}
+    queued: dict[int, int] = defaultdict(int)
+    for f in fires:
+        for digest_id, n in f.queued_by_digest.items():
+            queued[digest_id] += n
+    with rt.session() as session:
+        ids = sorted(set(edition_store.digest_ids_of_weeks(session, weeks=weeks)) | set(queued))
+        digests = [d for d in (get_digest(session, digest_id=i) for i in ids) if d is not None]
+    reports = [
+        DigestReport(d.regions or d.region, d.week, d.status, d.id, d.subject, queued[d.id or 0])
+        for d in digests
+    ]
+    _fill_counts(rt, reports)
+    return reports
+
+
 def send_digests(
     rt: Runtime,
     *,
     regions: Sequence[str] | None,
     week: str | None = None,
+    early: bool = False,
     dry_run: bool = False,
     resend_unknown: bool = False,
     progress: Progress | None = None,
@@ -166,38 +167,44 @@ def send_digests(
     runner: str | None = None,
     deliver_now: bool = True,
 ) -> SendReport:
-    """Assemble, queue and deliver the digests of ``regions`` (None: all) for ``week``.
+    """Fire the editions owed now (readers of ``regions``; None: every reader), then deliver.
 
-    ``week`` defaults to the week just ended in each region's time zone. A dry run assembles and
-    counts recipients but queues and sends nothing; ``deliver_now=False`` queues and leaves the
-    sending to the deliverer (serve's delivery loop or `publisher worker`), as the API does.
-    When sending had to pause (the SMTP server
-    kept failing), ``report.run.paused`` says why and the rows wait as deferred. Setting ``stop``
+    ``week`` defaults to the week just ended on each reader's clock; a running week needs
+    ``early`` (EditionError otherwise). A dry run computes and counts, writing nothing;
+    ``deliver_now=False`` queues and leaves the sending to the deliverer (serve's delivery loop
+    or `publisher worker`), as the API does. When sending had to pause (the SMTP server kept
+    failing), ``report.run.paused`` says why and the rows wait as deferred. Setting ``stop``
     (a signal handler) ends the run early: messages in flight finish, the rest are put back.
+    Re-running sends nobody anything twice: rows left pending by an earlier run are drained.
     """
     now = rt.now()
     runner = runner or recovery.worker_identity()
-    reports: list[DigestReport] = []
-    mails: dict[int, DigestMail] = {}
-    for slug in scope_regions(rt, regions):
-        region = resolve_region(rt, slug)
-        chosen = week or previous_week(now, region.zone)
-        done = publish_week(rt, region, week=chosen, now=now, runner=runner, dry_run=dry_run)
-        digest = done.digest
-        assert digest is not None
-        report = DigestReport(region.slug, chosen, digest.status, digest.id, digest.subject)
-        reports.append(report)
-        report.queued = done.queued
-        if done.status == QUEUED and digest.id is not None and done.mail is not None:
-            mails[digest.id] = done.mail
-    result = SendReport(reports, dry_run=dry_run)
-    if not dry_run and deliver_now and mails:
-        result.recovered, result.resent_unknown = settle(rt, list(mails), resend_unknown)
+    slugs: list[str | None] = [None]
+    if regions is not None:
+        slugs = [*sorted({rt.tree.normalize(r) for r in regions})]
+    fires = [
+        fire_editions(
+            rt,
+            now=now,
+            zone=None,
+            region=slug,
+            week=week,
+            early=early,
+            dry_run=dry_run,
+            runner=runner,
+        )
+        for slug in slugs
+    ]
+    reports = _digest_reports(rt, fires)
+    result = SendReport(reports, dry_run=dry_run, fires=fires)
+    digest_ids = [r.digest_id for r in reports if r.digest_id is not None]
+    if not dry_run and deliver_now and digest_ids:
+        result.recovered, result.resent_unknown = settle(rt, digest_ids, resend_unknown)
         messenger = digest_messenger(rt)
         result.run = deliver(
-            rt, messenger, digest_ids=list(mails), progress=progress, config=config, stop=stop
+            rt, messenger, digest_ids=digest_ids, progress=progress, config=config, stop=stop
         )
-    _fill_counts(rt, reports)
+        _fill_counts(rt, reports)
     return result
 
 

@@ -25,6 +25,7 @@ from publisher.errors import InputError, UnknownRegionError
 from publisher.models import Subscriber, SubscriberStatus, SuppressionReason
 from publisher.pipeline.outbox import OutboxDeliverer, fixed_mailer
 from publisher.regions.tree import RegionTree
+from publisher.regions.zones import check_zone
 from publisher.runtime import Runtime
 from publisher.store import outbox
 from publisher.store import subscribers as store
@@ -248,17 +249,23 @@ def import_subscriber_rows(
 def add_subscriber(
     session: Session, *, email: str, regions: list[str], confirmed: bool, locale: str,
     tree: RegionTree, now: datetime, form_version: str = FORM_VERSION,
+    timezone: str | None = None,
 ) -> tuple[Subscriber, bool]:  # fmt: skip
     """Add one subscriber (or regions to an existing one) as the operator; (subscriber, created).
 
-    ``form_version`` names the tool in the consent record (the CLI's, the console's).
+    ``form_version`` names the tool in the consent record (the CLI's, the console's);
+    ``timezone``: pin their zone (an IANA name); None leaves it to their regions.
     """
     slugs = check_regions(regions, tree)
+    zone = None if timezone is None else check_zone(timezone)
     status = SubscriberStatus.active if confirmed else SubscriberStatus.pending
     sub, created = store.add_or_update(
         session, email=email, regions=slugs, status=status, locale=check_locale(locale), now=now
     )
     assert sub.id is not None
+    if zone is not None:
+        store.set_timezone(session, subscriber_id=sub.id, zone=zone)
+    session.refresh(sub)
     store.record_consent(
         session,
         subscriber_id=sub.id,
@@ -268,6 +275,26 @@ def add_subscriber(
         form_version=form_version,
     )
     return sub, created
+
+
+AUTO_ZONE = "auto"
+
+
+def set_subscriber_timezone(
+    session: Session, *, email: str, zone: str | None
+) -> tuple[Subscriber, str | None] | None:
+    """Pin a subscriber's time zone (an IANA name), or with None or "auto" let it follow their
+    regions again; (subscriber, stored zone: None = TIMEZONE), None for an unknown address.
+
+    InputError, and nothing changed, for a name that is not a zone.
+    """
+    wanted = None if zone is None or zone.strip().lower() == AUTO_ZONE else check_zone(zone)
+    sub = store.get_by_email(session, email=email)
+    if sub is None or sub.id is None:
+        return None
+    stored = store.set_timezone(session, subscriber_id=sub.id, zone=wanted)
+    session.refresh(sub)
+    return sub, stored
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -282,6 +309,7 @@ def export_subscriber(session: Session, *, email: str) -> dict[str, Any] | None:
     return {
         "subscriber": {
             "id": sub.id, "email": sub.email, "status": sub.status, "locale": sub.locale,
+            "timezone": sub.timezone, "timezone_chosen": sub.timezone_chosen,
             "created": _iso(sub.created), "confirmed": _iso(sub.confirmed), "left": _iso(sub.left),
         },
         "regions": store.regions_of(session, subscriber_id=sub.id),

@@ -1,16 +1,17 @@
-"""When each region's weekly digest fires, and which week a fire digests: pure functions of time.
+"""When each time zone's weekly editions fire, and which week a fire labels: pure functions of time.
 
-A region's ``Cadence`` is DIGEST_DAY, DIGEST_TIME and TIMEZONE, each overridable per region
-(regions.digest_day, digest_time, timezone). Its fire times are the instants whose wall clock in
-the region's zone reads that weekday and time:
+Readers get their edition at DIGEST_DAY and DIGEST_TIME on their own wall clock, so there is one
+``Cadence`` per zone that has readers (``zone_cadence``). Its fire times are the instants whose
+wall clock in the zone reads that weekday and time:
 
 - a wall time skipped by a spring-forward change (02:30 on the night clocks jump 02:00 -> 03:00)
   fires as if the clock had not changed, i.e. that many minutes later (03:30), once;
 - a wall time repeated by a fall-back change (01:30 twice) fires at its first occurrence only.
 
-So there is exactly one fire per week in every zone, and a fire digests the week that has just
-ended on the region's wall clock (``digest_week``), computed from the fire time itself, not from
-when the job happened to run, so a late run (after a misfire) still picks the right week.
+So there is exactly one fire per week in every zone, and a fire labels its editions with the
+ISO week that has just ended on the zone's wall clock (``week_of_fire``), computed from the fire
+time itself, not from when the job happened to run, so a late run (after a misfire) keeps the
+week of the fire it stands for.
 """
 
 from __future__ import annotations
@@ -58,21 +59,18 @@ class Cadence:
         return f"{WEEKDAYS[self.weekday]} {self.at:%H:%M} {self.tz_name}"
 
 
-def region_cadence(
-    settings: Settings,
-    *,
-    timezone: str | None = None,
-    digest_day: str | None = None,
-    digest_time: str | None = None,
-) -> Cadence:
-    """The cadence of a region: its own overrides where set, else the settings' defaults."""
-    tz_name = timezone or settings.timezone
+def zone_cadence(settings: Settings, zone_name: str | None = None) -> Cadence:
+    """The weekly fire of a zone's readers: DIGEST_DAY at DIGEST_TIME on that zone's clock.
+
+    ``zone_name`` None is the TIMEZONE setting (the zone of readers who have none of their own);
+    ConfigError for an unknown zone or a malformed day or time.
+    """
+    tz_name = zone_name or settings.timezone
     zone(tz_name)  # fail early on an unknown zone
     return Cadence(
-        weekday=parse_day(digest_day or settings.digest_day),
-        at=parse_time(digest_time or settings.digest_time),
+        weekday=parse_day(settings.digest_day), at=parse_time(settings.digest_time),
         tz_name=tz_name,
-    )
+    )  # fmt: skip
 
 
 def _require_aware(moment: datetime) -> None:
@@ -120,12 +118,12 @@ def fire_times(cadence: Cadence, start: datetime, end: datetime) -> list[datetim
 
 
 def week_of_fire(cadence: Cadence, fire: datetime) -> str:
-    """The ISO week a fire at ``fire`` digests: the one just ended in the region's zone."""
+    """The ISO week a fire at ``fire`` labels: the one just ended on the zone's clock."""
     return previous_week(fire, cadence.tz)
 
 
 def digest_week(cadence: Cadence, now: datetime) -> str:
-    """The week the digest job digests when it runs at ``now`` (for the latest fire time)."""
+    """The week the zone's job labels when it runs at ``now`` (that of the latest fire time)."""
     return week_of_fire(cadence, last_fire(cadence, now))
 
 

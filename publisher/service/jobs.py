@@ -4,17 +4,19 @@ Jobs are stored (pickled) in the ``scheduler_jobs`` table, so they carry only na
 function, the name of a registered ``JobContext`` and a region slug. Only the leader runs a
 scheduler on that store (see ``publisher.schedule.leader``); APScheduler must never have two.
 
-    digest:{slug}  weekly, at the region's cadence (``WeeklyTrigger``): queue last week's digest
+    edition:{zone} weekly, DIGEST_DAY at DIGEST_TIME on that zone's clock (``WeeklyTrigger``):
+                   assemble and queue the editions of the zone's readers
     deliver        every 30 s (when this scheduler delivers): send pending and due deferred rows
     feeds          every 60 s: rebuild feeds/ when the items changed
-    sync           every 60 s: one digest job per region with active subscribers; finish runs a
-                   dead scheduler left unfinished
+    sync           every 60 s: one edition job per zone with active readers (zones come and go
+                   with readers); finish fires a dead scheduler left unfinished
     purge          daily at 03:15 in TIMEZONE: delete signups unconfirmed for 7 days, and
                    the raw bytes of bounce reports older than BOUNCE_RAW_DAYS (90)
     sources        every 60 s: poll the upstream feeds that are due (concurrently, bounded)
 
 Every job coalesces missed runs into one, never overlaps itself, and has a misfire grace of
-hours: a scheduler that was down over a fire time runs the missed digest once when it starts.
+hours: a scheduler that was down over a fire time runs the missed fire once when it starts,
+cutting the editions at that moment.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from publisher.service.worker import Worker
 log = logging.getLogger(__name__)
 
 JOB_TABLE = str(SchedulerJob.__tablename__)
-DIGEST_PREFIX = "digest:"
+ZONE_PREFIX = "edition:"
+LEGACY_PREFIX = "digest:"  # per-region jobs of earlier versions: removed on sync
 DELIVER, FEEDS, SYNC, PURGE = "deliver", "feeds", "sync", "purge"
 SOURCES = "sources"
 DEFAULT_GRACE = timedelta(hours=12)
@@ -135,16 +138,20 @@ def _context(name: str) -> JobContext:
 
 
 # -- the jobs: module-level functions taking names only ------------------------------------------
-def digest_job(context: str, region: str) -> None:
+def zone_job(context: str, zone_name: str) -> None:
     ctx = _context(context)
     rt = ctx.runtime
-    ctx.busy.add(region)
+    ctx.busy.add(zone_name)
     try:
-        outcome = tasks.run_weekly_digest(rt, region=region, now=rt.now(), runner=ctx.runner)
+        outcome = tasks.run_zone_fire(rt, zone=zone_name, now=rt.now(), runner=ctx.runner)
     finally:
-        ctx.busy.discard(region)
+        ctx.busy.discard(zone_name)
+    _queued(ctx, outcome)
+
+
+def _queued(ctx: JobContext, outcome: tasks.ZoneOutcome) -> None:
     if outcome.queued:
-        ctx.metrics.queued.labels(region=region).inc(outcome.queued)
+        ctx.metrics.queued.labels(zone=outcome.zone).inc(outcome.queued)
         wake_delivery(ctx)
 
 
@@ -165,14 +172,12 @@ def feeds_job(context: str) -> None:
 def sync_job(context: str) -> None:
     ctx = _context(context)
     if ctx.scheduler is not None:
-        sync_region_jobs(ctx.scheduler, ctx)
+        sync_zone_jobs(ctx.scheduler, ctx)
     rt = ctx.runtime
     for outcome in tasks.resume_unfinished(
         rt, now=rt.now(), grace=ctx.grace, runner=ctx.runner, busy=set(ctx.busy)
     ):
-        if outcome.queued:
-            ctx.metrics.queued.labels(region=outcome.region).inc(outcome.queued)
-            wake_delivery(ctx)
+        _queued(ctx, outcome)
 
 
 def purge_job(context: str) -> None:
@@ -202,37 +207,39 @@ class SyncReport:
     removed: tuple[str, ...] = ()
 
 
-def sync_region_jobs(scheduler: BackgroundScheduler, ctx: JobContext) -> SyncReport:
-    """One digest job per region with an active subscriber, at its cadence; none for the others.
+def sync_zone_jobs(scheduler: BackgroundScheduler, ctx: JobContext) -> SyncReport:
+    """One edition job per zone with an active reader, at its cadence; none for the others.
 
     A job whose cadence is unchanged keeps its stored next run time (a missed fire stays due);
-    its arguments and misfire grace follow this scheduler's.
+    its arguments and misfire grace follow this scheduler's. Per-region digest jobs left by an
+    earlier version are removed.
     """
-    desired = tasks.scheduled_cadences(ctx.runtime)
+    desired = tasks.scheduled_zones(ctx.runtime)
     grace = int(ctx.grace.total_seconds())
-    existing = {
-        job.id.removeprefix(DIGEST_PREFIX): job
-        for job in scheduler.get_jobs()
-        if job.id.startswith(DIGEST_PREFIX)
-    }
+    existing = {}
+    for job in scheduler.get_jobs():
+        if job.id.startswith(ZONE_PREFIX):
+            existing[job.id.removeprefix(ZONE_PREFIX)] = job
+        elif job.id.startswith(LEGACY_PREFIX):
+            scheduler.remove_job(job.id)
     added, changed = [], []
-    for region, cadence in desired.items():
-        job, args = existing.get(region), (ctx.name, region)
+    for name, cadence in desired.items():
+        job, args = existing.get(name), (ctx.name, name)
         if job is None:
             scheduler.add_job(
-                digest_job, WeeklyTrigger(cadence), args=args, id=DIGEST_PREFIX + region,
-                name=f"weekly digest of {region}", replace_existing=True,
+                zone_job, WeeklyTrigger(cadence), args=args, id=ZONE_PREFIX + name,
+                name=f"weekly editions in {name}", replace_existing=True,
             )  # fmt: skip
-            added.append(region)
+            added.append(name)
             continue
         if getattr(job.trigger, "cadence", None) != cadence:
             scheduler.reschedule_job(job.id, trigger=WeeklyTrigger(cadence))
-            changed.append(region)
+            changed.append(name)
         if tuple(job.args) != args or job.misfire_grace_time != grace:
             scheduler.modify_job(job.id, args=args, misfire_grace_time=grace)
     removed = sorted(existing.keys() - desired.keys())
-    for region in removed:
-        scheduler.remove_job(DIGEST_PREFIX + region)
+    for name in removed:
+        scheduler.remove_job(ZONE_PREFIX + name)
     report = SyncReport(tuple(added), tuple(changed), tuple(removed))
     if added or changed or removed:
         event(log, "schedule.synced", added=",".join(added), changed=",".join(changed),
@@ -241,7 +248,7 @@ def sync_region_jobs(scheduler: BackgroundScheduler, ctx: JobContext) -> SyncRep
 
 
 def _job_kind(job_id: str) -> str:
-    return "digest" if job_id.startswith(DIGEST_PREFIX) else job_id
+    return "edition" if job_id.startswith(ZONE_PREFIX) else job_id
 
 
 def _listener(ctx: JobContext) -> Any:
@@ -257,7 +264,7 @@ def _listener(ctx: JobContext) -> Any:
             exc = getattr(e, "exception", None)
             event(log, "job.failed", level=logging.ERROR, job=e.job_id, error=repr(exc))
         elif outcome == "missed":
-            hint = "past the grace time; `publisher digests send --region SLUG` sends it"
+            hint = "past the grace time; `publisher digests send --all` sends that week"
             event(log, "job.missed", level=logging.WARNING, job=e.job_id, hint=hint,
                   scheduled=str(e.scheduled_run_time))  # fmt: skip
 

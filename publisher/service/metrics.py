@@ -10,7 +10,7 @@ which counts the ledger rows of recent digests by region and state across all wo
     publisher_feed_builds_total                  feed rebuilds; publisher_feed_files_written_total
     publisher_jobs_total{job,outcome}            scheduled runs: ok, error, missed, overlapping
     publisher_scheduler_leader                   1 while this process is the active scheduler
-    publisher_digest_recipients_queued_total{region}   ledger rows a digest job added
+    publisher_digest_recipients_queued_total{zone}     ledger rows a zone's weekly fire added
     publisher_ledger_messages{region,state}      (web) rows of the last 5 weeks' digests
 """
 
@@ -61,8 +61,8 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         self.queued = Counter(
-            "publisher_digest_recipients_queued", "Ledger rows added by weekly digest jobs.",
-            ["region"], registry=r,
+            "publisher_digest_recipients_queued", "Ledger rows added by the weekly edition "
+            "fires, by the readers' time zone.", ["zone"], registry=r,
         )  # fmt: skip
         self._ledger: LedgerCollector | None = None
 

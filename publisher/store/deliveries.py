@@ -150,6 +150,7 @@ def enqueue(
     subscriber_ids: Iterable[int],
     message_id: Callable[[int], str] | None = None,
     locale: str = "en",
+    week: str | None = None,
 ) -> int:
     """Add a pending row per subscriber not yet in the ledger for this digest; returns how many.
 
@@ -159,9 +160,17 @@ def enqueue(
     ``message_id(subscriber_id)`` fixes each row's Message-ID once, so a retry keeps it. The rows
     go in by executemany with ON CONFLICT DO NOTHING; the count comes from a look at the unique
     index first (RETURNING costs more, and psycopg has no row count for executemany).
+
+    ``week`` (an edition's) also keeps a subscriber to one row per week: a row that would be a
+    second one of that week is not added either (ON CONFLICT on any unique key).
     """
     added = 0
-    stmt = _insert(session)(T).on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
+    insert = _insert(session)(T)
+    stmt = (
+        insert.on_conflict_do_nothing()
+        if week is not None
+        else insert.on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
+    )
     for part in batched(subscriber_ids, _CHUNK):
         existing = session.execute(
             sa.select(sa.func.count()).where(
@@ -177,6 +186,7 @@ def enqueue(
                 "last_error": "",
                 "message_id": message_id(sid) if message_id else "",
                 "locale": locale,
+                "week": week,
             }
             for sid in part
         ]

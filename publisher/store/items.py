@@ -290,3 +290,15 @@ def all_tags(session: Session, *, visible_by: datetime | None = None) -> list[tu
 def count_items(session: Session) -> int:
     """How many items the store holds."""
     return int(session.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one())
+
+
+def visible_between(session: Session, *, after: datetime, until: datetime) -> list[ItemPublic]:
+    """Items that became visible in (after, until], with their tags: one fire's whole input."""
+    stmt = (
+        select(Item)
+        .where(col(Item.visible_at) > after, col(Item.visible_at) <= until)
+        .order_by(col(Item.id))
+    )
+    items = list(session.exec(stmt))
+    tags = tags_of(session, item_ids=[i.id for i in items if i.id is not None])
+    return [_public(i, tags.get(i.id or 0, [])) for i in items]

@@ -1,4 +1,4 @@
-"""The store queries the scheduler makes: digest runs, cheap change checks and housekeeping.
+"""The store queries the scheduler makes: readers' zones, fire records, change checks, housekeeping.
 
 Keyword-only functions over a Session, like the rest of the store; they never commit.
 """
@@ -20,6 +20,7 @@ from publisher.models import (
     Subscriber,
     SubscriberStatus,
     Subscription,
+    ZoneFire,
 )
 from publisher.store.rows import add_unless_taken
 
@@ -34,25 +35,73 @@ class RegionSchedule:
     digest_time: str | None
 
 
-def regions_to_schedule(session: Session) -> list[RegionSchedule]:
-    """Regions that have at least one active subscriber, by slug."""
-    active = (
-        sa.select(col(Subscription.region))
-        .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
-        .where(col(Subscriber.status) == SubscriberStatus.active)
-        .distinct()
-    )
+def zones_to_schedule(session: Session, *, default: str) -> list[str]:
+    """The zones of active readers (``default`` for those without one of their own), sorted."""
+    zone = sa.func.coalesce(col(Subscriber.timezone), default)
     stmt = (
-        sa.select(
-            col(RegionRow.slug),
-            col(RegionRow.timezone),
-            col(RegionRow.digest_day),
-            col(RegionRow.digest_time),
-        )
-        .where(col(RegionRow.slug).in_(active))
-        .order_by(col(RegionRow.slug))
+        sa.select(zone)
+        .where(col(Subscriber.status) == SubscriberStatus.active)
+        .group_by(zone)
+        .order_by(zone)
     )
-    return [RegionSchedule(*row) for row in session.execute(stmt)]
+    return [str(z) for z in session.execute(stmt).scalars()]
+
+
+def readers_per_zone(session: Session, *, default: str) -> dict[str, int]:
+    """Active readers per zone (``default`` for those without one of their own)."""
+    zone = sa.func.coalesce(col(Subscriber.timezone), default)
+    stmt = (
+        sa.select(zone, sa.func.count())
+        .where(col(Subscriber.status) == SubscriberStatus.active)
+        .group_by(zone)
+    )
+    return {str(z): int(n) for z, n in session.execute(stmt)}
+
+
+def get_fire(session: Session, *, zone: str, week: str) -> ZoneFire | None:
+    return session.get(ZoneFire, (zone, week))
+
+
+def start_fire(
+    session: Session, *, zone: str, week: str, fire_time: datetime, now: datetime, runner: str
+) -> ZoneFire | None:
+    """Record that ``runner`` fires (zone, week); None if a fire of that week already finished.
+
+    Two runners starting at once both get the row (the editions' unique keys make the work
+    idempotent); a finished fire is never started again, so a second fire for the same week (a
+    DST change, a second scheduler, a catch-up) is a no-op.
+    """
+    fire = get_fire(session, zone=zone, week=week)
+    if fire is not None:
+        if fire.finished is not None:
+            return None
+        fire.started, fire.runner = now, runner[:64]
+        session.add(fire)
+        return fire
+    fire = ZoneFire(zone=zone, week=week, fire_time=fire_time, started=now, runner=runner[:64])
+    if add_unless_taken(session, fire):
+        return fire
+    found = get_fire(session, zone=zone, week=week)
+    return None if found is None or found.finished is not None else found
+
+
+def finish_fire(
+    session: Session, *, zone: str, week: str, status: str, queued: int, now: datetime
+) -> None:
+    """Mark the fire of (zone, week) finished with what it did."""
+    session.execute(
+        sa.update(ZoneFire)
+        .where(col(ZoneFire.zone) == zone, col(ZoneFire.week) == week)
+        .values(finished=now, status=status[:16], queued=queued)
+    )
+
+
+def unfinished_fires(session: Session, *, started_after: datetime) -> list[ZoneFire]:
+    """Fires started after ``started_after`` that never finished (their scheduler died)."""
+    stmt = select(ZoneFire).where(
+        col(ZoneFire.finished).is_(None), col(ZoneFire.started) > started_after
+    )
+    return list(session.exec(stmt.order_by(col(ZoneFire.zone), col(ZoneFire.week))))
 
 
 def region_schedule(session: Session, *, region: str) -> RegionSchedule:

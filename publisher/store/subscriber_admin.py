@@ -5,8 +5,8 @@ no page costs more at the millionth subscriber than at the first. A prefix searc
 index on lower(email): on PostgreSQL the pattern index of migration 0019 (a left-anchored LIKE
 cannot use the default-collation unique index unless the database collation is "C"), on SQLite
 the unique lower(email) index through a range (addresses are ASCII, BINARY order). A substring
-search has no index: it scans ids newest first until a page is full, so a rare substring reads
-the whole table (see README, "Console").
+search reads the trigram index of 0019 on PostgreSQL (three characters or more); on SQLite, or
+where pg_trgm is missing, it scans ids newest first until a page is full.
 """
 
 from __future__ import annotations

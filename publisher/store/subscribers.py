@@ -29,6 +29,8 @@ from publisher.models import (
     Suppression,
     SuppressionReason,
 )
+from publisher.regions.tree import RegionTree
+from publisher.regions.zones import default_zone
 
 _CHUNK = 1_000
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -194,6 +196,8 @@ def set_regions(session: Session, *, subscriber_id: int, regions: Iterable[str])
             )
         )
     _follow(session, subscriber_id, wanted - have)
+    if wanted != have:
+        refresh_zones(session, subscriber_ids=[subscriber_id])
     return sorted(wanted)
 
 
@@ -273,6 +277,7 @@ def add_or_update(
         else:
             assert sub.id is not None
             _follow(session, sub.id, set(regions))
+            refresh_zones(session, subscriber_ids=[sub.id])
             return sub, True
     assert sub.id is not None
     merged = _merge_status(sub, wanted, reconsent)
@@ -280,7 +285,10 @@ def add_or_update(
         set_status(session, subscriber_id=sub.id, status=merged, now=now)
         if reconsent:
             sub.locale = locale[:16]
-    _follow(session, sub.id, set(regions) - set(regions_of(session, subscriber_id=sub.id)))
+    added = set(regions) - set(regions_of(session, subscriber_id=sub.id))
+    _follow(session, sub.id, added)
+    if added:
+        refresh_zones(session, subscriber_ids=[sub.id])
     return sub, False
 
 
@@ -301,11 +309,12 @@ def bulk_add(session: Session, *, rows: Sequence[NewSubscriber], now: datetime) 
     """
     if not rows:
         return []
+    tree = RegionTree.load()
     values = [
         {
             "email": r.email, "key": new_key(), "status": r.status, "locale": r.locale[:16],
             "created": now, "confirmed": now if r.status == SubscriberStatus.active else None,
-            "left": None,
+            "left": None, "timezone": default_zone(tree, r.regions), "timezone_chosen": False,
         }
         for r in rows
     ]  # fmt: skip
@@ -470,3 +479,47 @@ def requested_regions(session: Session, *, subscriber_id: int) -> list[str]:
 def get_subscriber(session: Session, *, subscriber_id: int) -> Subscriber | None:
     """The subscriber with this id, or None."""
     return session.get(Subscriber, subscriber_id)
+
+
+def refresh_zones(session: Session, *, subscriber_ids: Collection[int]) -> None:
+    """Reset the zone of these subscribers to their regions' default unless they chose one.
+
+    Called whenever what they follow changes: the main zone of the first country they follow
+    (publisher.regions.zones), or NULL, which means the TIMEZONE setting.
+    """
+    ids = sorted(subscriber_ids)
+    tree = RegionTree.load()
+    for i in range(0, len(ids), _CHUNK):
+        part = ids[i : i + _CHUNK]
+        stmt = (
+            sa.select(_S.c.id, _S.c.timezone, _SUB.c.region)
+            .select_from(_S.outerjoin(_SUB, _SUB.c.subscriber_id == _S.c.id))
+            .where(_S.c.id.in_(part), _S.c.timezone_chosen.is_(False))
+        )
+        current: dict[int, str | None] = {}
+        follows: dict[int, list[str]] = defaultdict(list)
+        for sid, zone, region in session.execute(stmt):
+            current[int(sid)] = zone
+            if region is not None:
+                follows[int(sid)].append(region)
+        for sid, zone in current.items():
+            wanted = default_zone(tree, follows[sid])
+            if wanted != zone:
+                session.execute(sa.update(_S).where(_S.c.id == sid).values(timezone=wanted))
+
+
+def set_timezone(session: Session, *, subscriber_id: int, zone: str | None) -> str | None:
+    """Pin a subscriber's zone (a checked IANA name), or None: follow their regions again.
+
+    Returns the zone now stored (None = the TIMEZONE setting).
+    """
+    chosen = zone is not None
+    session.execute(
+        sa.update(_S).where(_S.c.id == subscriber_id).values(timezone=zone, timezone_chosen=chosen)
+    )
+    if not chosen:
+        refresh_zones(session, subscriber_ids=[subscriber_id])
+    stored: str | None = session.execute(
+        sa.select(_S.c.timezone).where(_S.c.id == subscriber_id)
+    ).scalar_one_or_none()
+    return stored

@@ -18,6 +18,7 @@ from publisher.pipeline.subscribers import (
     erase_subscriber,
     export_subscriber,
     queue_confirmations,
+    set_subscriber_timezone,
 )
 from publisher.store import subscribers as store
 from publisher.store.delivery_counts import counts as delivery_counts
@@ -39,6 +40,17 @@ class SubscriberIn(BaseModel):
     regions: list[str] = Field(min_length=1, max_length=300)
     status: Literal["pending", "active"] = "pending"
     locale: str = Field(default="en", max_length=16)
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone; omitted: from the regions",
+        examples=["America/Guatemala"],
+    )  # fmt: skip
+
+
+class SubscriberPatch(BaseModel):
+    timezone: str | None = Field(
+        max_length=64, examples=["America/Guatemala"],
+        description="IANA zone their edition follows; null: the main zone of their regions",
+    )  # fmt: skip
 
 
 class SubscriberOut(BaseModel):
@@ -50,6 +62,8 @@ class SubscriberOut(BaseModel):
     confirmed: datetime | None
     left: datetime | None
     regions: list[str]
+    timezone: str | None = Field(description="IANA zone; null: the TIMEZONE setting")
+    timezone_chosen: bool = Field(description="false: the zone follows their regions")
 
 
 def _out(sub: Subscriber, regions: list[str]) -> SubscriberOut:
@@ -63,6 +77,8 @@ def _out(sub: Subscriber, regions: list[str]) -> SubscriberOut:
         confirmed=sub.confirmed,
         left=sub.left,
         regions=regions,
+        timezone=sub.timezone,
+        timezone_chosen=sub.timezone_chosen,
     )
 
 
@@ -101,6 +117,7 @@ def add(
             locale=body.locale,
             tree=rt.tree,
             now=rt.now(),
+            timezone=body.timezone,
         )
     except SuppressedError as e:  # suppressed people come back only by their own confirmation
         raise HTTPException(409, {"error": "suppressed", "detail": e.reason}) from e
@@ -115,6 +132,25 @@ def add(
     if not created:
         response.status_code = 200
     return _out(sub, regions)
+
+
+@subscribers.patch(
+    "/{email}", response_model=SubscriberOut,
+    responses={404: {"description": "Unknown address"}, 422: {"description": "Not a zone"}},
+)  # fmt: skip
+def patch(email: Email, body: SubscriberPatch, session: SessionDep) -> SubscriberOut:
+    """Set the time zone a reader's edition follows (DIGEST_DAY at DIGEST_TIME there)."""
+    try:
+        found = set_subscriber_timezone(session, email=email, zone=body.timezone)
+    except InputError as e:
+        raise HTTPException(422, e.reason) from e
+    if found is None:
+        raise HTTPException(404, "no subscriber with this address")
+    sub, _zone = found
+    assert sub.id is not None
+    out = _out(sub, store.regions_of(session, subscriber_id=sub.id))
+    session.commit()
+    return out
 
 
 @subscribers.get("/{email}", responses={404: {"description": "Unknown address"}})

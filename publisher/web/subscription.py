@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
+from babel.dates import format_time, get_day_names
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -29,14 +30,18 @@ from publisher.i18n import gettext as _
 from publisher.i18n.context import base_language, set_locale
 from publisher.models import Subscriber, SubscriberStatus
 from publisher.pipeline import subscription as flow
-from publisher.store.subscribers import get_by_key, regions_of
+from publisher.regions.zones import check_zone, default_zone
+from publisher.schedule.times import parse_day, parse_time
+from publisher.store.subscribers import get_by_key, regions_of, set_timezone
 from publisher.store.subscribers import set_locale as set_subscriber_locale
 from publisher.web.coverage import coverage_root, form_tree, refused
 from publisher.web.deps import SessionDep, StateDep, WebState
 from publisher.web.locale import reader_locale
 from publisher.web.templating import render
+from publisher.web.zone_choices import zone_groups, zone_label
 
 router = APIRouter(include_in_schema=False)
+AUTO_ZONE = "auto"
 CSRF_MAX_AGE = 86_400
 MAX_REGIONS = 300
 
@@ -275,8 +280,25 @@ def _preferences_page(
         "checked": set(mine),
         "form_tree": form_tree(state.runtime.tree, state.settings.coverage, checked=mine),
         "subscriber_locale": state.settings.pick_locale(sub.locale),
+        **_zone_context(state, sub, mine),
     }
     return render(state.templates, request, "preferences.html", context)
+
+
+def _zone_context(state: WebState, sub: Subscriber, mine: list[str]) -> dict[str, object]:
+    """The time-zone select: the zones by area, the reader's selected, and when mail comes."""
+    tree, settings, here = state.runtime.tree, state.settings, current_locale()
+    automatic = default_zone(tree, mine) or settings.timezone
+    chosen = sub.timezone if sub.timezone_chosen and sub.timezone else None
+    day = get_day_names("wide", locale=here)[parse_day(settings.digest_day)]
+    at = format_time(parse_time(settings.digest_time), "short", locale=here)
+    return {
+        "zone_groups": zone_groups(tree, here, also=chosen),
+        "zone_selected": chosen or AUTO_ZONE,
+        "zone_automatic": zone_label(tree, automatic, here),
+        "zone_when": _("Your weekly email comes on %(day)s at %(time)s in this time zone.")
+        % {"day": day, "time": at},
+    }
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
@@ -297,6 +319,7 @@ def save_preferences(
     action: Annotated[str, Form(max_length=16)] = "save",
     regions: Annotated[list[str], Form()] = [],  # noqa: B006
     locale: Annotated[str, Form(max_length=16)] = "",
+    timezone: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse:
     sub = _subscriber(state, request, session, "preferences", token)
     if not _same_origin(request):
@@ -316,6 +339,10 @@ def save_preferences(
     outside = refused(tree, state.settings.coverage, regions[:MAX_REGIONS])
     if outside is not None:
         return _refused(state, request, outside, back=request.url.path)
+    try:
+        zone = None if timezone in ("", AUTO_ZONE) else check_zone(timezone)
+    except InputError:
+        return _bad_zone(state, request, timezone, back=request.url.path)
     chosen = sorted({tree.normalize(r) for r in regions[:MAX_REGIONS]})
     if locale and locale in state.settings.locale_list and locale != sub.locale:
         assert sub.id is not None
@@ -325,8 +352,26 @@ def save_preferences(
     flow.change_regions(session, subscriber=sub, regions=chosen, ip=ip, now=now)
     if not chosen:
         return _left(state, request, sub)
+    if timezone:  # a form without the select (an older page) leaves the zone as it is
+        assert sub.id is not None
+        set_timezone(session, subscriber_id=sub.id, zone=zone)
+        session.refresh(sub)
     return _preferences_page(
         state, request, session, sub, token, saved=_("Your choices are saved.")
+    )
+
+
+def _bad_zone(state: WebState, request: Request, value: str, *, back: str) -> HTMLResponse:
+    """400: the submitted time zone is not one; nothing was changed."""
+    return _notice(
+        state,
+        request,
+        _("Unknown time zone"),
+        _("%(value)s is not a time zone we know. Nothing was changed.")
+        % {"value": value if value.isprintable() else "?"},
+        _("Please go back and choose one from the list."),
+        links=[(_("Back to your choices"), back)],
+        status_code=400,
     )
 
 

@@ -1,0 +1,232 @@
+"""Editions and their readers: who is owed an edition, their windows, and the rows of a fire.
+
+A reader's next window starts at their latest edition's cutoff. ``add_editions`` inserts with
+ON CONFLICT DO NOTHING on (subscriber_id, week), so a re-run, a second scheduler or a crash
+mid-way never gives anyone a second edition of a week; ``owners`` then says whose rows are the
+caller's, and only those get a ledger row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from publisher.models import (
+    Delivery,
+    Digest,
+    Edition,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+)
+from publisher.store.deliveries import _insert as dialect_insert
+from publisher.store.deliveries import batched
+
+_E: sa.Table = Edition.__table__  # type: ignore[attr-defined]
+_S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
+_SUB: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
+_D: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+_CHUNK = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """An active subscriber as a fire sees them."""
+
+    id: int
+    locale: str
+    timezone: str | None
+
+
+def reader_page(
+    session: Session,
+    *,
+    after_id: int,
+    limit: int,
+    zone: str | None,
+    default_zone: str,
+    region: str | None = None,
+    subscriber_ids: Collection[int] | None = None,
+) -> list[Reader]:
+    """Active subscribers with id > ``after_id`` (keyset), of effective time zone ``zone``
+    (None: any; a NULL zone counts as ``default_zone``), following ``region`` if given."""
+    stmt = (
+        sa.select(_S.c.id, _S.c.locale, _S.c.timezone)
+        .where(_S.c.id > after_id, _S.c.status == SubscriberStatus.active)
+        .order_by(_S.c.id)
+        .limit(limit)
+    )
+    if zone is not None:
+        stmt = stmt.where(sa.func.coalesce(_S.c.timezone, default_zone) == zone)
+    if region is not None:
+        follows = sa.select(_SUB.c.subscriber_id).where(
+            _SUB.c.subscriber_id == _S.c.id, _SUB.c.region == region
+        )
+        stmt = stmt.where(follows.exists())
+    if subscriber_ids is not None:
+        stmt = stmt.where(_S.c.id.in_(list(subscriber_ids)))
+    return [Reader(int(i), str(loc), tz) for i, loc, tz in session.execute(stmt)]
+
+
+def followed(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The regions each subscriber follows."""
+    found: dict[int, list[str]] = defaultdict(list)
+    for part in batched(subscriber_ids, _CHUNK):
+        stmt = sa.select(_SUB.c.subscriber_id, _SUB.c.region).where(_SUB.c.subscriber_id.in_(part))
+        for sid, region in session.execute(stmt):
+            found[int(sid)].append(str(region))
+    return found
+
+
+def last_cutoffs(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each subscriber's latest edition cutoff (where their next window starts)."""
+    found: dict[int, datetime] = {}
+    for part in batched(subscriber_ids, _CHUNK):
+        stmt = (
+            select(Edition.subscriber_id, sa.func.max(col(Edition.cutoff)))
+            .where(col(Edition.subscriber_id).in_(part))
+            .group_by(col(Edition.subscriber_id))
+        )
+        for sid, cutoff in session.execute(stmt):
+            found[int(sid)] = _aware(cutoff)
+    return found
+
+
+def _aware(value: Any) -> datetime:
+    # An aggregate loses the column type: SQLite returns text, PostgreSQL a naive datetime.
+    from publisher.models import UTCDateTime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    result = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+    assert result is not None
+    return result
+
+
+def weeks_taken(
+    session: Session, *, subscriber_ids: Sequence[int], weeks: Collection[str]
+) -> set[tuple[int, str]]:
+    """Which (subscriber, week) pairs already have an edition."""
+    taken: set[tuple[int, str]] = set()
+    for part in batched(subscriber_ids, _CHUNK):
+        stmt = sa.select(_E.c.subscriber_id, _E.c.week).where(
+            _E.c.subscriber_id.in_(part), _E.c.week.in_(list(weeks))
+        )
+        taken.update((int(s), str(w)) for s, w in session.execute(stmt))
+    return taken
+
+
+def find_edition_digest(
+    session: Session, *, regions: str, week: str, window_start: datetime, cutoff: datetime
+) -> Digest | None:
+    """The frozen digest of this region set and window, if assembled."""
+    stmt = select(Digest).where(
+        col(Digest.regions) == regions,
+        col(Digest.week) == week,
+        col(Digest.window_start) == window_start,
+        col(Digest.window_end) == cutoff,
+    )
+    return session.exec(stmt).first()
+
+
+def add_editions(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert edition rows; a (subscriber, week) that has one already keeps it."""
+    if not rows:
+        return
+    stmt = dialect_insert(session)(_E).on_conflict_do_nothing(
+        index_elements=["subscriber_id", "week"]
+    )
+    for part in batched(rows, _CHUNK):
+        session.execute(stmt, part)
+
+
+def owners(
+    session: Session, *, week: str, digest_id: int, subscriber_ids: Sequence[int]
+) -> list[int]:
+    """Which of ``subscriber_ids`` have ``digest_id`` as their edition of ``week``."""
+    found: list[int] = []
+    for part in batched(subscriber_ids, _CHUNK):
+        stmt = sa.select(_E.c.subscriber_id).where(
+            _E.c.week == week, _E.c.digest_id == digest_id, _E.c.subscriber_id.in_(part)
+        )
+        found.extend(int(s) for s in session.execute(stmt).scalars())
+    return sorted(found)
+
+
+def editions_of_week(session: Session, *, week: str) -> list[Edition]:
+    """Every edition of ``week``."""
+    return list(session.exec(select(Edition).where(col(Edition.week) == week)))
+
+
+def digest_ids_of_weeks(session: Session, *, weeks: Collection[str]) -> list[int]:
+    """The frozen digests the editions of ``weeks`` point at."""
+    stmt = (
+        sa.select(_E.c.digest_id)
+        .where(_E.c.week.in_(list(weeks)), _E.c.digest_id.is_not(None))
+        .distinct()
+    )
+    return sorted(int(d) for d in session.execute(stmt).scalars())
+
+
+def week_states(
+    session: Session, *, weeks: Collection[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per week, editions by state: ``no items`` (no digest) or their ledger row's state."""
+    stmt = (
+        sa.select(
+            _E.c.week,
+            sa.func.coalesce(
+                _D.c.state, sa.case((_E.c.digest_id.is_(None), "no items"), else_="unqueued")
+            ),
+            sa.func.count(),
+        )
+        .select_from(
+            _E.outerjoin(
+                _D, sa.and_(_D.c.subscriber_id == _E.c.subscriber_id, _D.c.week == _E.c.week)
+            )
+        )
+        .group_by(_E.c.week, _D.c.state, _E.c.digest_id.is_(None))
+    )
+    if weeks is not None:
+        stmt = stmt.where(_E.c.week.in_(list(weeks)))
+    table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for week, state, n in session.execute(stmt):
+        table[str(week)][str(state)] += int(n)
+    return {w: dict(states) for w, states in table.items()}
+
+
+def unsent_editions(
+    session: Session, *, week: str, region: str | None = None
+) -> list[tuple[int, int, int | None]]:
+    """(edition id, subscriber id, digest id) of ``week``'s editions with no message out yet:
+    every ledger row of its digest is still pending, or it has none (no items)."""
+    out_states = sa.select(_D.c.digest_id).where(_D.c.state != "pending").distinct()
+    stmt = sa.select(_E.c.id, _E.c.subscriber_id, _E.c.digest_id).where(
+        _E.c.week == week,
+        sa.or_(_E.c.digest_id.is_(None), _E.c.digest_id.not_in(out_states)),
+    )
+    if region is not None:
+        follows = sa.select(_SUB.c.subscriber_id).where(
+            _SUB.c.subscriber_id == _E.c.subscriber_id, _SUB.c.region == region
+        )
+        stmt = stmt.where(follows.exists())
+    return [(int(e), int(s), None if d is None else int(d)) for e, s, d in session.execute(stmt)]
+
+
+def drop_editions(session: Session, *, edition_ids: Sequence[int], week: str,
+                  subscriber_ids: Sequence[int]) -> None:  # fmt: skip
+    """Delete editions and their still-pending ledger rows (a rebuild)."""
+    for part in batched(subscriber_ids, _CHUNK):
+        session.execute(
+            sa.delete(_D).where(
+                _D.c.week == week, _D.c.subscriber_id.in_(part), _D.c.state == "pending"
+            )
+        )
+    for part in batched(edition_ids, _CHUNK):
+        session.execute(sa.delete(_E).where(_E.c.id.in_(part)))
