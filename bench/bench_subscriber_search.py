@@ -117,8 +117,8 @@ def main() -> int:
         build(rt, n)
         print(f"{n:,} subscribers built in {time.perf_counter() - t:.1f} s")
         middle = n // 2
-        with rt.engine.connect() as conn:
-            hexed = conn.execute(
+        with rt.engine.connect() as db:
+            hexed = db.execute(
                 sa.text("SELECT substr(md5(:g), 1, 6)"), {"g": str(middle + 1)}
             ).scalar_one()
         pages = [
