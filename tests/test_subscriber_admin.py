@@ -107,7 +107,7 @@ def test_a_persons_record_deliveries_bounces_and_outbox(runtime: Runtime) -> Non
         )  # fmt: skip
     with runtime.session() as session:
         lines = admin.recent_deliveries(session, subscriber_id=sid)
-        assert [(d.week, d.region, d.state) for d in lines] == [("2026-W47", "gt", "sent")]
+        assert [(d.week, d.regions, d.state) for d in lines] == [("2026-W47", ("gt",), "sent")]
         assert [b.diagnostic for b in admin.bounce_events(session, subscriber_id=sid)] == [
             "no such user"
         ]

@@ -234,7 +234,7 @@ def detail_page(
     context = {
         **HELPERS,
         "page_title": sub.email, "sub": sub,
-        "timezone": getattr(sub, "timezone", None),
+        "timezone": sub.timezone,
         "regions": store.regions_of(session, subscriber_id=sid),
         "consents": store.consents_of(session, subscriber_id=sid),
         "deliveries": admin_store.recent_deliveries(session, subscriber_id=sid),
