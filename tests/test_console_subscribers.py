@@ -138,6 +138,7 @@ def test_search_filters_and_keyset_pages(console: Console) -> None:
     for forged in ("-1", "0", "99999999999999999999", "abc"):
         r = console.client.get("/admin/subscribers", params={"before": forged})
         assert r.status_code == 400, forged
+    assert console.client.get("/admin/subscribers", params={"q": "a" * 400}).status_code == 400
     hostile = console.client.get("/admin/subscribers", params={"q": "%_\u202e<script>"})
     assert hostile.status_code == 200 and "<script>" not in hostile.text
 
