@@ -1,12 +1,14 @@
 """The console's subscriber pages at 1,000,000 subscribers on PostgreSQL: p50/p95 per page.
 
     .venv/bin/python bench/bench_subscriber_search.py [--subscribers 1000000] [--runs 20]
+                                                      [--import-lines 20000]
 
 Builds a fresh database (PUBLISHER_TEST_PG, default postgresql://postgres@127.0.0.1:5432/test
 as the admin connection) with set-based inserts (every subscriber follows one region, 100,000
 suppression entries, 5 ledger rows for the subscriber shown), logs an admin in through the
 form and times each GET page over HTTP (the app in-process, TestClient) next to a bare
-``SELECT 1``, then drops the database. "contains" is the one page without an index: it scans
+``SELECT 1``, then uploads a CSV of ``--import-lines`` new addresses to the import page twice
+(new, then a re-import of the same file) and drops the database. "contains" is the one page without an index: it scans
 ids newest first until a page is full, so a substring nobody has reads the whole table.
 """
 
@@ -96,10 +98,34 @@ def log_in(client: TestClient) -> None:
     assert client.post("/admin/login", data=data).status_code == 303
 
 
+def time_import(client: TestClient, lines: int) -> None:
+    """POST the same CSV twice to the import page: new addresses, then a re-import."""
+    body = "email,regions,status,locale\r\n" + "".join(
+        f"imported{i}@example.org,gt sv,pending,es\r\n" for i in range(lines)
+    )
+    form = client.get("/admin/subscribers/import").text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert found
+    for label in ("new", "again"):
+        t = time.perf_counter()
+        r = client.post(
+            "/admin/subscribers/import",
+            data={"csrf_token": found.group(1)},
+            files={"file": ("bench.csv", body.encode(), "text/csv")},
+        )
+        took = time.perf_counter() - t
+        assert r.status_code == 200, r.status_code
+        print(
+            f"import {lines:,} lines ({len(body) / 1e6:.1f} MB), {label}: {took:.1f} s, "
+            f"{lines / took:,.0f} lines/s"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--import-lines", type=int, default=20_000)
     args = parser.parse_args()
     n = args.subscribers
     name = f"bench_subs_{uuid.uuid4().hex[:8]}"
@@ -154,6 +180,8 @@ def main() -> int:
 
                 p50, p95 = timed(run, args.runs)
                 print(f"{label:38} {p50:8.2f} {p95:8.2f}")
+            if args.import_lines:
+                time_import(client, args.import_lines)
     finally:
         rt.close()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
