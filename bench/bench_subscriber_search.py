@@ -8,8 +8,8 @@ as the admin connection) with set-based inserts (every subscriber follows one re
 suppression entries, 5 ledger rows for the subscriber shown), logs an admin in through the
 form and times each GET page over HTTP (the app in-process, TestClient) next to a bare
 ``SELECT 1``, then uploads a CSV of ``--import-lines`` new addresses to the import page twice
-(new, then a re-import of the same file) and drops the database. "contains" is the one page without an index: it scans
-ids newest first until a page is full, so a substring nobody has reads the whole table.
+(new, then a re-import of the same file) and drops the database. "contains" reads the pg_trgm
+index of migration 0019 (three characters or more).
 """
 
 from __future__ import annotations
