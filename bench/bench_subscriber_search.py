@@ -155,7 +155,7 @@ def main() -> int:
             ("prefix 'jose.' + 6 hex (1 row)", f"/admin/subscribers?q=jose.{hexed}"),
             ("prefix 'zzz' (no match)", "/admin/subscribers?q=zzz"),
             ("contains 'example.net' (common)", "/admin/subscribers?q=example.net&match=contains"),
-            ("contains 'zzz' (no match: scan)", "/admin/subscribers?q=zzz&match=contains"),
+            ("contains 'zzz' (no match)", "/admin/subscribers?q=zzz&match=contains"),
             ("a person (5 ledger rows)", f"/admin/subscribers/{middle}"),
             ("add form", "/admin/subscribers/new"),
             ("import form", "/admin/subscribers/import"),
