@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from publisher.delivery.embedded import free_port
 from publisher.logs import configure_logging, event
+from publisher.pipeline.editions import fire_editions
 from publisher.runtime import Runtime
-from publisher.schedule import tasks
 from publisher.service.metrics import metrics_for
 from publisher.web import ops
 from tests.conftest import FixedClockRuntime
@@ -66,11 +66,9 @@ def test_healthz_is_503_naming_what_is_down(runtime: FixedClockRuntime) -> None:
 
 
 def test_metrics_expose_process_counters_and_the_ledger(runtime: FixedClockRuntime) -> None:
-    add_items_in_week(runtime, "2026-W48", REGION)  # visible in the week before the fire
+    add_items_in_week(runtime, "2026-W48", REGION)
     add_subscribers(runtime, 3)
-    tasks.queue_week(
-        runtime, region=REGION, week="2026-W47", fire=runtime.now(), now=runtime.now(), runner="t"
-    )
+    fire_editions(runtime, now=runtime.now(), zone=None, early=True, runner="t")
     metrics = metrics_for(runtime)
     assert metrics_for(runtime) is metrics  # one registry per runtime (serve shares it)
     metrics.messages.labels(region=REGION, outcome="sent").inc(2)

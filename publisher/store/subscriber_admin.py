@@ -5,8 +5,8 @@ no page costs more at the millionth subscriber than at the first. A prefix searc
 index on lower(email): on PostgreSQL the pattern index of migration 0019 (a left-anchored LIKE
 cannot use the default-collation unique index unless the database collation is "C"), on SQLite
 the unique lower(email) index through a range (addresses are ASCII, BINARY order). A substring
-search has no index: it scans ids newest first until a page is full, so a rare substring reads
-the whole table (see README, "Console").
+search reads the trigram index of 0019 on PostgreSQL (three characters or more); on SQLite, or
+where pg_trgm is missing, it scans ids newest first until a page is full.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ class SubscriberLine:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryLine:
-    """One ledger row of a subscriber with the digest it belongs to."""
+    """One ledger row of a subscriber with the edition (digest) it belongs to."""
 
     id: int
     week: str
-    region: str
+    regions: tuple[str, ...]  # the edition's region set
     state: str
     attempts: int
     sent_at: datetime | None
@@ -141,9 +141,9 @@ def regions_by_subscriber(session: Session, *, ids: Collection[int]) -> dict[int
 def recent_deliveries(
     session: Session, *, subscriber_id: int, limit: int = 20
 ) -> list[DeliveryLine]:
-    """A subscriber's latest ledger rows, newest first, with their digest's week and region."""
+    """A subscriber's latest ledger rows, newest first, with their edition's week and regions."""
     stmt = (
-        select(Delivery, Digest.week, Digest.region)
+        select(Delivery, Digest.week, Digest.region, Digest.regions)
         .join(Digest, col(Digest.id) == col(Delivery.digest_id))
         .where(col(Delivery.subscriber_id) == subscriber_id)
         .order_by(col(Delivery.id).desc())
@@ -151,10 +151,10 @@ def recent_deliveries(
     )
     return [
         DeliveryLine(
-            id=d.id or 0, week=week, region=region, state=d.state, attempts=d.attempts,
-            sent_at=d.sent_at, last_error=d.last_error,
+            id=d.id or 0, week=week, regions=tuple((regions or region).split()), state=d.state,
+            attempts=d.attempts, sent_at=d.sent_at, last_error=d.last_error,
         )
-        for d, week, region in session.exec(stmt)
+        for d, week, region, regions in session.exec(stmt)
     ]  # fmt: skip
 
 

@@ -41,6 +41,7 @@ router = APIRouter(include_in_schema=False)
 PAGE = 50
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 MAX_REGIONS = 300
+MIN_CONTAINS = 3
 CONSOLE_FORM = "console-1"
 STATUSES = tuple(SubscriberStatus)
 
@@ -123,9 +124,10 @@ def subscribers_page(
     status: str = "",
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
-    """Newest first, 50 a page; a prefix search reads an index, a substring search scans."""
+    """Newest first, 50 a page; prefix and substring searches read an index on PostgreSQL."""
     text = q.strip()
-    mode: Match = "contains" if match == "contains" else "prefix"
+    # Trigrams need three characters; shorter text would scan every address (see README).
+    mode: Match = "contains" if match == "contains" and len(text) >= MIN_CONTAINS else "prefix"
     wanted = status_of(status)
     rows = admin_store.search(
         session, text=text, match=mode, status=wanted, before_id=before, limit=PAGE + 1
@@ -232,7 +234,7 @@ def detail_page(
     context = {
         **HELPERS,
         "page_title": sub.email, "sub": sub,
-        "timezone": getattr(sub, "timezone", None),
+        "timezone": sub.timezone,
         "regions": store.regions_of(session, subscriber_id=sid),
         "consents": store.consents_of(session, subscriber_id=sid),
         "deliveries": admin_store.recent_deliveries(session, subscriber_id=sid),
@@ -279,7 +281,8 @@ def erase(
         error = _("The address you typed is not this subscriber's; nothing was erased.")
         return _erase_form(request, sub, user, error=error, status_code=400)
     now = state.runtime.now()
-    erase_subscriber(session, email=sub.email, now=now)
+    if not erase_subscriber(session, email=sub.email, now=now):
+        raise HTTPException(404)  # erased by someone else a moment ago
     audit.record(session, actor=user.email, action="erase", target=target(subscriber_id), at=now)
     flash(request, _("Erased. Only a hashed entry remains, so no import can add it again."))
     return RedirectResponse("/admin/subscribers", status_code=303)
