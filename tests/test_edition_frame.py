@@ -96,3 +96,21 @@ def test_the_frame_is_rendered_once_per_language() -> None:
                                 lambda it: renderer.item_fragment(it, "es"))  # fmt: skip
         assert f"G{n}" in made.html and "zq" not in made.html and "cut-" not in made.html
     assert len(renderer._frames) == 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name"]),
+    value=st.one_of(
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90),
+        st.text(" !\"'()<>@,;:=?aZ9.-_", max_size=90),
+        st.sampled_from(["=?utf-8?q?x?=", "a =?x", "Your news: Guatemala, week 48 of 2026"]),
+    ),
+)
+def test_the_plain_header_shortcut_folds_like_the_email_policy(name: str, value: str) -> None:
+    from email import policy
+
+    from publisher.email.message import fold_header
+
+    expected = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
+    assert fold_header(name, value) == expected

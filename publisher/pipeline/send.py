@@ -26,8 +26,8 @@ from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
 from publisher.email.outgoing import DigestMail
+from publisher.email.render import RenderedEmail
 from publisher.errors import DeliveryError
-from publisher.pipeline.digests import stored_rendition
 from publisher.pipeline.editions import FireReport, fire_editions, mail_of
 from publisher.runtime import Runtime
 from publisher.settings import Settings
@@ -35,6 +35,7 @@ from publisher.store import deliveries
 from publisher.store import editions as edition_store
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.digests import get_digest
+from publisher.store.edition_digests import digest_to_send
 
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
@@ -135,10 +136,15 @@ def digest_messenger(rt: Runtime) -> DigestMessenger:
 
     def load(digest_id: int, locale: str) -> DigestMail:
         with rt.session() as session:
-            digest = get_digest(session, digest_id=digest_id)
-            if digest is None:
-                raise LookupError(f"digest {digest_id} is not in the store")
-            rendered = stored_rendition(session, digest, locale)
+            found = digest_to_send(session, digest_id=digest_id, locale=locale)
+        if found is None:
+            raise LookupError(f"digest {digest_id} is not in the store")
+        digest, made = found
+        rendered = (
+            RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
+            if made is None or locale == digest.locale
+            else RenderedEmail(made.subject, made.html, made.text, made.locale)
+        )
         return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
 
     return DigestMessenger(load)

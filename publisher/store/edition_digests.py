@@ -104,3 +104,27 @@ def edition_owners(
         for sid, week, digest_id, cutoff in session.execute(stmt):
             found[(int(sid), str(week))] = (digest_id, cutoff)
     return found
+
+
+def digest_to_send(
+    session: Session, *, digest_id: int, locale: str
+) -> tuple[Digest, DigestRendition | None] | None:
+    """A digest (without its item list) and its rendition in ``locale`` if one was made, in one
+    query: a sender loads one per (digest, language), ten thousand per fire of many sets."""
+    wanted = [c for c in _D.c if c.name != "item_ids"]
+    rendition = (_R.c.subject, _R.c.html, _R.c.text, _R.c.locale, _R.c.created)
+    stmt = (
+        sa.select(*wanted, *(c.label(f"r_{c.name}") for c in rendition))
+        .select_from(_D.outerjoin(_R, sa.and_(_R.c.digest_id == _D.c.id, _R.c.locale == locale)))
+        .where(_D.c.id == digest_id)
+    )
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        return None
+    digest = Digest(**{c.name: row[c.name] for c in wanted})
+    if row["r_locale"] is None:
+        return digest, None
+    return digest, DigestRendition(
+        digest_id=digest_id, locale=row["r_locale"], subject=row["r_subject"],
+        html=row["r_html"], text=row["r_text"], created=row["r_created"],
+    )  # fmt: skip
