@@ -11,7 +11,7 @@ from publisher.pipeline import edition_writer
 from publisher.pipeline import editions as pipeline
 from publisher.pipeline.edition_tools import preview_edition, send_test_edition
 from publisher.pipeline.editions import fire_editions
-from publisher.store import editions as store
+from publisher.store import edition_digests as batches
 from publisher.store.notes import notes_of_week, set_note
 from tests.conftest import FixedClockRuntime
 from tests.edition_support import MONDAY, add_item, add_reader, editions_of, per_reader_week
@@ -44,20 +44,20 @@ def test_a_crash_between_chunks_leaves_whole_editions_and_the_rerun_finishes(
     for n in range(5):
         add_reader(runtime, f"c{n}@example.org", ["gt"])
     monkeypatch.setattr(edition_writer, "CHUNK", 2)
-    real, calls = store.owners, []
+    real, calls = batches.edition_owners, []
 
-    def dying(*args: object, **kwargs: object) -> list[int]:
+    def dying(*args: object, **kwargs: object) -> object:
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt("killed mid-fire")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline.store, "owners", dying)
+    monkeypatch.setattr(batches, "edition_owners", dying)
     with pytest.raises(KeyboardInterrupt):
         fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
     # The first chunk committed (editions with their ledger rows), the second rolled back.
     assert sum(per_reader_week(runtime).values()) == 2
-    monkeypatch.setattr(pipeline.store, "owners", real)
+    monkeypatch.setattr(batches, "edition_owners", real)
     again = fire_editions(runtime, now=MONDAY + timedelta(minutes=5), zone=None, runner="sched")
     assert (again.already, again.queued) == (2, 3)
     assert sum(per_reader_week(runtime).values()) == 5

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import css_inline
@@ -73,6 +74,67 @@ class RenderedEmail:
     language: str = ""
 
 
+_FRAMES = 64  # frames kept per renderer: languages x (footer or not) x "more items" counts
+_FRAME_VALUES = (
+    "subject", "preheader", "regions_label", "period_label", "count_label", "web_url", "note",
+    "email", "unsubscribe_url", "preferences_url", "section_name", "section_count",
+    "section_note",
+)  # fmt: skip
+_FRAME_PARTS = ("head", "note", "sections", "section", "section-note", "section-end", "item",
+                "tail")  # fmt: skip
+
+
+def _serialized(value: str, where: str) -> str:
+    """``value`` as the CSS inliner's HTML serializer writes it in a tag (``attr``), a title
+    or in text, after the parser normalised line breaks and NUL, so a filled frame equals an
+    inlined document."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("&", "&amp;")
+    value = value.replace("\xa0", "&nbsp;")
+    if where == "attr":
+        return value.replace('"', "&quot;").replace("\x00", "\ufffd")
+    value = value.replace("\x00", "\ufffd" if where == "title" else "")
+    return value.replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """The inlined edition document of one language, cut into its parts; each part is a list
+    of literal text and (value name, where: attr, title or text) holes."""
+
+    parts: dict[str, tuple[str | tuple[str, str], ...]]
+    item: tuple[str, str]  # the item row around its fragment
+
+    @classmethod
+    def cut(cls, page: str, key: str, mark: Mapping[str, str]) -> _Frame:
+        names = {v: k for k, v in mark.items()}
+        hole = re.compile("|".join(re.escape(v) for v in mark.values()))
+        pieces = re.split(f"<!--cut-{key}-([a-z-]+)-->", page)
+        found = dict(zip(["head", *pieces[1::2]], pieces[0::2], strict=True))
+        if sorted(found) != sorted(_FRAME_PARTS):
+            raise RuntimeError(f"edition.html is missing cut points: {sorted(found)}")
+        parts: dict[str, tuple[str | tuple[str, str], ...]] = {}
+        for name, text in found.items():
+            split: list[str | tuple[str, str]] = []
+            at = 0
+            for m in hole.finditer(text):
+                where = "text"
+                if text.rfind("<", 0, m.start()) > text.rfind(">", 0, m.start()):
+                    where = "attr"
+                elif text.rfind("<title>", 0, m.start()) > text.rfind("</title>", 0, m.start()):
+                    where = "title"
+                split += (text[at : m.start()], (names[m.group()], where))
+                at = m.end()
+            split.append(text[at:])
+            parts[name] = tuple(split)
+        before, _, after = found["item"].partition(f"<!--slot-{key}-->")
+        return cls(parts, (before, after))
+
+    def fill(self, part: str, values: Mapping[str, str]) -> str:
+        return "".join(
+            p if isinstance(p, str) else _serialized(values[p[0]], p[1]) for p in self.parts[part]
+        )
+
+
 class EmailRenderer:
     """The template environments and CSS inliner, built once and reused."""
 
@@ -94,6 +156,7 @@ class EmailRenderer:
         base = (templates_dir / "_base.html").read_text(encoding="utf-8")
         found = _STYLE.search(base)
         self._css = found.group(1) if found else ""
+        self._frames: dict[tuple[str, Branding, bool, int], _Frame] = {}
 
     def _both(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
         page = self._html.get_template(f"{name}.html").render(context)
@@ -132,22 +195,77 @@ class EmailRenderer:
         *,
         footer: bool = True,
     ) -> RenderedEmail:
-        """An edition composed from its items' fragments: only the frame around them (header,
-        notes, section headings, footer) is rendered here. ``footer=False``: the web copy."""
+        """An edition composed from its items' fragments and its language's frame (header,
+        notes, section headings, footer: rendered and inlined once, ``_Frame``), so an edition
+        costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy."""
+        frame = self._frame(content.locale, branding, footer=footer, more=content.more)
+        values = {
+            "subject": content.subject, "preheader": content.preheader,
+            "regions_label": content.regions_label, "period_label": content.period_label,
+            "count_label": content.count_label, "web_url": content.web_url,
+            "note": content.note, "email": marks.email,
+            "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
+        }  # fmt: skip
+        out = [frame.fill("head", values)]
+        if content.note:
+            out.append(frame.fill("note", values))
+        out.append(frame.fill("sections", values))
+        for section in content.sections:
+            part = {"section_name": section.name, "section_count": section.count_label,
+                    "section_note": section.note}  # fmt: skip
+            out.append(frame.fill("section", part))
+            if section.note:
+                out.append(frame.fill("section-note", part))
+            out.append(frame.fill("section-end", part))
+            for item in section.items:
+                before, after = frame.item
+                out += (before, fragment(item).html, after)
+        out.append(frame.fill("tail", values))
         slot_key = secrets.token_hex(8)
-        items = {it.id: it for s in content.sections for it in s.items}
         context = {
             "c": content, "b": branding, "footer": footer, "email": marks.email,
             "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
             "slot": lambda item_id: f"frag-{slot_key}-{item_id}",
         }  # fmt: skip
         with use_locale(content.locale):
-            page, text = self._both("edition", context)
-        for item_id, item in items.items():
-            made = fragment(item)
-            page = page.replace(f"<!--frag-{slot_key}-{item_id}-->", made.html, 1)
-            text = text.replace(f"frag-{slot_key}-{item_id}\n", made.text, 1)
-        return RenderedEmail(content.subject, page, text, content.locale)
+            text = self._text.get_template("edition.txt").render(context)
+        for section in content.sections:
+            for item in section.items:
+                text = text.replace(f"frag-{slot_key}-{item.id}\n", fragment(item).text, 1)
+        return RenderedEmail(content.subject, "".join(out), text, content.locale)
+
+    def _frame(self, locale: str, branding: Branding, *, footer: bool, more: int) -> _Frame:
+        key = (locale, branding, footer, more)
+        found = self._frames.get(key)
+        if found is None:
+            if len(self._frames) >= _FRAMES:
+                self._frames.clear()
+            found = self._frames[key] = self._render_frame(locale, branding, footer, more)
+        return found
+
+    def _render_frame(self, locale: str, branding: Branding, footer: bool, more: int) -> _Frame:
+        """edition.html rendered once with a marker for every value that differs between
+        editions, CSS inlined, then cut at its ``cut()`` points (one section, note, item)."""
+        key = secrets.token_hex(8)
+        mark = {name: f"zq{key}{n}qz" for n, name in enumerate(_FRAME_VALUES)}
+        item = SimpleNamespace(id=0)
+        section = SimpleNamespace(name=mark["section_name"], count_label=mark["section_count"],
+                                  note=mark["section_note"], items=(item,))  # fmt: skip
+        content = SimpleNamespace(
+            locale=locale, subject=mark["subject"], preheader=mark["preheader"],
+            regions_label=mark["regions_label"], period_label=mark["period_label"],
+            count_label=mark["count_label"], web_url=mark["web_url"], note=mark["note"],
+            sections=(section,), more=more,
+        )  # fmt: skip
+        context = {
+            "c": content, "b": branding, "footer": footer, "email": mark["email"],
+            "unsubscribe_url": mark["unsubscribe_url"],
+            "preferences_url": mark["preferences_url"], "slot": lambda _id: f"slot-{key}",
+            "cut": lambda name: f"cut-{key}-{name}",
+        }  # fmt: skip
+        with use_locale(locale):
+            page = self._html.get_template("edition.html").render(context)
+        return _Frame.cut(self._inliner.inline(page), key, mark)
 
     def confirmation(
         self, *, confirm_url: str, region_names: list[str], branding: Branding, locale: str = "en"

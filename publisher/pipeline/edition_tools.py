@@ -79,7 +79,8 @@ def preview_edition(
     lang = rt.settings.pick_locale(language)
     start = first_window_start(now)
     with rt.session() as session:
-        items = visible_between(session, after=start, until=now)
+        related = frozenset().union(*(tree.related(region) for region in chosen))
+        items = visible_between(session, after=start, until=now, regions=related)
         notes = notes_of_week(session, week=label)
     plan = plan_edition(tree, chosen, items, week=label, window_start=start, cutoff=now)
     marks = Placeholders.fresh()

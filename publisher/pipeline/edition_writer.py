@@ -2,15 +2,18 @@
 
 Small groups share a transaction (up to CHUNK readers), big ones are split into chunks; each
 frozen digest is made once per fire (or read back when another process made it first) and
-rendered once per language its readers need. Edition and ledger rows of a chunk go in together,
-both guarded by UNIQUE(subscriber_id, week), and only the rows this fire won get a ledger row.
+rendered once per language its readers need. A transaction writes its digests, renditions and
+edition rows with one statement each (publisher.store.edition_digests), not per group. Edition
+and ledger rows go in together, both guarded by UNIQUE(subscriber_id, week), and only the rows
+this fire won get a ledger row.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
@@ -19,13 +22,12 @@ from publisher.digest.editions import EditionPlan
 from publisher.email.message import message_id, sender
 from publisher.email.placeholders import Placeholders
 from publisher.errors import StoreError
-from publisher.models import Digest, DigestRendition
 from publisher.pipeline.edition_render import EditionRenderer, web_url
 from publisher.runtime import Runtime
+from publisher.store import edition_digests as batches
 from publisher.store import editions as store
 from publisher.store.deliveries import batched, enqueue
-from publisher.store.renditions import add_rendition, find_rendition
-from publisher.store.rows import add_unless_taken
+from publisher.store.edition_digests import DigestKey, StoredDigest
 
 if TYPE_CHECKING:
     from publisher.pipeline.editions import FireReport
@@ -52,8 +54,7 @@ class EditionWriter:
         self.domain = sender(rt.settings.from_).domain.lower()
         self.batch: list[tuple[EditionPlan, dict[str, list[int]]]] = []
         self.size = 0
-        self.frozen: dict[tuple[str, datetime], tuple[Digest, set[str]]] = {}
-        self.own: set[int] = set()  # digests this fire created: no rendition of them exists yet
+        self.frozen: dict[DigestKey, _Frozen] = {}
 
     def add(self, plan: EditionPlan, by_language: dict[str, list[int]]) -> None:
         report = self.report
@@ -77,99 +78,126 @@ class EditionWriter:
         if not self.batch:
             return
         with self.rt.session() as session:
-            for plan, by_language in self.batch:
-                self._write(session, plan, by_language)
+            self._freeze(session)
+            self._renditions(session)
+            self._write(session)
         self.batch, self.size = [], 0
 
-    def _write(
-        self, session: Session, plan: EditionPlan, by_language: dict[str, list[int]]
-    ) -> None:
-        """One group's edition rows (and, with items, its digest and ledger rows)."""
+    def _write(self, session: Session) -> None:
+        """The batch's edition rows in one insert; its ledger rows for the editions it won."""
         report = self.report
-        ids = [sid for part in by_language.values() for sid in part]
-        digest = None if plan.empty else self._digest(session, plan, by_language)
-        digest_id = None if digest is None else digest.id
-        base = {"week": plan.week, "window_start": plan.window_start, "cutoff": plan.cutoff,
-                "regions": " ".join(plan.regions), "created": report.cutoff, "early": self.early,
-                "digest_id": digest_id}  # fmt: skip
-        store.add_editions(session, rows=[{**base, "subscriber_id": sid} for sid in ids])
-        mine = set(store.owners(session, week=plan.week, digest_id=digest_id,
-                                cutoff=plan.cutoff, subscriber_ids=ids))  # fmt: skip
-        report.editions += len(mine)
-        if digest_id is None:
-            report.empty += len(mine)
+        rows: list[dict[str, object]] = []
+        for plan, by_language in self.batch:
+            base = {"week": plan.week, "window_start": plan.window_start, "cutoff": plan.cutoff,
+                    "regions": " ".join(plan.regions), "created": report.cutoff,
+                    "early": self.early, "digest_id": self._digest_id(plan)}  # fmt: skip
+            rows += [{**base, "subscriber_id": sid} for ids in by_language.values() for sid in ids]
+        store.add_editions(session, rows=rows)
+        held = batches.edition_owners(
+            session, weeks={plan.week for plan, _ in self.batch},
+            subscriber_ids=[int(str(row["subscriber_id"])) for row in rows],
+        )  # fmt: skip
+        for plan, by_language in self.batch:
+            digest_id, ours = self._digest_id(plan), (self._digest_id(plan), plan.cutoff)
+            mine = {sid for ids in by_language.values() for sid in ids
+                    if held.get((sid, plan.week)) == ours}  # fmt: skip
+            report.editions += len(mine)
+            if digest_id is None:
+                report.empty += len(mine)
+                continue
+            for language, part in sorted(by_language.items()):
+                added = enqueue(
+                    session, digest_id=digest_id, subscriber_ids=[s for s in part if s in mine],
+                    week=plan.week, locale=language,
+                    message_id=_message_ids(digest_id, self.domain),
+                )  # fmt: skip
+                report.queued += added
+                queued = report.queued_by_digest.get(digest_id, 0) + added
+                report.queued_by_digest[digest_id] = queued
+
+    def _digest_id(self, plan: EditionPlan) -> int | None:
+        return None if plan.empty else self.frozen[_key(plan)].digest.id
+
+    def _freeze(self, session: Session) -> None:
+        """Create the batch's new frozen digests (default language) in one insert, or use the
+        ones another process made first for the same region set and window; render ours once
+        their ids are known (the web copy's link holds the id) and store the bodies at once."""
+        rt, language = self.rt, self.rt.settings.default_locale
+        new: dict[DigestKey, EditionPlan] = {}
+        for plan, _ in self.batch:
+            if not plan.empty and _key(plan) not in self.frozen:
+                new.setdefault(_key(plan), plan)
+        if not new:
             return
-        for language, part in sorted(by_language.items()):
-            added = enqueue(
-                session, digest_id=digest_id, subscriber_ids=[s for s in part if s in mine],
-                week=plan.week, locale=language,
-                message_id=lambda sid: message_id(digest_id, sid, self.domain),
-            )  # fmt: skip
-            report.queued += added
-            report.queued_by_digest[digest_id] = report.queued_by_digest.get(digest_id, 0) + added
-
-    def _digest(
-        self, session: Session, plan: EditionPlan, by_language: dict[str, list[int]]
-    ) -> Digest:
-        key = (" ".join(plan.regions), plan.window_start)
-        found = self.frozen.get(key)
-        if found is None:
-            found = self.frozen[key] = (self._freeze(session, plan), set())
-        digest, languages = found
-        assert digest.id is not None
-        if digest.id not in self.report.digest_ids:
+        marks = {key: Placeholders.fresh().key for key in new}
+        batches.add_digests(session, [
+            {"region": plan.regions[0], "regions": key[0], "week": plan.week,
+             "status": ASSEMBLED, "window_start": plan.window_start, "window_end": plan.cutoff,
+             "item_ids": json.dumps(list(plan.item_ids)), "created": plan.cutoff,
+             "locale": language, "placeholder_key": marks[key], "subject": "", "html": "",
+             "text": ""}
+            for key, plan in new.items()
+        ])  # fmt: skip
+        found = batches.find_digests(session, new.keys())
+        bodies = []
+        for key, plan in new.items():
+            digest = found.get(key)
+            if digest is None:
+                raise StoreError(f"edition {key[0]} {plan.week} was taken, then not found")
+            own = digest.placeholder_key == marks[key]
+            self.frozen[key] = _Frozen(digest, own)
             self.report.digest_ids.append(digest.id)
-        for language in set(by_language) - languages - {digest.locale}:
-            self._rendition(session, digest, plan, language)
-            languages.add(language)
-        return digest
+            if own:
+                made = self.renderer.render(
+                    plan, language, marks=Placeholders.of(digest.placeholder_key),
+                    notes=self.notes[plan.week],
+                    web_url=web_url(rt.settings, rt.tokens, digest.id, language),
+                )  # fmt: skip
+                bodies.append({"id": digest.id, "subject": made.subject[:300],
+                               "html": made.html, "text": made.text})  # fmt: skip
+        batches.set_bodies(session, bodies)
 
-    def _freeze(self, session: Session, plan: EditionPlan) -> Digest:
-        """Create the frozen digest of ``plan`` (default language), or read the one another
-        process made first for the same region set and window."""
-        rt, regions = self.rt, " ".join(plan.regions)
-        language = rt.settings.default_locale
-        marks = Placeholders.fresh()
-        digest = Digest(
-            region=plan.regions[0], regions=regions, week=plan.week, status=ASSEMBLED,
-            window_start=plan.window_start, window_end=plan.cutoff,
-            item_ids=json.dumps(list(plan.item_ids)), created=plan.cutoff, locale=language,
-            placeholder_key=marks.key,
-        )  # fmt: skip
-        if not add_unless_taken(session, digest):
-            winner = store.find_edition_digest(
-                session, regions=regions, week=plan.week, window_start=plan.window_start,
-                cutoff=plan.cutoff,
+    def _renditions(self, session: Session) -> None:
+        """Each digest of the batch in every other language its readers need, stored once (a
+        rendition another process stored first is kept)."""
+        wanted: list[tuple[_Frozen, EditionPlan, str]] = []
+        for plan, by_language in self.batch:
+            if plan.empty:
+                continue
+            frozen = self.frozen[_key(plan)]
+            for language in sorted(set(by_language) - frozen.languages - {frozen.digest.locale}):
+                frozen.languages.add(language)
+                wanted.append((frozen, plan, language))
+        foreign = {frozen.digest.id for frozen, _, _ in wanted if not frozen.own}
+        done = batches.rendered_languages(session, foreign) if foreign else set()
+        rows = []
+        for frozen, plan, language in wanted:
+            digest = frozen.digest
+            if (digest.id, language) in done:
+                continue  # another process's digest, already rendered in it
+            made = self.renderer.render(
+                plan, language, marks=Placeholders.of(digest.placeholder_key),
+                notes=self.notes[plan.week],
+                web_url=web_url(self.rt.settings, self.rt.tokens, digest.id, language),
             )  # fmt: skip
-            if winner is None:
-                raise StoreError(f"edition {regions} {plan.week} was taken, then not found")
-            return winner
-        assert digest.id is not None
-        self.own.add(digest.id)
-        made = self.renderer.render(
-            plan, language, marks=marks, notes=self.notes[plan.week],
-            web_url=web_url(rt.settings, rt.tokens, digest.id, language),
-        )  # fmt: skip
-        digest.subject, digest.html, digest.text = made.subject[:300], made.html, made.text
-        session.add(digest)
-        session.flush()
-        return digest
+            rows.append({"digest_id": digest.id, "locale": language,
+                         "subject": made.subject[:300], "html": made.html, "text": made.text,
+                         "created": digest.created})  # fmt: skip
+        batches.add_renditions(session, rows)
 
-    def _rendition(
-        self, session: Session, digest: Digest, plan: EditionPlan, language: str
-    ) -> None:
-        """Store ``digest`` in ``language`` once (the digest row holds its own language)."""
-        assert digest.id is not None
-        if digest.id not in self.own and find_rendition(
-            session, digest_id=digest.id, locale=language
-        ):
-            return  # another process's digest, already rendered in it
-        made = self.renderer.render(
-            plan, language, marks=Placeholders.of(digest.placeholder_key),
-            notes=self.notes[plan.week],
-            web_url=web_url(self.rt.settings, self.rt.tokens, digest.id, language),
-        )  # fmt: skip
-        add_rendition(session, DigestRendition(
-            digest_id=digest.id, locale=language, subject=made.subject[:300], html=made.html,
-            text=made.text, created=digest.created,
-        ))  # fmt: skip
+
+@dataclass(slots=True)
+class _Frozen:
+    """A digest this fire uses, whether this fire made it, and the languages it has."""
+
+    digest: StoredDigest
+    own: bool
+    languages: set[str] = field(default_factory=set)
+
+
+def _message_ids(digest_id: int, domain: str) -> Callable[[int], str]:
+    return lambda subscriber_id: message_id(digest_id, subscriber_id, domain)
+
+
+def _key(plan: EditionPlan) -> DigestKey:
+    return (" ".join(plan.regions), plan.week, plan.window_start, plan.cutoff)

@@ -9,7 +9,7 @@ only takes due rows. Readers who joined since the last run get their first editi
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +26,8 @@ from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
 from publisher.email.outgoing import DigestMail
+from publisher.email.render import RenderedEmail
 from publisher.errors import DeliveryError
-from publisher.pipeline.digests import stored_rendition
 from publisher.pipeline.editions import FireReport, fire_editions, mail_of
 from publisher.runtime import Runtime
 from publisher.settings import Settings
@@ -35,6 +35,7 @@ from publisher.store import deliveries
 from publisher.store import editions as edition_store
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.digests import get_digest
+from publisher.store.edition_digests import digest_to_send
 
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
@@ -77,39 +78,57 @@ class SendReport:
 
 
 class DigestMessenger:
-    """The engine's Messenger: each digest's DigestMail, loaded once on first use (thread-safe).
+    """The engine's Messenger: each digest's DigestMail, loaded on first use (thread-safe).
 
+    Only the last ``size`` (digest, language) pairs are kept: the engine claims rows in id order
+    and a fire queues each group's rows together, so a digest is done with once its rows are,
+    and ten thousand region sets must not keep ten thousand bodies in memory.
     A digest's messages differ only in checked header values and base64 text, so when its first
     message is already in wire form (CRLF only, no line starting with a dot) all of them are,
     and they are marked ``WireReady`` so the transport need not scan each one again.
     """
 
-    def __init__(self, load: Callable[[int, str], DigestMail]) -> None:
+    def __init__(self, load: Callable[[int, str], DigestMail], *, size: int = 256) -> None:
         self._load = load
-        self._mails: dict[tuple[int, str], DigestMail] = {}
-        self._wire_ready: dict[tuple[int, str], bool] = {}
+        self._size = max(1, size)
+        self._mails: OrderedDict[tuple[int, str], _Loaded] = OrderedDict()
         self._lock = threading.Lock()
+        self.loads = 0
+
+    def _entry(self, digest_id: int, locale: str) -> _Loaded:
+        key = (digest_id, locale)
+        with self._lock:
+            found = self._mails.get(key)
+            if found is not None:
+                self._mails.move_to_end(key)
+                return found
+            found = self._mails[key] = _Loaded(self._load(digest_id, locale))
+            self.loads += 1
+            if len(self._mails) > self._size:
+                self._mails.popitem(last=False)
+            return found
 
     def mail(self, digest_id: int, locale: str = "en") -> DigestMail:
-        key = (digest_id, locale)
-        found = self._mails.get(key)
-        if found is None:
-            with self._lock:
-                found = self._mails.get(key) or self._load(digest_id, locale)
-                self._mails[key] = found
-        return found
+        return self._entry(digest_id, locale).mail
 
     def build(self, recipient: Recipient) -> bytes:
         row = recipient.row
-        message = self.mail(row.digest_id, row.locale).build(
+        entry = self._entry(row.digest_id, row.locale)
+        message = entry.mail.build(
             subscriber_id=row.subscriber_id, key=recipient.key, email=recipient.email,
             msg_id=row.message_id,
         )  # fmt: skip
-        key = (row.digest_id, row.locale)
-        ready = self._wire_ready.get(key)
-        if ready is None:
-            ready = self._wire_ready[key] = is_wire_ready(message)
-        return WireReady(message) if ready else message
+        if entry.wire_ready is None:
+            entry.wire_ready = is_wire_ready(message)
+        return WireReady(message) if entry.wire_ready else message
+
+
+@dataclass(slots=True)
+class _Loaded:
+    """A cached DigestMail and whether its messages are already in wire form (None: unknown)."""
+
+    mail: DigestMail
+    wire_ready: bool | None = None
 
 
 def digest_messenger(rt: Runtime) -> DigestMessenger:
@@ -117,10 +136,15 @@ def digest_messenger(rt: Runtime) -> DigestMessenger:
 
     def load(digest_id: int, locale: str) -> DigestMail:
         with rt.session() as session:
-            digest = get_digest(session, digest_id=digest_id)
-            if digest is None:
-                raise LookupError(f"digest {digest_id} is not in the store")
-            rendered = stored_rendition(session, digest, locale)
+            found = digest_to_send(session, digest_id=digest_id, locale=locale)
+        if found is None:
+            raise LookupError(f"digest {digest_id} is not in the store")
+        digest, made = found
+        rendered = (
+            RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
+            if made is None or locale == digest.locale
+            else RenderedEmail(made.subject, made.html, made.text, made.locale)
+        )
         return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
 
     return DigestMessenger(load)

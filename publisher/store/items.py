@@ -292,14 +292,21 @@ def count_items(session: Session) -> int:
     return int(session.execute(sa.select(sa.func.count()).select_from(Item)).scalar_one())
 
 
-def visible_between(session: Session, *, after: datetime, until: datetime) -> list[ItemPublic]:
+def visible_between(
+    session: Session, *, after: datetime, until: datetime, regions: Collection[str] | None = None
+) -> list[ItemPublic]:
     """Items that became visible in [after, until), with their tags: one fire's whole input
-    (half-open, so an item stamped exactly at a cutoff belongs to the next window only)."""
+    (half-open, so an item stamped exactly at a cutoff belongs to the next window only).
+    ``regions``: only items tagged with one of them (a preview of one region set reads its
+    related regions' items, not the whole window's)."""
     stmt = (
         select(Item)
         .where(col(Item.visible_at) >= after, col(Item.visible_at) < until)
         .order_by(col(Item.id))
     )
+    if regions is not None:
+        tagged = select(ItemRegion.item_id).where(col(ItemRegion.region).in_(sorted(regions)))
+        stmt = stmt.where(col(Item.id).in_(tagged))
     items = list(session.exec(stmt))
     tags = tags_of(session, item_ids=[i.id for i in items if i.id is not None])
     return [_public(i, tags.get(i.id or 0, [])) for i in items]

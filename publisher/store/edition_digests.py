@@ -1,0 +1,130 @@
+"""A fire's frozen digests and renditions written a page at a time, with Core statements.
+
+Thousands of region sets mean thousands of digests per fire; one ORM insert and flush (in a
+savepoint) per digest cost more than rendering it. Here a page of groups is inserted in one
+statement with ON CONFLICT DO NOTHING, read back in one query (another process may have made
+some first: theirs are kept and used), and the bodies, rendered once the ids are known (the web
+copy's link holds the id), are written in one executemany.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from publisher.models import Digest, DigestRendition, Edition
+from publisher.store.deliveries import _insert as dialect_insert
+from publisher.store.deliveries import batched
+
+_D: sa.Table = Digest.__table__  # type: ignore[attr-defined]
+_R: sa.Table = DigestRendition.__table__  # type: ignore[attr-defined]
+_E: sa.Table = Edition.__table__  # type: ignore[attr-defined]
+_CHUNK = 500
+
+DigestKey = tuple[str, str, datetime, datetime]  # regions, week, window_start, cutoff
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDigest:
+    """What a fire needs of a frozen digest: its id, language, markers and creation time."""
+
+    id: int
+    locale: str
+    placeholder_key: str | None
+    created: datetime
+
+
+def add_digests(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert digest rows; one whose (regions, week, window) another process made is skipped."""
+    stmt = dialect_insert(session)(_D).on_conflict_do_nothing()
+    for part in batched(rows, _CHUNK):
+        session.execute(stmt, list(part))
+
+
+def find_digests(session: Session, keys: Collection[DigestKey]) -> dict[DigestKey, StoredDigest]:
+    """The frozen digests of ``keys``, by key (absent: none)."""
+    found: dict[DigestKey, StoredDigest] = {}
+    cols = (_D.c.regions, _D.c.week, _D.c.window_start, _D.c.window_end)
+    for part in batched(sorted(keys), _CHUNK):
+        stmt = sa.select(*cols, _D.c.id, _D.c.locale, _D.c.placeholder_key, _D.c.created).where(
+            sa.tuple_(*cols).in_(part)
+        )
+        for regions, week, start, end, id_, locale, key, created in session.execute(stmt):
+            # aware datetimes compare and hash as instants, whatever their zone
+            found[(regions, week, start, end)] = StoredDigest(id_, locale, key, created)
+    return found
+
+
+def set_bodies(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write the rendered subject, HTML and text of digests this fire made (``id`` each)."""
+    stmt = (
+        sa.update(_D)
+        .where(_D.c.id == sa.bindparam("b_id"))
+        .values(
+            subject=sa.bindparam("b_subject"),
+            html=sa.bindparam("b_html"),
+            text=sa.bindparam("b_text"),
+        )
+    )
+    for part in batched(rows, _CHUNK):
+        session.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in part])
+
+
+def rendered_languages(session: Session, digest_ids: Collection[int]) -> set[tuple[int, str]]:
+    """The (digest, language) pairs already rendered (renditions made by any process)."""
+    found: set[tuple[int, str]] = set()
+    for part in batched(sorted(digest_ids), _CHUNK):
+        stmt = sa.select(_R.c.digest_id, _R.c.locale).where(_R.c.digest_id.in_(part))
+        found.update((int(d), str(loc)) for d, loc in session.execute(stmt))
+    return found
+
+
+def add_renditions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert renditions; one another process stored first is kept."""
+    stmt = dialect_insert(session)(_R).on_conflict_do_nothing()
+    for part in batched(rows, _CHUNK):
+        session.execute(stmt, list(part))
+
+
+def edition_owners(
+    session: Session, *, weeks: Collection[str], subscriber_ids: Sequence[int]
+) -> dict[tuple[int, str], tuple[int | None, datetime]]:
+    """Each (subscriber, week) edition of these readers: its digest and cutoff, so a fire can
+    tell the rows it wrote from a concurrent one's."""
+    found: dict[tuple[int, str], tuple[int | None, datetime]] = {}
+    for part in batched(subscriber_ids, _CHUNK):
+        stmt = sa.select(_E.c.subscriber_id, _E.c.week, _E.c.digest_id, _E.c.cutoff).where(
+            _E.c.week.in_(sorted(weeks)), _E.c.subscriber_id.in_(part)
+        )
+        for sid, week, digest_id, cutoff in session.execute(stmt):
+            found[(int(sid), str(week))] = (digest_id, cutoff)
+    return found
+
+
+def digest_to_send(
+    session: Session, *, digest_id: int, locale: str
+) -> tuple[Digest, DigestRendition | None] | None:
+    """A digest (without its item list) and its rendition in ``locale`` if one was made, in one
+    query: a sender loads one per (digest, language), ten thousand per fire of many sets."""
+    wanted = [c for c in _D.c if c.name != "item_ids"]
+    rendition = (_R.c.subject, _R.c.html, _R.c.text, _R.c.locale, _R.c.created)
+    stmt = (
+        sa.select(*wanted, *(c.label(f"r_{c.name}") for c in rendition))
+        .select_from(_D.outerjoin(_R, sa.and_(_R.c.digest_id == _D.c.id, _R.c.locale == locale)))
+        .where(_D.c.id == digest_id)
+    )
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        return None
+    digest = Digest(**{c.name: row[c.name] for c in wanted})
+    if row["r_locale"] is None:
+        return digest, None
+    return digest, DigestRendition(
+        digest_id=digest_id, locale=row["r_locale"], subject=row["r_subject"],
+        html=row["r_html"], text=row["r_text"], created=row["r_created"],
+    )  # fmt: skip

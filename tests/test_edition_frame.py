@@ -1,0 +1,116 @@
+"""The edition frame is rendered and CSS-inlined once per language, then filled per edition:
+the filled frame must equal rendering and inlining the whole edition document, for any text."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from publisher.digest.assembly import DigestItem
+from publisher.digest.edition_content import EditionContent, SectionContent
+from publisher.email.placeholders import Placeholders
+from publisher.email.render import Branding, EmailRenderer, RenderedEmail, default_renderer
+from publisher.i18n import use_locale
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+NASTY = st.sampled_from(["", "a & b", "<b>x</b>", '"q" \'s\'', "\xa0nbsp", "l1\r\nl2\rl3",
+                         "nul\x00", "\u202eevil", "&amp; &lt;", "Petén · Ñ"])  # fmt: skip
+VALUE = st.one_of(NASTY, TEXT)
+URL = st.builds(lambda s: f"https://news.example.org/editions/{s}",
+                st.text("ab&\"<>'% ", max_size=8))  # fmt: skip
+WHEN = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def item(n: int, title: str) -> DigestItem:
+    return DigestItem(id=n, title=title, summary="s & t", url=f"https://e.org/items/{n}",
+                      region_names=("Guatemala",), published=WHEN, date_label="Nov 30")  # fmt: skip
+
+
+@st.composite
+def contents(draw: st.DrawFn) -> EditionContent:
+    sections, n = [], 0
+    for _ in range(draw(st.integers(1, 3))):
+        items = []
+        for _ in range(draw(st.integers(0, 3))):
+            n += 1
+            items.append(item(n, draw(VALUE)))
+        sections.append(SectionContent(region="gt", name=draw(VALUE), note=draw(VALUE),
+                                       count_label=draw(VALUE), items=tuple(items)))  # fmt: skip
+    return EditionContent(
+        regions=("gt",), regions_label=draw(VALUE), week="2026-W48",
+        locale=draw(st.sampled_from(["en", "es", "pt"])), subject=draw(VALUE),
+        preheader=draw(VALUE), period_label=draw(VALUE), count_label=draw(VALUE),
+        web_url=draw(URL), note=draw(VALUE), sections=tuple(sections),
+        item_ids=tuple(range(1, n + 1)), more=draw(st.sampled_from([0, 1, 7])),
+    )  # fmt: skip
+
+
+def whole_document(renderer: EmailRenderer, c: EditionContent, b: Branding, marks: Placeholders,
+                   *, footer: bool) -> str:  # fmt: skip
+    """The edition as one Jinja render + one CSS inlining of the whole document (the old way)."""
+    context = {
+        "c": c, "b": b, "footer": footer, "email": marks.email,
+        "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
+        "slot": lambda item_id: f"frag-REF-{item_id}", "cut": lambda name: f"cut-REF-{name}",
+    }  # fmt: skip
+    with use_locale(c.locale):
+        page = renderer._html.get_template("edition.html").render(context)
+    page = re.sub(r"<!--cut-REF-[a-z-]+-->", "", renderer._inliner.inline(page))
+    for s in c.sections:
+        for it in s.items:
+            page = page.replace(
+                f"<!--frag-REF-{it.id}-->", renderer.item_fragment(it, c.locale).html, 1
+            )
+    return page
+
+
+@settings(max_examples=150, deadline=None)
+@given(content=contents(), footer=st.booleans(), site=VALUE, postal=VALUE)
+def test_a_filled_frame_equals_the_whole_document_inlined(
+    content: EditionContent, footer: bool, site: str, postal: str
+) -> None:
+    renderer = default_renderer()
+    branding = Branding(site, "https://news.example.org", postal)
+    marks = Placeholders.fresh()
+    made: RenderedEmail = renderer.edition(
+        content, branding, marks, lambda it: renderer.item_fragment(it, content.locale),
+        footer=footer,
+    )  # fmt: skip
+    assert made.html == whole_document(renderer, content, branding, marks, footer=footer)
+
+
+def test_the_frame_is_rendered_once_per_language() -> None:
+    renderer = EmailRenderer()
+    branding = Branding("Site", "https://news.example.org", "Street 1")
+    for n in range(5):
+        content = EditionContent(
+            regions=("gt",), regions_label=f"R{n}", week="2026-W48", locale="es",
+            subject=f"S{n}", preheader="p", period_label="w", count_label="1", web_url="https://x/",
+            note="", sections=(SectionContent("gt", f"G{n}", "", "1", (item(n + 1, "t"),)),),
+            item_ids=(n + 1,), more=0,
+        )  # fmt: skip
+        made = renderer.edition(content, branding, Placeholders.fresh(),
+                                lambda it: renderer.item_fragment(it, "es"))  # fmt: skip
+        assert f"G{n}" in made.html and "zq" not in made.html and "cut-" not in made.html
+    assert len(renderer._frames) == 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name"]),
+    value=st.one_of(
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90),
+        st.text(" !\"'()<>@,;:=?aZ9.-_", max_size=90),
+        st.sampled_from(["=?utf-8?q?x?=", "a =?x", "Your news: Guatemala, week 48 of 2026"]),
+    ),
+)
+def test_the_plain_header_shortcut_folds_like_the_email_policy(name: str, value: str) -> None:
+    from email import policy
+
+    from publisher.email.message import fold_header
+
+    expected = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
+    assert fold_header(name, value) == expected
