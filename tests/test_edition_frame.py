@@ -15,7 +15,7 @@ from publisher.email.placeholders import Placeholders
 from publisher.email.render import Branding, EmailRenderer, RenderedEmail, default_renderer
 from publisher.i18n import use_locale
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 NASTY = st.sampled_from(["", "a & b", "<b>x</b>", '"q" \'s\'', "\xa0nbsp", "l1\r\nl2\rl3",
                          "nul\x00", "\u202eevil", "&amp; &lt;", "Petén · Ñ"])  # fmt: skip
 VALUE = st.one_of(NASTY, TEXT)
@@ -114,3 +114,21 @@ def test_the_plain_header_shortcut_folds_like_the_email_policy(name: str, value:
 
     expected = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
     assert fold_header(name, value) == expected
+
+
+def test_the_messenger_keeps_only_the_last_digests() -> None:
+    """Rows are claimed in id order, so a bounded cache loads each digest once per run of its
+    rows, and ten thousand region sets do not keep ten thousand bodies."""
+    from publisher.pipeline.send import DigestMessenger
+
+    made: list[tuple[int, str]] = []
+
+    def load(digest_id: int, locale: str) -> object:
+        made.append((digest_id, locale))
+        return object()
+
+    messenger = DigestMessenger(load, size=2)  # type: ignore[arg-type]
+    for digest_id in [1, 1, 2, 2, 1, 3, 3, 1, 2]:
+        messenger.mail(digest_id, "en")
+    assert made == [(1, "en"), (2, "en"), (3, "en"), (2, "en")]
+    assert messenger.loads == 4 and len(messenger._mails) == 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ from publisher.pipeline.edition_render import EditionRenderer, web_url
 from publisher.runtime import Runtime
 from publisher.store import edition_digests as batches
 from publisher.store import editions as store
-from publisher.store.deliveries import batched, enqueue
+from publisher.store.deliveries import Queued, batched, enqueue_many
 from publisher.store.edition_digests import DigestKey, StoredDigest
 
 if TYPE_CHECKING:
@@ -97,6 +96,7 @@ class EditionWriter:
             session, weeks={plan.week for plan, _ in self.batch},
             subscriber_ids=[int(str(row["subscriber_id"])) for row in rows],
         )  # fmt: skip
+        queued: list[Queued] = []
         for plan, by_language in self.batch:
             digest_id, ours = self._digest_id(plan), (self._digest_id(plan), plan.cutoff)
             mine = {sid for ids in by_language.values() for sid in ids
@@ -105,15 +105,13 @@ class EditionWriter:
             if digest_id is None:
                 report.empty += len(mine)
                 continue
-            for language, part in sorted(by_language.items()):
-                added = enqueue(
-                    session, digest_id=digest_id, subscriber_ids=[s for s in part if s in mine],
-                    week=plan.week, locale=language,
-                    message_id=_message_ids(digest_id, self.domain),
-                )  # fmt: skip
-                report.queued += added
-                queued = report.queued_by_digest.get(digest_id, 0) + added
-                report.queued_by_digest[digest_id] = queued
+            queued += [
+                Queued(digest_id, sid, message_id(digest_id, sid, self.domain), language, plan.week)
+                for language, ids in sorted(by_language.items()) for sid in ids if sid in mine
+            ]  # fmt: skip
+        for digest_id, added in enqueue_many(session, queued).items():
+            report.queued += added
+            report.queued_by_digest[digest_id] = report.queued_by_digest.get(digest_id, 0) + added
 
     def _digest_id(self, plan: EditionPlan) -> int | None:
         return None if plan.empty else self.frozen[_key(plan)].digest.id
@@ -193,10 +191,6 @@ class _Frozen:
     digest: StoredDigest
     own: bool
     languages: set[str] = field(default_factory=set)
-
-
-def _message_ids(digest_id: int, domain: str) -> Callable[[int], str]:
-    return lambda subscriber_id: message_id(digest_id, subscriber_id, domain)
 
 
 def _key(plan: EditionPlan) -> DigestKey:

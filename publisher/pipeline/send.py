@@ -34,8 +34,7 @@ from publisher.settings import Settings
 from publisher.store import deliveries
 from publisher.store import editions as edition_store
 from publisher.store.delivery_counts import counts as delivery_counts
-from publisher.store.digests import get_digest
-from publisher.store.edition_digests import digest_to_send
+from publisher.store.edition_digests import digest_summaries, digest_to_send
 
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
@@ -168,9 +167,9 @@ def _digest_reports(rt: Runtime, fires: Sequence[FireReport]) -> list[DigestRepo
             queued[digest_id] += n
     with rt.session() as session:
         ids = sorted(set(edition_store.digest_ids_of_weeks(session, weeks=weeks)) | set(queued))
-        digests = [d for d in (get_digest(session, digest_id=i) for i in ids) if d is not None]
+        digests = digest_summaries(session, ids)
     reports = [
-        DigestReport(d.regions or d.region, d.week, d.status, d.id, d.subject, queued[d.id or 0])
+        DigestReport(d.regions or d.region, d.week, d.status, d.id, d.subject, queued[d.id])
         for d in digests
     ]
     _fill_counts(rt, reports)

@@ -212,6 +212,60 @@ def enqueue(
     return added
 
 
+_UNNEST_MANY = sa.text(
+    "INSERT INTO deliveries (digest_id, subscriber_id, state, attempts, last_error, message_id,"
+    " locale, week) SELECT u.did, u.sid, :state, 0, '', u.mid, u.loc, u.week"
+    " FROM unnest(CAST(:digest_ids AS integer[]), CAST(:subscriber_ids AS integer[]),"
+    " CAST(:message_ids AS text[]), CAST(:locales AS text[]), CAST(:weeks AS text[]))"
+    " AS u(did, sid, mid, loc, week) ON CONFLICT DO NOTHING"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One ledger row to add: an edition's digest, its reader, Message-ID, language and week."""
+
+    digest_id: int
+    subscriber_id: int
+    message_id: str
+    locale: str
+    week: str | None
+
+
+def enqueue_many(session: Session, rows: Sequence[Queued]) -> dict[int, int]:
+    """``enqueue`` for the rows of many digests at once (a fire's page of region sets: one
+    statement, not two per set); returns how many rows each digest got."""
+    added: dict[int, int] = defaultdict(int)
+    for part in batched(rows, _CHUNK):
+        digests = sorted({r.digest_id for r in part})
+        existing = {
+            (int(d), int(sid))
+            for d, sid in session.execute(
+                sa.select(T.c.digest_id, T.c.subscriber_id).where(
+                    T.c.digest_id.in_(digests),
+                    T.c.subscriber_id.in_([r.subscriber_id for r in part]),
+                )
+            )
+        }
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_UNNEST_MANY, {
+                "state": DeliveryState.pending, "digest_ids": [r.digest_id for r in part],
+                "subscriber_ids": [r.subscriber_id for r in part],
+                "message_ids": [r.message_id for r in part], "locales": [r.locale for r in part],
+                "weeks": [r.week for r in part],
+            })  # fmt: skip
+        else:
+            session.execute(_insert(session)(T).on_conflict_do_nothing(), [
+                {"digest_id": r.digest_id, "subscriber_id": r.subscriber_id,
+                 "state": DeliveryState.pending, "attempts": 0, "last_error": "",
+                 "message_id": r.message_id, "locale": r.locale, "week": r.week}
+                for r in part
+            ])  # fmt: skip
+        for r in {(r.digest_id, r.subscriber_id) for r in part} - existing:
+            added[r[0]] += 1
+    return dict(added)
+
+
 def refresh_statistics(session: Session) -> None:
     """Let PostgreSQL's planner see a large enqueue at once (ANALYZE; SQLite needs nothing).
 

@@ -128,3 +128,25 @@ def digest_to_send(
         digest_id=digest_id, locale=row["r_locale"], subject=row["r_subject"],
         html=row["r_html"], text=row["r_text"], created=row["r_created"],
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSummary:
+    """A digest as a send report lists it: no bodies (ten thousand of them are 300 MB)."""
+
+    id: int
+    region: str
+    regions: str
+    week: str
+    status: str
+    subject: str
+
+
+def digest_summaries(session: Session, digest_ids: Collection[int]) -> list[DigestSummary]:
+    """The digests of ``digest_ids`` without their bodies, by id."""
+    found: list[DigestSummary] = []
+    cols = (_D.c.id, _D.c.region, _D.c.regions, _D.c.week, _D.c.status, _D.c.subject)
+    for part in batched(sorted(digest_ids), _CHUNK):
+        stmt = sa.select(*cols).where(_D.c.id.in_(part)).order_by(_D.c.id)
+        found += [DigestSummary(*row) for row in session.execute(stmt)]
+    return found
