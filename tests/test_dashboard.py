@@ -113,7 +113,11 @@ def test_gathered_numbers_of_a_small_store(runtime: Runtime) -> None:
     assert dict(board.alerts.bounces) == {"hard": 1, "complaint": 1}  # the last 7 days only
     assert dict(board.sources) == {"total": 2, "paused": 0, "failing": 1}
     assert board.bounce_rate is None  # nothing was sent last week
-    assert [(z.zone, z.readers) for z in board.zones] == [("UTC", 7)]
+    # readers of a country get its main zone by default
+    assert [(z.zone, z.readers) for z in board.zones] == [
+        ("America/Guatemala", 4),
+        ("America/Tegucigalpa", 3),
+    ]
     assert board.alerts.held == ()
 
 
@@ -122,7 +126,8 @@ def test_zones_and_holds_on_the_dashboard(runtime: Runtime) -> None:
     now = rt.now()
     readers = add_subscribers(rt, 5, region="gt")
     with rt.session() as s:
-        for sid, tz in zip([i for i, _ in readers], ["America/Guatemala"] * 3 + ["Europe/Madrid"]):
+        zones_of = ["America/Guatemala"] * 3 + ["Europe/Madrid", None]  # None: TIMEZONE applies
+        for sid, tz in zip([i for i, _ in readers], zones_of, strict=True):
             s.execute(
                 sa.text("UPDATE subscribers SET timezone = :z WHERE id = :i"), {"z": tz, "i": sid}
             )

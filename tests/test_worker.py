@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from publisher.delivery.engine import EngineConfig
 from publisher.models import Delivery, DeliveryState
-from publisher.schedule import tasks
+from publisher.pipeline.editions import fire_editions
 from publisher.service.metrics import Metrics
 from publisher.service.worker import Worker, WorkerConfig
 from publisher.settings import Settings
@@ -36,16 +36,14 @@ from tests.service_support import (
 )
 
 REGION = "central-america"
-WEEK = "2026-W47"  # the week just ended at FIXED_NOW (Friday of W48) for a Monday digest
 
 
 def queue_digest(rt: FixedClockRuntime, n: int) -> dict[int, str]:
     """A digest of ``n`` recipients queued in the ledger: {subscriber id: address}."""
-    add_items_in_week(rt, "2026-W48", REGION)  # visible in the week before the fire
+    add_items_in_week(rt, "2026-W48", REGION)
     subscribers = dict(add_subscribers(rt, n))
-    outcome = tasks.queue_week(
-        rt, region=REGION, week=WEEK, fire=rt.now(), now=rt.now(), runner="test"
-    )
+    rt.fixed_now += timedelta(minutes=1)  # windows are half-open: items stamped now go next
+    outcome = fire_editions(rt, now=rt.now(), zone=None, early=True, runner="test")
     assert outcome.queued == n
     return subscribers
 
