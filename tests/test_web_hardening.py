@@ -71,6 +71,8 @@ def _get_paths(web: Web) -> list[str]:
         "week": "2026-W48",
         "path": "site.css",
         "email": "nobody@example.org",
+        "subscriber_id": "1",  # console pages: without a session they redirect, GET and HEAD alike
+        "source_id": "1",
     }
     paths = []
 
