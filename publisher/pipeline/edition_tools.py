@@ -154,21 +154,24 @@ def rebuild_week(
 ) -> RebuildReport:
     """Re-assemble ``week``'s editions of which no message went out, with cutoff ``now``: only
     a reader's latest edition (an older one is frozen by the one after it), re-cut from its
-    own window start so nothing between is lost."""
+    own window start so nothing between is lost.
+
+    The old editions are dropped in the very transaction that writes the new ones (see
+    ``fire_editions(replace=...)``): a crash at any point leaves either all of them or none
+    replaced, so the rebuild can just run again, and a first edition keeps its window start."""
     parse_week(week)
     slug = rt.tree.normalize(region) if region is not None else None
     with rt.session() as session:
         unsent = store.unsent_editions(session, week=week, region=slug)
         total = len(store.editions_of_week(session, week=week))
-        if unsent:
-            store.drop_editions(session, edition_ids=[e for e, _, _, _ in unsent], week=week,
-                                subscriber_ids=[s for _, s, _, _ in unsent])  # fmt: skip
     if not unsent:
         return RebuildReport(week, 0, total, None)
     starts = {s: start for _, s, _, start in unsent}
+    replace = {s: e for e, s, _, _ in unsent}
     fire = fire_editions(rt, now=now, zone=None, week=week, early=True, runner=runner,
-                         subscriber_ids=list(starts), starts=starts)  # fmt: skip
-    return RebuildReport(week, len(unsent), total - len(unsent), fire)
+                         subscriber_ids=list(starts), starts=starts, replace=replace)  # fmt: skip
+    dropped = len(unsent) - fire.already
+    return RebuildReport(week, dropped, total - dropped, fire)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ class EditionWriter:
 
     def __init__(
         self, rt: Runtime, report: FireReport, renderer: EditionRenderer,
-        notes: dict[str, dict[str, str]], *, early: bool,
+        notes: dict[str, dict[str, str]], *, early: bool, replacing: Replacing | None = None,
     ) -> None:  # fmt: skip
         self.rt, self.report, self.renderer, self.notes, self.early = (
             rt,
@@ -54,6 +54,7 @@ class EditionWriter:
         self.batch: list[tuple[EditionPlan, dict[str, list[int]]]] = []
         self.size = 0
         self.frozen: dict[DigestKey, _Frozen] = {}
+        self.replacing = replacing
 
     def add(self, plan: EditionPlan, by_language: dict[str, list[int]]) -> None:
         report = self.report
@@ -70,17 +71,42 @@ class EditionWriter:
                 piece[lang].append(sid)
             self.batch.append((plan, piece))
             self.size += len(part)
-            if self.size >= CHUNK:
+            if self.size >= CHUNK and self.replacing is None:
                 self.flush()
 
     def flush(self) -> None:
-        if not self.batch:
+        """Write the batch in one transaction. A rebuild (``replacing``) writes everything here,
+        once, after dropping the editions it replaces in the same transaction: a crash leaves
+        them all in place, and the rebuild can simply run again."""
+        replacing, self.replacing = self.replacing, None
+        if not self.batch and replacing is None:
             return
         with self.rt.session() as session:
+            if replacing is not None:
+                kept = store.replace_editions(session, week=replacing.week,
+                                              editions=replacing.editions)  # fmt: skip
+                self._leave_out(kept)
             self._freeze(session)
             self._renditions(session)
             self._write(session)
         self.batch, self.size = [], 0
+
+    def _leave_out(self, kept: set[int]) -> None:
+        """Take readers whose message left meanwhile (their edition stays) out of the batch."""
+        if not kept:
+            return
+        batch = []
+        for plan, by_language in self.batch:
+            rest: dict[str, list[int]] = {}
+            for lang, ids in by_language.items():
+                left = [s for s in ids if s not in kept]
+                self.report.already += len(ids) - len(left)
+                self.report.readers -= len(ids) - len(left)
+                if left:
+                    rest[lang] = left
+            if rest:
+                batch.append((plan, rest))
+        self.batch = batch
 
     def _write(self, session: Session) -> None:
         """The batch's edition rows in one insert; its ledger rows for the editions it won."""
@@ -182,6 +208,14 @@ class EditionWriter:
                          "subject": made.subject[:300], "html": made.html, "text": made.text,
                          "created": digest.created})  # fmt: skip
         batches.add_renditions(session, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Replacing:
+    """A rebuild: the editions of ``week`` it replaces (subscriber id -> edition id)."""
+
+    week: str
+    editions: dict[int, int]
 
 
 @dataclass(slots=True)

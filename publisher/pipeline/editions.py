@@ -22,10 +22,10 @@ from publisher.digest.windows import current_week, parse_week, previous_week, we
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import RenderedEmail
 from publisher.errors import InputError
-from publisher.models import Digest
+from publisher.models import Digest, ItemPublic
 from publisher.pipeline.digests import digest_mail
 from publisher.pipeline.edition_render import EditionRenderer
-from publisher.pipeline.edition_writer import EditionWriter
+from publisher.pipeline.edition_writer import EditionWriter, Replacing
 from publisher.runtime import Runtime
 from publisher.store import editions as store
 from publisher.store.deliveries import refresh_statistics
@@ -111,6 +111,7 @@ def fire_editions(
     runner: str,
     subscriber_ids: Collection[int] | None = None,
     starts: Mapping[int, datetime] | None = None,
+    replace: Mapping[int, int] | None = None,
 ) -> FireReport:
     """Assemble and queue the editions owed at ``now`` (the cutoff).
 
@@ -119,6 +120,10 @@ def fire_editions(
     just ended on each reader's clock, or the running one with ``early``). A held week is
     skipped by scheduled fires (``runner`` starting with "scheduler") and reported in ``held``.
     ``starts``: where given readers' windows start (a rebuild keeps the dropped edition's).
+    ``replace``: a rebuild of ``week``: subscriber id -> their edition of it to replace. Those
+    editions are dropped in the one transaction that writes the new ones (the whole fire is
+    then one transaction), so a crash leaves them in place; a reader no longer owed one
+    (left, follows nothing) just loses theirs.
 
     Windows are half-open, [start, cutoff). ``now`` must not be later than the clock: the fence
     below waits for every import that stamped items before it, and any import after it stamps
@@ -129,6 +134,11 @@ def fire_editions(
     default_tz = _tz(settings.timezone)
     check_week(week, now, _tz(zone) if zone else default_tz, early=early)
     report = FireReport(now, zone, slug, early, dry_run)
+    replacing = None
+    if replace:
+        if week is None or dry_run:
+            raise ValueError("a rebuild replaces the editions of one given week, for real")
+        replacing = Replacing(week, dict(replace))
     groups = _group_readers(
         rt,
         report,
@@ -139,16 +149,20 @@ def fire_editions(
         runner=runner,
         subscriber_ids=subscriber_ids,
         starts=starts or {},
+        replacing=replacing,
     )
-    if not groups:
+    if not groups and replacing is None:
         return report
     report.region_sets = len({key[0] for key in groups})
+    items: list[ItemPublic] = []
     with rt.session() as session:
         fence_stamps(session)
     with rt.session() as session:
-        items = visible_between(session, after=min(k[1] for k in groups), until=now)
+        if groups:
+            items = visible_between(session, after=min(k[1] for k in groups), until=now)
         notes = {w: notes_of_week(session, week=w) for w in {k[2] for k in groups}}
-    writer = EditionWriter(rt, report, EditionRenderer(settings, tree), notes, early=early)
+    writer = EditionWriter(rt, report, EditionRenderer(settings, tree), notes, early=early,
+                           replacing=replacing)  # fmt: skip
     for (regions, start, label), by_language in sorted(groups.items()):
         plan = plan_edition(tree, regions, items, week=label, window_start=start, cutoff=now)
         writer.add(plan, by_language)
@@ -164,11 +178,12 @@ def fire_editions(
 def _group_readers(
     rt: Runtime, report: FireReport, *, zone: str | None, region: str | None, week: str | None,
     early: bool, runner: str, subscriber_ids: Collection[int] | None,
-    starts: Mapping[int, datetime],
+    starts: Mapping[int, datetime], replacing: Replacing | None = None,
 ) -> dict[GroupKey, dict[str, list[int]]]:  # fmt: skip
     """The readers owed an edition, in keyset pages, grouped by (region set, start, week) and
     then by language. Labels only move forward: a reader whose latest edition is of this
-    week or a later one (an early send) has theirs already."""
+    week or a later one (an early send) has theirs already, unless it is the one a rebuild
+    replaces."""
     settings, tree, now = rt.settings, rt.tree, report.cutoff
     groups: dict[GroupKey, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     zones: dict[str | None, ZoneInfo] = {}
@@ -202,7 +217,12 @@ def _group_readers(
         for r in page:
             label = weeks[r.id]
             report.weeks.add(label)
-            if r.id in latest and latest[r.id] >= label:
+            replaced = replacing is not None and r.id in replacing.editions
+            if (
+                r.id in latest
+                and latest[r.id] >= label
+                and not (replaced and latest[r.id] == label)
+            ):
                 report.already += 1
                 continue
             if scheduled and held[label]:

@@ -9,7 +9,7 @@ caller's, and only those get a ledger row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from publisher.models import (
     Delivery,
     Digest,
+    DigestRendition,
     Edition,
     Subscriber,
     SubscriberStatus,
@@ -32,6 +33,8 @@ _E: sa.Table = Edition.__table__  # type: ignore[attr-defined]
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
 _SUB: sa.Table = Subscription.__table__  # type: ignore[attr-defined]
 _D: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+_G: sa.Table = Digest.__table__  # type: ignore[attr-defined]
+_R: sa.Table = DigestRendition.__table__  # type: ignore[attr-defined]
 _E2 = _E.alias("later")
 _CHUNK = 1_000
 
@@ -235,14 +238,51 @@ def unsent_editions(
     ]
 
 
-def drop_editions(session: Session, *, edition_ids: Sequence[int], week: str,
-                  subscriber_ids: Sequence[int]) -> None:  # fmt: skip
-    """Delete editions and their still-pending ledger rows (a rebuild)."""
+def replace_editions(session: Session, *, week: str, editions: Mapping[int, int]) -> set[int]:
+    """A rebuild's first writes, in the transaction that then writes the new editions: delete
+    the editions ``editions`` (subscriber id -> edition id, all of ``week``), their still-pending
+    ledger rows, and the frozen digests (with their renditions) that nothing refers to any more,
+    so a new edition of the same region set and window is assembled afresh, never from a stale
+    digest. A reader whose message of ``week`` left meanwhile (a ledger row no longer pending),
+    or who got a later edition meanwhile, keeps theirs; those readers are returned, and must
+    not be given a new one."""
+    subscriber_ids = sorted(editions)
     for part in batched(subscriber_ids, _CHUNK):
         session.execute(
             sa.delete(_D).where(
                 _D.c.week == week, _D.c.subscriber_id.in_(part), _D.c.state == "pending"
             )
         )
-    for part in batched(edition_ids, _CHUNK):
+    kept: set[int] = set()
+    for part in batched(subscriber_ids, _CHUNK):
+        stmt = sa.select(_D.c.subscriber_id).where(_D.c.week == week, _D.c.subscriber_id.in_(part))
+        kept.update(int(s) for s in session.execute(stmt).scalars())
+        ours = [editions[s] for s in part]
+        later = sa.select(_E.c.subscriber_id).where(
+            _E.c.id.in_(ours),
+            sa.select(_E2.c.id)
+            .where(_E2.c.subscriber_id == _E.c.subscriber_id, _E2.c.cutoff > _E.c.cutoff)
+            .exists(),
+        )
+        kept.update(int(s) for s in session.execute(later).scalars())
+    dropped = [editions[s] for s in subscriber_ids if s not in kept]
+    digests: set[int] = set()
+    for part in batched(dropped, _CHUNK):
+        stmt = sa.select(_E.c.digest_id).where(_E.c.id.in_(part), _E.c.digest_id.is_not(None))
+        digests.update(int(d) for d in session.execute(stmt).scalars())
         session.execute(sa.delete(_E).where(_E.c.id.in_(part)))
+    for part in batched(sorted(digests), _CHUNK):
+        used = {
+            int(d)
+            for d in session.execute(
+                sa.union(
+                    sa.select(_E.c.digest_id).where(_E.c.digest_id.in_(part)),
+                    sa.select(_D.c.digest_id).where(_D.c.digest_id.in_(part)),
+                )
+            ).scalars()
+        }
+        orphans = [d for d in part if d not in used]
+        if orphans:
+            session.execute(sa.delete(_R).where(_R.c.digest_id.in_(orphans)))
+            session.execute(sa.delete(_G).where(_G.c.id.in_(orphans)))
+    return kept
