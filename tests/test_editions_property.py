@@ -86,7 +86,7 @@ OPS = st.one_of(
     st.tuples(st.just("deliver")),
     st.tuples(st.just("delete"), st.integers(0, 30)),
 )  # fmt: skip
-EXAMPLES = int(os.environ.get("PROOF_EXAMPLES", "80"))
+EXAMPLES = int(os.environ.get("PROOF_EXAMPLES", "200"))
 
 
 @dataclass
@@ -126,6 +126,8 @@ class World:
         self.items: dict[int, ModelItem] = {}
         self.readers: dict[int, ModelReader] = {}
         self.checked: set[int] = set()  # editions rows already checked against the model
+        # the items of each frozen digest (by its placeholder key) when first assembled
+        self.frozen: dict[str, set[int]] = {}
         self.first_start: dict[int, datetime] = {}  # where each reader's chain starts, for good
         self.stories = 0
         self.fired = 0
@@ -393,9 +395,20 @@ class World:
         """An edition assembled by this step: its cutoff is now, its items are the model's."""
         reader = self.readers[e.subscriber_id]
         assert e.cutoff == self.cut_at
-        wanted = self.expected_items(reader.regions, e.window_start, e.cutoff)
-        assert set(ids) == wanted, (reader.regions, e.window_start, e.cutoff)
         canonical = " ".join(region_set(self.tree, reader.regions))
+        # An edition is frozen once per (region set, window): a second fire cutting at the very
+        # same instant shares the first one's digest, as it was then (a deletion in between
+        # notwithstanding; only a fixed clock cuts twice at one instant), unless a rebuild
+        # dropped it. A digest is known by its random marker key (SQLite may reuse an id).
+        digest = digests[e.digest_id] if e.digest_id is not None else None
+        mark = digest.placeholder_key if digest is not None else None
+        if mark is not None and mark in self.frozen:
+            wanted = self.frozen[mark]
+        else:
+            wanted = self.expected_items(reader.regions, e.window_start, e.cutoff)
+            if mark is not None:
+                self.frozen[mark] = wanted
+        assert set(ids) == wanted, (reader.regions, e.window_start, e.cutoff)
         assert e.regions == canonical
         if e.digest_id is not None:
             assert digests[e.digest_id].regions == canonical
@@ -414,11 +427,10 @@ def reset(rt: FixedClockRuntime) -> None:
                 conn.execute(table.delete())
 
 
-# Derandomized: the suite replays the same examples every run (random runs found the open case in
-# the closing note of 2026-12-01: a deleted item in the edition of a reader on PostgreSQL).
+# Random search (a new seed every run; --hypothesis-seed=N replays one); what it found is
+# replayed in REPLAYED above, on both engines, every run.
 @settings(
     max_examples=EXAMPLES,
-    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
@@ -461,6 +473,22 @@ REPLAYED = {
     # never-sent digest with the deleted item (a product bug). SQLite showed it too once the
     # model checked the rebuilt edition: it had been given the dropped row's id, so the model
     # took it for checked already (a model bug).
+    # 2026-12-01, SQLite, seed 2: two readers of the americas with first editions cut at
+    # Mon 30 Nov 08:00 by two fires at that instant (the UTC fire and a send), with an item
+    # deleted between them. Both editions have the same region set and window, so the second
+    # shares the first's frozen digest, deleted item included: what DESIGN.md says (frozen
+    # once per region set and window); the model expected the window recomputed (a model bug).
+    "two fires at one instant share a frozen edition": [
+        ("join", ["americas"], None),
+        ("import", "now", ["americas"], 1),
+        ("import", "now", ["americas"], 1),
+        ("fire", "UTC"),
+        ("send", None),
+        ("join", ["americas"], None),
+        ("delete", 0),
+        ("join", ["americas"], None),
+        ("send", None),
+    ],
     "deleted item in a same-instant rebuild": [
         ("join", ["americas"], None),
         ("import", "now", ["gt"], 1),
