@@ -27,6 +27,7 @@ from tests.conftest import FixedClockRuntime
 from tests.edition_support import MONDAY, add_item, add_reader, editions_of, ledger
 
 WEEK = "2026-W48"
+Unsent = tuple[int, int, int | None, datetime]
 FRIDAY = MONDAY - timedelta(days=3)
 FIRST_START = MONDAY - timedelta(days=7)  # the readers' first editions start a week before
 LATER = MONDAY + timedelta(days=1, hours=1)
