@@ -132,3 +132,44 @@ def test_the_messenger_keeps_only_the_last_digests() -> None:
         messenger.mail(digest_id, "en")
     assert made == [(1, "en"), (2, "en"), (3, "en"), (2, "en")]
     assert messenger.loads == 4 and len(messenger._mails) == 2
+
+
+def test_the_messenger_loads_a_claimed_chunk_with_one_call() -> None:
+    """``prepare`` loads every new (digest, language) of a chunk together; building its
+    messages then loads nothing more, and a digest already kept is not asked for again."""
+    from publisher.delivery.ledger import Claimed, Recipient
+    from publisher.pipeline.send import DigestMessenger
+
+    singles: list[tuple[int, str]] = []
+    batches: list[set[tuple[int, str]]] = []
+
+    class Mail:
+        def build(self, **kw: object) -> bytes:
+            return b"Subject: x\r\n\r\nbody\r\n"
+
+    def load(digest_id: int, locale: str) -> object:
+        singles.append((digest_id, locale))
+        return Mail()
+
+    def load_many(pairs: object) -> dict[tuple[int, str], object]:
+        batches.append(set(pairs))  # type: ignore[call-overload]
+        return {pair: Mail() for pair in pairs}  # type: ignore[attr-defined]
+
+    def chunk(*rows: tuple[int, str]) -> list[Recipient]:
+        return [
+            Recipient(Claimed(n, d, n, 1, datetime(2026, 12, 1, tzinfo=UTC), f"<{n}@x>", loc),
+                      f"r{n}@example.org", f"{n:032x}")
+            for n, (d, loc) in enumerate(rows, start=1)
+        ]  # fmt: skip
+
+    messenger = DigestMessenger(load, load_many=load_many)  # type: ignore[arg-type]
+    first = chunk((1, "en"), (1, "en"), (2, "en"), (2, "es"), (3, "en"))
+    messenger.prepare(first)
+    assert batches == [{(1, "en"), (2, "en"), (2, "es"), (3, "en")}]
+    for recipient in first:
+        messenger.build(recipient)
+    assert singles == []
+    messenger.prepare(chunk((3, "en"), (4, "pt")))
+    assert batches[1:] == [{(4, "pt")}]
+    messenger.build(chunk((5, "en"))[0])  # not prepared: loaded alone
+    assert singles == [(5, "en")] and messenger.loads == 6

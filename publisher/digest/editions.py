@@ -51,9 +51,8 @@ class EditionPlan:
 def region_set(tree: RegionTree, followed: Iterable[str]) -> tuple[str, ...]:
     """The canonical region set of ``followed``: without regions an ancestor already covers,
     in the tree's order (deterministic: the same set however it was chosen)."""
-    chosen = set(followed)
-    kept = {slug for slug in chosen if not chosen.intersection(tree.ancestors(slug))}
-    return tuple(r.slug for r in tree if r.slug in kept)
+    chosen = {slug for slug in followed if slug in tree}
+    return tree.in_order(slug for slug in chosen if chosen.isdisjoint(tree.ancestors(slug)))
 
 
 def in_window(item: ItemPublic, start: datetime, cutoff: datetime) -> bool:

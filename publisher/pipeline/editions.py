@@ -173,6 +173,7 @@ def _group_readers(
     groups: dict[GroupKey, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     zones: dict[str | None, ZoneInfo] = {}
     held: dict[str, bool] = {}
+    canonical: dict[frozenset[str], tuple[str, ...]] = {}  # a fire sees few distinct sets
     scheduled = runner.startswith("scheduler")
     after = 0
     while True:
@@ -208,7 +209,10 @@ def _group_readers(
             if scheduled and held[label]:
                 report.held.add(label)
                 continue
-            regions = region_set(tree, [x for x in follows.get(r.id, []) if x in tree])
+            followed = frozenset(follows.get(r.id, ()))
+            regions = canonical.get(followed)
+            if regions is None:
+                regions = canonical[followed] = region_set(tree, followed)
             start = starts.get(r.id) or cutoffs.get(r.id) or first_window_start(now)
             if not regions or start >= now:
                 continue
