@@ -98,20 +98,44 @@ def test_the_frame_is_rendered_once_per_language() -> None:
     assert len(renderer._frames) == 1
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     name=st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name"]),
     value=st.one_of(
         st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90),
         st.text(" !\"'()<>@,;:=?aZ9.-_", max_size=90),
         st.sampled_from(["=?utf-8?q?x?=", "a =?x", "Your news: Guatemala, week 48 of 2026"]),
+        st.lists(
+            st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=80),
+            min_size=1,
+            max_size=14,
+        ).map(" ".join),
+        st.lists(
+            st.sampled_from(
+                [
+                    "Your",
+                    "news:",
+                    "Antigua",
+                    "and",
+                    "Barbuda,",
+                    "x" * 70,
+                    "week",
+                    "49",
+                    "of",
+                    "2026",
+                ]
+            ),
+            max_size=20,
+        ).map(" ".join),
     ),
 )
 def test_the_plain_header_shortcut_folds_like_the_email_policy(name: str, value: str) -> None:
     from email import policy
 
-    from publisher.email.message import fold_header
+    from publisher.email.message import _PLAIN, fold_header
 
+    if name == "Subject" and not _PLAIN.fullmatch(value):
+        return  # written as encoded words (the next test)
     expected = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
     assert fold_header(name, value) == expected
 
@@ -173,3 +197,25 @@ def test_the_messenger_loads_a_claimed_chunk_with_one_call() -> None:
     assert batches[1:] == [{(4, "pt")}]
     messenger.build(chunk((5, "en"))[0])  # not prepared: loaded alone
     assert singles == [(5, "en")] and messenger.loads == 6
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_any_subject_folds_within_78_columns_and_reads_back_the_same(value: str) -> None:
+    """Subjects that are not plain ASCII are written as base64 encoded words; a mail reader
+    decodes exactly the text (the email package reads them back), and no line is too long."""
+    from email import message_from_bytes, policy
+
+    from publisher.email.message import _PLAIN, fold_header
+
+    folded = fold_header("Subject", value)
+    message = message_from_bytes(folded + b"\r\nbody\r\n", policy=policy.SMTP)
+    assert all(len(line) <= 78 for line in folded.split(b"\r\n"))
+    if not _PLAIN.fullmatch(value):
+        assert str(message["Subject"]) == value
