@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -219,3 +220,34 @@ def test_any_subject_folds_within_78_columns_and_reads_back_the_same(value: str)
     assert all(len(line) <= 78 for line in folded.split(b"\r\n"))
     if not _PLAIN.fullmatch(value):
         assert str(message["Subject"]) == value
+
+
+def test_a_fresh_process_loads_digests_to_send(tmp_path: Path) -> None:
+    """A worker's first act is loading digests: nothing has configured the ORM's mappers yet,
+    and the light model construction must work there too."""
+    import subprocess
+    import sys
+
+    from publisher.models import Digest
+    from publisher.runtime import Runtime
+    from publisher.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    rt = Runtime(Settings(_env_file=None, database_url=url, var_dir=tmp_path, secret_key="k"))
+    rt.migrate()
+    with rt.session() as session:
+        session.add(Digest(region="gt", regions="gt", week="2026-W49", status="assembled",
+                           subject="S", html="<p>h</p>", text="t", locale="en",
+                           window_start=datetime(2026, 11, 24, tzinfo=UTC),
+                           window_end=datetime(2026, 12, 1, tzinfo=UTC),
+                           created=datetime(2026, 12, 1, tzinfo=UTC)))  # fmt: skip
+    rt.close()
+    code = (
+        "import sys; from sqlmodel import Session, create_engine\n"
+        "from publisher.store.edition_digests import digests_to_send\n"
+        "with Session(create_engine(sys.argv[1])) as s:\n"
+        "    d, r = digests_to_send(s, [(1, 'en')])[(1, 'en')]\n"
+        "    print(d.id, d.region, d.subject, r)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True)
+    assert done.stdout.split() == ["1", "gt", "S", "None"], done.stderr[-2000:]

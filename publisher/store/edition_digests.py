@@ -120,6 +120,7 @@ def digests_to_send(
     (digest, language), in two queries per page: a sender loads the digests of a claimed chunk
     together, ten thousand per fire of many sets. Absent: no such digest."""
     wanted = [c for c in _D.c if c.name != "item_ids"]
+    sa.orm.configure_mappers()  # model_construct needs the mapped attributes ready (a fresh worker)
     ids = sorted({d for d, _ in pairs})
     digests: dict[int, Digest] = {}
     for part in batched(ids, _CHUNK):
