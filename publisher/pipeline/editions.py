@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from publisher.digest.editions import first_window_start, plan_edition, region_set
+from publisher.digest.editions import Planner, first_window_start, region_set
 from publisher.digest.windows import current_week, parse_week, previous_week, week_window, zone
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import RenderedEmail
@@ -149,8 +149,9 @@ def fire_editions(
         items = visible_between(session, after=min(k[1] for k in groups), until=now)
         notes = {w: notes_of_week(session, week=w) for w in {k[2] for k in groups}}
     writer = EditionWriter(rt, report, EditionRenderer(settings, tree), notes, early=early)
+    planner = Planner(tree, items)
     for (regions, start, label), by_language in sorted(groups.items()):
-        plan = plan_edition(tree, regions, items, week=label, window_start=start, cutoff=now)
+        plan = planner.plan(regions, week=label, window_start=start, cutoff=now)
         writer.add(plan, by_language)
     writer.flush()
     renderer = writer.renderer
