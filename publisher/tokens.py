@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,8 @@ class Tokens:
         self._stamp: tuple[int, bytes] = (-1, b"")
         # An edition's web copy: signed so ids cannot be walked, and never expiring (archives).
         self._editions = URLSafeSerializer(oldest_first, salt="publisher.edition")
+        signer = self._editions.make_signer(self._editions.salt)
+        self._edition_mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha1)
 
     def _purpose(self, purpose: str) -> Purpose:
         for known in PURPOSES:
@@ -94,8 +97,15 @@ class Tokens:
         return key, signed_at
 
     def edition(self, digest_id: int, language: str) -> str:
-        """The token of an edition's web copy in ``language`` (no subscriber in it)."""
-        return str(self._editions.dumps([int(digest_id), str(language)]))
+        """The token of an edition's web copy in ``language`` (no subscriber in it), in
+        itsdangerous's format but never compressed and signed by hand, ~10x faster (zlib's
+        set-up alone cost more; every edition of a fire of ten thousand region sets gets one)."""
+        listed = [int(digest_id), str(language)]
+        data = json.dumps(listed, ensure_ascii=False, separators=(",", ":"))
+        value = base64_encode(data.encode("utf-8"))
+        mac = self._edition_mac.copy()
+        mac.update(value)
+        return (value + b"." + base64_encode(mac.digest())).decode("ascii")
 
     def read_edition(self, token: str) -> tuple[int, str]:
         """(digest id, language) of an edition token; BadToken if forged or malformed."""

@@ -230,6 +230,29 @@ def test_one_message_that_cannot_be_built_is_skipped_not_fatal(runtime: Runtime)
     assert len(recorder.received()) == 9
 
 
+class _Preparing(_Messages):
+    """Messages whose chunk preparation fails (the store hiccups while loading digests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[int] = []
+
+    def prepare(self, recipients: list[Recipient]) -> None:
+        self.chunks.append(len(recipients))
+        raise RuntimeError("could not load the chunk's digests")
+
+
+def test_a_failed_chunk_preparation_still_sends_every_message(runtime: Runtime) -> None:
+    _queue(runtime, 25)
+    recorder = Recorder()
+    messages = _Preparing()
+    with smtp_server(recorder) as port:
+        stats = _engine(runtime, port, messages, EngineConfig(2, chunk_size=10)).run()
+    assert messages.chunks == [10, 10, 5]  # handed each claimed chunk before its messages
+    assert stats.sent == 25 and len(recorder.received()) == 25
+    assert set(states(runtime)) == {"sent"}
+
+
 def test_stop_finishes_in_flight_and_releases_the_rest(runtime: Runtime) -> None:
     _queue(runtime, 60)
     recorder = Recorder()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -98,20 +99,44 @@ def test_the_frame_is_rendered_once_per_language() -> None:
     assert len(renderer._frames) == 1
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     name=st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name"]),
     value=st.one_of(
         st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90),
         st.text(" !\"'()<>@,;:=?aZ9.-_", max_size=90),
         st.sampled_from(["=?utf-8?q?x?=", "a =?x", "Your news: Guatemala, week 48 of 2026"]),
+        st.lists(
+            st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=80),
+            min_size=1,
+            max_size=14,
+        ).map(" ".join),
+        st.lists(
+            st.sampled_from(
+                [
+                    "Your",
+                    "news:",
+                    "Antigua",
+                    "and",
+                    "Barbuda,",
+                    "x" * 70,
+                    "week",
+                    "49",
+                    "of",
+                    "2026",
+                ]
+            ),
+            max_size=20,
+        ).map(" ".join),
     ),
 )
 def test_the_plain_header_shortcut_folds_like_the_email_policy(name: str, value: str) -> None:
     from email import policy
 
-    from publisher.email.message import fold_header
+    from publisher.email.message import _PLAIN, fold_header
 
+    if name == "Subject" and not _PLAIN.fullmatch(value):
+        return  # written as encoded words (the next test)
     expected = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
     assert fold_header(name, value) == expected
 
@@ -132,3 +157,97 @@ def test_the_messenger_keeps_only_the_last_digests() -> None:
         messenger.mail(digest_id, "en")
     assert made == [(1, "en"), (2, "en"), (3, "en"), (2, "en")]
     assert messenger.loads == 4 and len(messenger._mails) == 2
+
+
+def test_the_messenger_loads_a_claimed_chunk_with_one_call() -> None:
+    """``prepare`` loads every new (digest, language) of a chunk together; building its
+    messages then loads nothing more, and a digest already kept is not asked for again."""
+    from publisher.delivery.ledger import Claimed, Recipient
+    from publisher.pipeline.send import DigestMessenger
+
+    singles: list[tuple[int, str]] = []
+    batches: list[set[tuple[int, str]]] = []
+
+    class Mail:
+        def build(self, **kw: object) -> bytes:
+            return b"Subject: x\r\n\r\nbody\r\n"
+
+    def load(digest_id: int, locale: str) -> object:
+        singles.append((digest_id, locale))
+        return Mail()
+
+    def load_many(pairs: object) -> dict[tuple[int, str], object]:
+        batches.append(set(pairs))  # type: ignore[call-overload]
+        return {pair: Mail() for pair in pairs}  # type: ignore[attr-defined]
+
+    def chunk(*rows: tuple[int, str]) -> list[Recipient]:
+        return [
+            Recipient(Claimed(n, d, n, 1, datetime(2026, 12, 1, tzinfo=UTC), f"<{n}@x>", loc),
+                      f"r{n}@example.org", f"{n:032x}")
+            for n, (d, loc) in enumerate(rows, start=1)
+        ]  # fmt: skip
+
+    messenger = DigestMessenger(load, load_many=load_many)  # type: ignore[arg-type]
+    first = chunk((1, "en"), (1, "en"), (2, "en"), (2, "es"), (3, "en"))
+    messenger.prepare(first)
+    assert batches == [{(1, "en"), (2, "en"), (2, "es"), (3, "en")}]
+    for recipient in first:
+        messenger.build(recipient)
+    assert singles == []
+    messenger.prepare(chunk((3, "en"), (4, "pt")))
+    assert batches[1:] == [{(4, "pt")}]
+    messenger.build(chunk((5, "en"))[0])  # not prepared: loaded alone
+    assert singles == [(5, "en")] and messenger.loads == 6
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_any_subject_folds_within_78_columns_and_reads_back_the_same(value: str) -> None:
+    """Subjects that are not plain ASCII are written as base64 encoded words; a mail reader
+    decodes exactly the text (the email package reads them back), and no line is too long."""
+    from email import message_from_bytes, policy
+
+    from publisher.email.message import _PLAIN, fold_header
+
+    folded = fold_header("Subject", value)
+    message = message_from_bytes(folded + b"\r\nbody\r\n", policy=policy.SMTP)
+    assert all(len(line) <= 78 for line in folded.split(b"\r\n"))
+    if not _PLAIN.fullmatch(value):
+        assert str(message["Subject"]) == value
+
+
+def test_a_fresh_process_loads_digests_to_send(tmp_path: Path) -> None:
+    """A worker's first act is loading digests: nothing has configured the ORM's mappers yet,
+    and the light model construction must work there too."""
+    import subprocess
+    import sys
+
+    from publisher.models import Digest
+    from publisher.runtime import Runtime
+    from publisher.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    rt = Runtime(Settings(_env_file=None, database_url=url, var_dir=tmp_path, secret_key="k"))
+    rt.migrate()
+    with rt.session() as session:
+        session.add(Digest(region="gt", regions="gt", week="2026-W49", status="assembled",
+                           subject="S", html="<p>h</p>", text="t", locale="en",
+                           window_start=datetime(2026, 11, 24, tzinfo=UTC),
+                           window_end=datetime(2026, 12, 1, tzinfo=UTC),
+                           created=datetime(2026, 12, 1, tzinfo=UTC)))  # fmt: skip
+    rt.close()
+    code = (
+        "import sys; from sqlmodel import Session, create_engine\n"
+        "from publisher.store.edition_digests import digests_to_send\n"
+        "with Session(create_engine(sys.argv[1])) as s:\n"
+        "    d, r = digests_to_send(s, [(1, 'en')])[(1, 'en')]\n"
+        "    print(d.id, d.region, d.subject, r)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True)
+    assert done.stdout.split() == ["1", "gt", "S", "None"], done.stderr[-2000:]

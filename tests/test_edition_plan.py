@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.digest.editions import in_window, plan_edition, plan_sections, region_set
+from publisher.digest.editions import (
+    Planner,
+    in_window,
+    plan_edition,
+    plan_sections,
+    region_set,
+)
 from publisher.models import ItemPublic
 from publisher.regions.tree import RegionTree
 
@@ -83,3 +89,26 @@ def test_every_item_of_the_regions_is_in_exactly_one_section(
     }  # fmt: skip
     assert set(shown) == belongs  # every item the reader's regions hold, and nothing else
     assert [s.region for s in sections] == [r for r in regions if r in {s.region for s in sections}]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sets=st.lists(st.lists(st.sampled_from(SLUGS), max_size=4), min_size=1, max_size=6),
+    tags=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(SLUGS), min_size=1, max_size=3),
+            st.integers(min_value=-9, max_value=9),  # days from the cutoff
+        ),
+        max_size=25,
+    ),
+)
+def test_the_fire_planner_plans_what_plan_edition_plans(
+    sets: list[list[str]], tags: list[tuple[list[str], int]]
+) -> None:
+    """One planner serves a whole fire; each of its plans equals ``plan_edition``'s."""
+    items = [item(n, t, CUT + timedelta(days=d, hours=n)) for n, (t, d) in enumerate(tags)]
+    planner = Planner(TREE, items)
+    for followed in sets:
+        regions = region_set(TREE, followed)
+        kwargs = {"week": "2026-W48", "window_start": START, "cutoff": CUT}
+        assert planner.plan(regions, **kwargs) == plan_edition(TREE, regions, items, **kwargs)  # type: ignore[arg-type]

@@ -55,7 +55,8 @@ class Store(Protocol):
 
 
 class Messenger(Protocol):
-    """Builds the complete bytes of one recipient's message."""
+    """Builds the complete bytes of one recipient's message (one with a ``prepare(recipients)``
+    method is handed each claimed chunk first, to load what the chunk needs at once)."""
 
     def build(self, recipient: Recipient) -> bytes: ...
 
@@ -216,11 +217,23 @@ class Engine:
                 after_id = 0  # one more pass from the start: rows come due or freed meanwhile
                 continue
             after_id = claim.last_id
+            self._prepare(claim.recipients)
             self._inflight.add(len(claim.recipients))
             for recipient in claim.recipients:
                 self._held.add(recipient.row.id)
                 self._jobs.put(Job(recipient))
         self._flush(self._collect(0))
+
+    def _prepare(self, recipients: Sequence[Recipient]) -> None:
+        """Let the messenger load what the chunk needs in one go; if that fails, each message
+        still loads its own (and fails alone)."""
+        prepare = getattr(self.messenger, "prepare", None)
+        if prepare is None:
+            return
+        try:
+            prepare(recipients)
+        except Exception:
+            log.exception("could not prepare a chunk of %d messages", len(recipients))
 
     def _collect(self, limit: int) -> list[Job]:
         """Finished jobs, once at most ``limit`` are in flight. While waiting, records what

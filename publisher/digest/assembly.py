@@ -6,6 +6,7 @@ parts, so rendering is a function of it and the branding alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -96,8 +97,9 @@ def count_label(n: int, locale: str) -> str:
         return ngettext("%(num)d new item", "%(num)d new items", n) % {"num": n}
 
 
+@functools.lru_cache(maxsize=256)
 def period_label(week: str, locale: str) -> str:
-    """Monday to Sunday of the week, e.g. "Nov 23 – 29, 2026"."""
+    """Monday to Sunday of the week, e.g. "Nov 23 – 29, 2026" (CLDR data, no catalog: cached)."""
     monday = week_start_date(week)
     return format_range(monday, monday + timedelta(days=6), pick_locale(locale))
 

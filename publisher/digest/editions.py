@@ -51,9 +51,8 @@ class EditionPlan:
 def region_set(tree: RegionTree, followed: Iterable[str]) -> tuple[str, ...]:
     """The canonical region set of ``followed``: without regions an ancestor already covers,
     in the tree's order (deterministic: the same set however it was chosen)."""
-    chosen = set(followed)
-    kept = {slug for slug in chosen if not chosen.intersection(tree.ancestors(slug))}
-    return tuple(r.slug for r in tree if r.slug in kept)
+    chosen = {slug for slug in followed if slug in tree}
+    return tree.in_order(slug for slug in chosen if chosen.isdisjoint(tree.ancestors(slug)))
 
 
 def in_window(item: ItemPublic, start: datetime, cutoff: datetime) -> bool:
@@ -101,3 +100,38 @@ def plan_edition(
     inside = [it for it in items if in_window(it, window_start, cutoff)]
     sections = plan_sections(tree, regions, inside)
     return EditionPlan(tuple(regions), week, window_start, cutoff, sections)
+
+
+class Planner:
+    """Plans many editions over one fire's items, as ``plan_edition`` would: the items are
+    ordered once and each region's related items listed once, since ten thousand region sets
+    share a few hundred regions."""
+
+    def __init__(self, tree: RegionTree, items: Iterable[ItemPublic]) -> None:
+        self.tree = tree
+        self.items = order_items(list(items))
+        self._members: dict[str, list[ItemPublic]] = {}
+
+    def _of(self, region: str) -> list[ItemPublic]:
+        found = self._members.get(region)
+        if found is None:
+            related = self.tree.related(region)
+            found = [it for it in self.items if not related.isdisjoint(it.regions)]
+            self._members[region] = found
+        return found
+
+    def plan(
+        self, regions: Sequence[str], *, week: str, window_start: datetime, cutoff: datetime
+    ) -> EditionPlan:
+        """The edition of ``regions`` over [window_start, cutoff)."""
+        placed: set[int] = set()
+        sections = []
+        for region in regions:
+            mine = tuple(
+                it for it in self._of(region)
+                if it.id not in placed and in_window(it, window_start, cutoff)
+            )  # fmt: skip
+            if mine:
+                placed.update(it.id for it in mine)
+                sections.append(Section(region, mine))
+        return EditionPlan(tuple(regions), week, window_start, cutoff, tuple(sections))

@@ -146,6 +146,7 @@ class EmailRenderer:
             "trim_blocks": True,
             "lstrip_blocks": True,
             "keep_trailing_newline": True,
+            "auto_reload": False,  # no stat() of the template per edition; templates ship fixed
         }
         self._html = i18n_jinja.install(Environment(autoescape=True, **common))
         # plain text only: "&amp;" would reach readers literally in text/plain

@@ -8,6 +8,7 @@ asyncio tasks each see their own, and the Jinja environments call ``gettext`` he
 from __future__ import annotations
 
 import contextvars
+import functools
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -21,8 +22,10 @@ _TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 _override: dict[str, NullTranslations] = {}
 
 
+@functools.lru_cache(maxsize=256)
 def base_language(tag: str) -> str:
-    """The language of a BCP 47 tag, lower case: "es-CL" -> "es", "pt_BR" -> "pt"."""
+    """The language of a BCP 47 tag, lower case: "es-CL" -> "es", "pt_BR" -> "pt" (cached:
+    every reader and every section of a fire asks)."""
     tag = tag.strip()
     if not _TAG.fullmatch(tag):
         return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 
 from babel.dates import format_date, format_interval
@@ -30,4 +31,10 @@ def format_range(start: date, end: date, locale: str | None = None) -> str:
 
 def format_names(names: list[str], locale: str | None = None) -> str:
     """E.g. "Guatemala, El Salvador and Honduras" / "Guatemala, El Salvador y Honduras"."""
-    return format_list(names, locale=locale or current_locale()) if names else ""
+    return _names(tuple(names), locale or current_locale()) if names else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(names: tuple[str, ...], locale: str) -> str:
+    """Cached: an edition's subject and heading both name its regions, and Babel is slow."""
+    return format_list(list(names), locale=locale)

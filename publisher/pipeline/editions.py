@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from publisher.digest.editions import first_window_start, plan_edition, region_set
+from publisher.digest.editions import Planner, first_window_start, region_set
 from publisher.digest.windows import current_week, parse_week, previous_week, week_window, zone
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import RenderedEmail
@@ -163,8 +163,9 @@ def fire_editions(
         notes = {w: notes_of_week(session, week=w) for w in {k[2] for k in groups}}
     writer = EditionWriter(rt, report, EditionRenderer(settings, tree), notes, early=early,
                            replacing=replacing)  # fmt: skip
+    planner = Planner(tree, items)
     for (regions, start, label), by_language in sorted(groups.items()):
-        plan = plan_edition(tree, regions, items, week=label, window_start=start, cutoff=now)
+        plan = planner.plan(regions, week=label, window_start=start, cutoff=now)
         writer.add(plan, by_language)
     writer.flush()
     renderer = writer.renderer
@@ -188,6 +189,7 @@ def _group_readers(
     groups: dict[GroupKey, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     zones: dict[str | None, ZoneInfo] = {}
     held: dict[str, bool] = {}
+    canonical: dict[frozenset[str], tuple[str, ...]] = {}  # a fire sees few distinct sets
     scheduled = runner.startswith("scheduler")
     after = 0
     while True:
@@ -228,7 +230,10 @@ def _group_readers(
             if scheduled and held[label]:
                 report.held.add(label)
                 continue
-            regions = region_set(tree, [x for x in follows.get(r.id, []) if x in tree])
+            followed = frozenset(follows.get(r.id, ()))
+            regions = canonical.get(followed)
+            if regions is None:
+                regions = canonical[followed] = region_set(tree, followed)
             start = starts.get(r.id) or cutoffs.get(r.id) or first_window_start(now)
             if not regions or start >= now:
                 continue

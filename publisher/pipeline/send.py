@@ -28,13 +28,14 @@ from publisher.delivery.store import LedgerStore
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import RenderedEmail
 from publisher.errors import DeliveryError
+from publisher.models import Digest, DigestRendition
 from publisher.pipeline.editions import FireReport, fire_editions, mail_of
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store import deliveries
 from publisher.store import editions as edition_store
 from publisher.store.delivery_counts import counts as delivery_counts
-from publisher.store.edition_digests import digest_summaries, digest_to_send
+from publisher.store.edition_digests import digest_summaries, digests_to_send
 
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
@@ -81,18 +82,39 @@ class DigestMessenger:
 
     Only the last ``size`` (digest, language) pairs are kept: the engine claims rows in id order
     and a fire queues each group's rows together, so a digest is done with once its rows are,
-    and ten thousand region sets must not keep ten thousand bodies in memory.
+    and ten thousand region sets must not keep ten thousand bodies in memory. ``prepare`` (the
+    engine calls it with each claimed chunk, before its messages are queued) loads the chunk's
+    new digests together with ``load_many``, so ten-reader editions cost one query per chunk,
+    not one per edition while the sending threads wait. Loading happens outside the lock.
     A digest's messages differ only in checked header values and base64 text, so when its first
     message is already in wire form (CRLF only, no line starting with a dot) all of them are,
     and they are marked ``WireReady`` so the transport need not scan each one again.
     """
 
-    def __init__(self, load: Callable[[int, str], DigestMail], *, size: int = 256) -> None:
+    def __init__(
+        self,
+        load: Callable[[int, str], DigestMail],
+        *,
+        size: int = 1024,
+        load_many: Callable[[Collection[tuple[int, str]]], dict[tuple[int, str], DigestMail]]
+        | None = None,
+    ) -> None:
         self._load = load
+        self._load_many = load_many
         self._size = max(1, size)
         self._mails: OrderedDict[tuple[int, str], _Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0
+
+    def _keep(self, key: tuple[int, str], mail: DigestMail) -> _Loaded:
+        with self._lock:
+            found = self._mails.get(key)
+            if found is None:
+                found = self._mails[key] = _Loaded(mail)
+                self.loads += 1
+                while len(self._mails) > self._size:
+                    self._mails.popitem(last=False)
+            return found
 
     def _entry(self, digest_id: int, locale: str) -> _Loaded:
         key = (digest_id, locale)
@@ -101,11 +123,17 @@ class DigestMessenger:
             if found is not None:
                 self._mails.move_to_end(key)
                 return found
-            found = self._mails[key] = _Loaded(self._load(digest_id, locale))
-            self.loads += 1
-            if len(self._mails) > self._size:
-                self._mails.popitem(last=False)
-            return found
+        return self._keep(key, self._load(digest_id, locale))
+
+    def prepare(self, recipients: Sequence[Recipient]) -> None:
+        """Load the digests of a claimed chunk that are not cached yet, together."""
+        if self._load_many is None:
+            return
+        with self._lock:
+            missing = {(r.row.digest_id, r.row.locale) for r in recipients} - set(self._mails)
+        if missing:
+            for key, mail in self._load_many(missing).items():
+                self._keep(key, mail)
 
     def mail(self, digest_id: int, locale: str = "en") -> DigestMail:
         return self._entry(digest_id, locale).mail
@@ -133,20 +161,26 @@ class _Loaded:
 def digest_messenger(rt: Runtime) -> DigestMessenger:
     """A messenger reading digests from the store when first needed (also for scale-out workers)."""
 
-    def load(digest_id: int, locale: str) -> DigestMail:
-        with rt.session() as session:
-            found = digest_to_send(session, digest_id=digest_id, locale=locale)
-        if found is None:
-            raise LookupError(f"digest {digest_id} is not in the store")
-        digest, made = found
+    def made(digest: Digest, rendition: DigestRendition | None, locale: str) -> DigestMail:
         rendered = (
             RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
-            if made is None or locale == digest.locale
-            else RenderedEmail(made.subject, made.html, made.text, made.locale)
+            if rendition is None or locale == digest.locale
+            else RenderedEmail(rendition.subject, rendition.html, rendition.text, rendition.locale)
         )
         return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
 
-    return DigestMessenger(load)
+    def load_many(pairs: Collection[tuple[int, str]]) -> dict[tuple[int, str], DigestMail]:
+        with rt.session() as session:
+            found = digests_to_send(session, pairs)
+        return {key: made(digest, rendition, key[1]) for key, (digest, rendition) in found.items()}
+
+    def load(digest_id: int, locale: str) -> DigestMail:
+        found = load_many([(digest_id, locale)]).get((digest_id, locale))
+        if found is None:
+            raise LookupError(f"digest {digest_id} is not in the store")
+        return found
+
+    return DigestMessenger(load, load_many=load_many)
 
 
 def _fill_counts(rt: Runtime, reports: Sequence[DigestReport]) -> None:

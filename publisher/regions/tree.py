@@ -85,6 +85,8 @@ class RegionTree:
             for up in ups:
                 below[up].add(slug)
         self._descendants = {k: frozenset(v) for k, v in below.items()}
+        self._position = {r.slug: n for n, r in enumerate(self._order)}
+        self._related: dict[str, frozenset[str]] = {}
         self._aliases: dict[str, str] = {}
         for r in self._order:
             for key in (r.m49, r.iso2, r.iso3):
@@ -139,8 +141,16 @@ class RegionTree:
         return self._descendants[slug]
 
     def related(self, slug: str) -> frozenset[str]:
-        """Slugs whose items belong in slug's feed: itself, what contains it, what it contains."""
-        return self.descendants(slug) | {slug, *self._ancestors[slug]}
+        """Slugs whose items belong in slug's feed: itself, what contains it, what it contains
+        (kept: a fire of ten thousand region sets asks for the same few hundred)."""
+        found = self._related.get(slug)
+        if found is None:
+            found = self._related[slug] = self.descendants(slug) | {slug, *self._ancestors[slug]}
+        return found
+
+    def in_order(self, slugs: Iterable[str]) -> tuple[str, ...]:
+        """``slugs`` (known ones) in the tree's order: depth first, siblings by English name."""
+        return tuple(sorted(slugs, key=self._position.__getitem__))
 
     def depth(self, slug: str) -> int:
         """Distance from the root; world is 0."""

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import UnaryExpression
 from sqlmodel import Session
 
 from publisher.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
@@ -100,17 +102,24 @@ def _restored() -> dict[str, Any]:
     }
 
 
-def waiting(now: datetime) -> sa.ColumnElement[bool]:
+def waiting(now: datetime, *, state: sa.ColumnElement[Any] = T.c.state) -> sa.ColumnElement[bool]:
     """Rows waiting to be sent: pending, or deferred and due."""
     return sa.or_(
-        T.c.state == DeliveryState.pending,
-        sa.and_(T.c.state == DeliveryState.deferred, T.c.next_attempt <= now),
+        state == DeliveryState.pending,
+        sa.and_(state == DeliveryState.deferred, T.c.next_attempt <= now),
     )
 
 
-def due(now: datetime) -> sa.ColumnElement[bool]:
+def due(now: datetime, *, state: sa.ColumnElement[Any] = T.c.state) -> sa.ColumnElement[bool]:
     """Rows a sender may take now: waiting, and no live lease on them."""
-    return sa.and_(waiting(now), sa.or_(T.c.lease_until.is_(None), T.c.lease_until < now))
+    return sa.and_(
+        waiting(now, state=state), sa.or_(T.c.lease_until.is_(None), T.c.lease_until < now)
+    )
+
+
+def _unindexed(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``+column``: the same value, but SQLite will not pick an index on it for the term."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
 def count_waiting(
@@ -119,7 +128,7 @@ def count_waiting(
     """How many rows a run would take now (of ``digest_ids``; None: every digest)."""
     stmt = sa.select(sa.func.count()).where(waiting(now))
     if digest_ids is not None:
-        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
+        stmt = stmt.where(among(T.c.digest_id, digest_ids))
     return int(session.execute(stmt).scalar_one())
 
 
@@ -276,6 +285,28 @@ def refresh_statistics(session: Session) -> None:
         session.execute(sa.text(f"ANALYZE {T.name}"))
 
 
+def among(column: sa.ColumnElement[int], ids: Collection[int]) -> sa.ColumnElement[bool]:
+    """``column IN ids`` with runs of consecutive ids as ranges: a fire of ten thousand region
+    sets makes ten thousand consecutive digest ids, and a claim every 200 rows must not bind
+    ten thousand parameters."""
+    singles: list[int] = []
+    ranges: list[sa.ColumnElement[bool]] = []
+    ordered = sorted(set(ids))
+    at = 0
+    while at < len(ordered):
+        end = at
+        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
+            end += 1
+        if end - at >= 2:
+            ranges.append(column.between(ordered[at], ordered[end]))
+        else:
+            singles += ordered[at : end + 1]
+        at = end + 1
+    if singles:
+        ranges.append(column.in_(singles))
+    return sa.or_(*ranges) if ranges else sa.false()
+
+
 def claim_batch(
     session: Session,
     *,
@@ -295,9 +326,18 @@ def claim_batch(
     subscriber is re-checked: rows of inactive ones are skipped, undoing their claim. The caller
     commits before any message goes out.
     """
-    pick = sa.select(T.c.id).where(due(now), T.c.id > after_id).order_by(T.c.id).limit(limit)
-    if digest_ids is not None:
-        pick = pick.where(T.c.digest_id.in_(list(digest_ids)))
+    pick = sa.select(T.c.id).where(T.c.id > after_id).order_by(T.c.id).limit(limit)
+    sqlite_many = session.get_bind().dialect.name == "sqlite" and len(set(digest_ids or ())) > 1
+    if sqlite_many:
+        # Rows of many digests: walk the primary key from ``after_id``. Left to itself SQLite
+        # takes the state or digest index and sorts every waiting row for each claim of 200,
+        # which made a fire of ten thousand region sets quadratic (10 ms a claim at 20,000).
+        pick = pick.where(due(now, state=_unindexed(T.c.state)))
+        pick = pick.where(among(_unindexed(T.c.digest_id), digest_ids or ()))
+    else:
+        pick = pick.where(due(now))
+        if digest_ids is not None:
+            pick = pick.where(among(T.c.digest_id, digest_ids))
     stmt = sa.update(T).values(
         state=DeliveryState.sending,
         attempts=T.c.attempts + 1,
@@ -480,5 +520,5 @@ def resend_unknown(session: Session, *, digest_ids: Collection[int] | None = Non
         .values(state=DeliveryState.pending, claimed_by=None, lease_until=None, next_attempt=None)
     )
     if digest_ids is not None:
-        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
+        stmt = stmt.where(among(T.c.digest_id, digest_ids))
     return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
