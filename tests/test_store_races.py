@@ -13,12 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from publisher.models import Digest, DigestRun
+from publisher.models import Digest, ZoneFire
 from publisher.pipeline import digests as pipeline
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store.rows import add_unless_taken
-from publisher.store.schedule import start_run
+from publisher.store.schedule import start_fire
 from tests.conftest import FIXED_NOW
 
 WEEK = "2026-W48"
@@ -45,17 +45,17 @@ def test_the_second_session_to_insert_a_key_gets_false(runtime: Runtime) -> None
     assert rows == ["cr", "gt"]
 
 
-def test_a_second_scheduler_starting_the_same_run_joins_it(runtime: Runtime) -> None:
+def test_a_second_scheduler_starting_the_same_fire_joins_it(runtime: Runtime) -> None:
     with Session(runtime.engine) as first, Session(runtime.engine) as second:
-        # Both looked (no run yet), then the first inserted and committed.
-        run = DigestRun(region="gt", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="a")
-        assert add_unless_taken(first, run)
+        # Both looked (no fire yet), then the first inserted and committed.
+        fire = ZoneFire(zone="UTC", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="a")
+        assert add_unless_taken(first, fire)
         first.commit()
-        late = DigestRun(region="gt", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="b")
+        late = ZoneFire(zone="UTC", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="b")
         assert add_unless_taken(second, late) is False
         second.rollback()
-        joined = start_run(
-            second, region="gt", week=WEEK, fire_time=FIXED_NOW, now=FIXED_NOW, runner="b"
+        joined = start_fire(
+            second, zone="UTC", week=WEEK, fire_time=FIXED_NOW, now=FIXED_NOW, runner="b"
         )
         assert joined is not None and joined.runner == "b"
 
