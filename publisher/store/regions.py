@@ -31,8 +31,3 @@ def sync_regions(session: Session, *, tree: RegionTree) -> int:
             row.name_en, row.name_es = region.name_en, region.name_es
     session.flush()
     return added
-
-
-def get_region(session: Session, *, slug: str) -> RegionRow | None:
-    """The stored row of one region (its overrides), or None."""
-    return session.get(RegionRow, slug)
