@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import resource
-import secrets
 import signal
 import socket
 import subprocess
@@ -48,11 +46,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/...` puts bench/ first
+
+from bench.support import pg_database
 from publisher.digest.windows import current_week
 from publisher.intake.records import RawRecord
 from publisher.models import Subscriber, Subscription
@@ -67,7 +67,6 @@ REGION = "central-america"
 SETS_WITHIN = "americas"  # the distinct region sets are sets of this region's countries
 SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
-PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 
@@ -244,14 +243,8 @@ def database(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'bench.db'}"
         return
-    name = f"bench_delivery_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{PG_ADMIN.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("bench_delivery") as url:
+        yield url
 
 
 def run_backend(

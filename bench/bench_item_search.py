@@ -13,27 +13,22 @@ as the admin connection) with bulk inserts, runs each filter ``runs`` times next
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import statistics
 import sys
 import time
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.support import pg_database, timed
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store.item_search import SCAN, ItemFilter, search_items
 from publisher.store.items import ItemInsert, insert_items
 
-PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 WORDS = [
     "floods", "roads", "elections", "mining", "sugar", "migrants", "border", "school", "health",
@@ -59,17 +54,6 @@ def build(rt: Runtime, n: int) -> None:
         insert_items(session, items=rows, now=NOW - timedelta(days=4 * 365))
     with rt.engine.begin() as conn:
         conn.execute(sa.text("ANALYZE"))
-
-
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    fn()
-    took = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        took.append((time.perf_counter() - t) * 1000)
-    took.sort()
-    return statistics.median(took), took[int(0.95 * (len(took) - 1))]
 
 
 def pages(rt: Runtime, runs: int) -> None:
@@ -109,60 +93,57 @@ def pages(rt: Runtime, runs: int) -> None:
             print(f"{url:34} {p50:8.2f} {p95:8.2f}")
 
 
+def measure(rt: Runtime, args: argparse.Namespace) -> None:
+    rt.migrate()
+    t = time.perf_counter()
+    build(rt, args.items)
+    print(f"{args.items:,} items built in {time.perf_counter() - t:.1f} s; SCAN={SCAN:,}")
+    tree = rt.tree
+    central = tree.descendants("central-america") | {"central-america"}
+    with rt.session() as session:
+        middle = search_items(session, wanted=ItemFilter(), now=NOW, limit=1, after=None).rows[0]
+    deep = (middle.published - timedelta(days=500), 10**9)
+    cases: list[tuple[str, ItemFilter, object]] = [
+        ("no filter", ItemFilter(), None),
+        ("no filter, page 500 days back", ItemFilter(), deep),
+        ("region central-america", ItemFilter(regions=central), None),
+        ("region cl (1 in 8)", ItemFilter(regions=frozenset({"cl"})), None),
+        ("language pt", ItemFilter(lang="pt"), None),
+        ("text common (floods)", ItemFilter(text="floods"), None),
+        ("text absent (zzzz)", ItemFilter(text="zzzz"), None),
+        ("text + region + dates", ItemFilter(
+            text="border", regions=central, since=NOW - timedelta(days=400),
+            until=NOW - timedelta(days=100)), None),
+        ("status embargoed", ItemFilter(status="embargoed"), None),
+        ("status withdrawn", ItemFilter(status="withdrawn"), None),
+    ]  # fmt: skip
+    print(f"{'query':34} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5}")
+    with rt.session() as session:
+        p50, p95 = timed(lambda: session.execute(sa.text("SELECT 1")).all(), args.runs)
+        print(f"{'SELECT 1 (round trip)':34} {p50:8.2f} {p95:8.2f}")
+        for label, wanted, after in cases:
+            found = search_items(session, wanted=wanted, now=NOW, after=after)  # type: ignore[arg-type]
+
+            def run(w: ItemFilter = wanted, a: object = after) -> object:
+                return search_items(session, wanted=w, now=NOW, after=a)  # type: ignore[arg-type]
+
+            p50, p95 = timed(run, args.runs)
+            print(f"{label:34} {p50:8.2f} {p95:8.2f} {len(found.rows):5}")
+    pages(rt, args.runs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    name = f"bench_items_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    settings = Settings(_env_file=None, database_url=f"{base}/{name}", secret_key="bench")
-    rt = Runtime(settings)
-    try:
-        rt.migrate()
-        t = time.perf_counter()
-        build(rt, args.items)
-        print(f"{args.items:,} items built in {time.perf_counter() - t:.1f} s; SCAN={SCAN:,}")
-        tree = rt.tree
-        central = tree.descendants("central-america") | {"central-america"}
-        with rt.session() as session:
-            middle = search_items(session, wanted=ItemFilter(), now=NOW, limit=1, after=None).rows[
-                0
-            ]
-        deep = (middle.published - timedelta(days=500), 10**9)
-        cases: list[tuple[str, ItemFilter, object]] = [
-            ("no filter", ItemFilter(), None),
-            ("no filter, page 500 days back", ItemFilter(), deep),
-            ("region central-america", ItemFilter(regions=central), None),
-            ("region cl (1 in 8)", ItemFilter(regions=frozenset({"cl"})), None),
-            ("language pt", ItemFilter(lang="pt"), None),
-            ("text common (floods)", ItemFilter(text="floods"), None),
-            ("text absent (zzzz)", ItemFilter(text="zzzz"), None),
-            ("text + region + dates", ItemFilter(
-                text="border", regions=central, since=NOW - timedelta(days=400),
-                until=NOW - timedelta(days=100)), None),
-            ("status embargoed", ItemFilter(status="embargoed"), None),
-            ("status withdrawn", ItemFilter(status="withdrawn"), None),
-        ]  # fmt: skip
-        print(f"{'query':34} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5}")
-        with rt.session() as session:
-            p50, p95 = timed(lambda: session.execute(sa.text("SELECT 1")).all(), args.runs)
-            print(f"{'SELECT 1 (round trip)':34} {p50:8.2f} {p95:8.2f}")
-            for label, wanted, after in cases:
-                found = search_items(session, wanted=wanted, now=NOW, after=after)  # type: ignore[arg-type]
-
-                def run(w: ItemFilter = wanted, a: object = after) -> object:
-                    return search_items(session, wanted=w, now=NOW, after=a)  # type: ignore[arg-type]
-
-                p50, p95 = timed(run, args.runs)
-                print(f"{label:34} {p50:8.2f} {p95:8.2f} {len(found.rows):5}")
-        pages(rt, args.runs)
-    finally:
-        rt.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("bench_items") as url:
+        settings = Settings(_env_file=None, database_url=url, secret_key="bench")
+        rt = Runtime(settings)
+        try:
+            measure(rt, args)
+        finally:
+            rt.close()
     return 0
 
 

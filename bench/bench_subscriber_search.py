@@ -15,27 +15,22 @@ index of migration 0019 (three characters or more).
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import statistics
 import sys
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.support import pg_database, timed
 from publisher.pipeline import accounts
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.web.app import create_app
 
-PG_ADMIN = os.environ.get("PUBLISHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN = ("bench-admin@example.org", "bench-password-1")
 FILL = """
 INSERT INTO subscribers (email, key, status, locale, created, confirmed)
@@ -79,17 +74,6 @@ def build(rt: Runtime, n: int) -> None:
         )
 
 
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    fn()
-    took = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        took.append((time.perf_counter() - t) * 1000)
-    took.sort()
-    return statistics.median(took), took[int(0.95 * (len(took) - 1))]
-
-
 def log_in(client: TestClient) -> None:
     page = client.get("/admin/login").text
     found = re.search(r'name="csrf_token" value="([^"]+)"', page)
@@ -121,71 +105,70 @@ def time_import(client: TestClient, lines: int) -> None:
         )
 
 
+def measure(rt: Runtime, args: argparse.Namespace) -> None:
+    n, settings = args.subscribers, rt.settings
+    rt.migrate()
+    t = time.perf_counter()
+    build(rt, n)
+    print(f"{n:,} subscribers built in {time.perf_counter() - t:.1f} s")
+    middle = n // 2
+    with rt.engine.connect() as db:
+        hexed = db.execute(
+            sa.text("SELECT substr(md5(:g), 1, 6)"), {"g": str(middle + 1)}
+        ).scalar_one()
+    pages = [
+        ("list, no filter", "/admin/subscribers"),
+        ("list, half-way back", f"/admin/subscribers?before={middle}"),
+        ("status bounced", "/admin/subscribers?status=bounced"),
+        ("prefix 'maria.' (common)", "/admin/subscribers?q=maria."),
+        ("prefix 'jose.' + 6 hex (1 row)", f"/admin/subscribers?q=jose.{hexed}"),
+        ("prefix 'zzz' (no match)", "/admin/subscribers?q=zzz"),
+        ("contains 'example.net' (common)", "/admin/subscribers?q=example.net&match=contains"),
+        ("contains 'zzz' (no match)", "/admin/subscribers?q=zzz&match=contains"),
+        ("a person (5 ledger rows)", f"/admin/subscribers/{middle}"),
+        ("add form", "/admin/subscribers/new"),
+        ("import form", "/admin/subscribers/import"),
+        ("export form", "/admin/subscribers/export"),
+        ("suppression list", "/admin/suppressions"),
+        ("suppressions hard_bounce", "/admin/suppressions?reason=hard_bounce"),
+        ("suppressions complaint (none)", "/admin/suppressions?reason=complaint"),
+        ("suppression look-up", "/admin/suppressions?address=ana.x1@example.org"),
+    ]  # fmt: skip
+    app = create_app(settings, runtime=rt)
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        log_in(client)
+        print(f"{'GET page':38} {'p50 ms':>8} {'p95 ms':>8}")
+        with rt.session() as session:
+            p50, p95 = timed(lambda: session.execute(sa.text("SELECT 1")).all(), args.runs)
+        print(f"{'SELECT 1 (round trip)':38} {p50:8.2f} {p95:8.2f}")
+        for label, path in pages:
+            assert client.get(path).status_code == 200, path
+
+            def run(p: str = path) -> object:
+                return client.get(p)
+
+            p50, p95 = timed(run, args.runs)
+            print(f"{label:38} {p50:8.2f} {p95:8.2f}")
+        if args.import_lines:
+            time_import(client, args.import_lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--import-lines", type=int, default=20_000)
     args = parser.parse_args()
-    n = args.subscribers
-    name = f"bench_subs_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    settings = Settings(
-        _env_file=None, database_url=f"{base}/{name}", secret_key="bench",
-        base_url="http://testserver",
-    )  # fmt: skip
-    rt = Runtime(settings)
-    try:
-        rt.migrate()
-        t = time.perf_counter()
-        build(rt, n)
-        print(f"{n:,} subscribers built in {time.perf_counter() - t:.1f} s")
-        middle = n // 2
-        with rt.engine.connect() as db:
-            hexed = db.execute(
-                sa.text("SELECT substr(md5(:g), 1, 6)"), {"g": str(middle + 1)}
-            ).scalar_one()
-        pages = [
-            ("list, no filter", "/admin/subscribers"),
-            ("list, half-way back", f"/admin/subscribers?before={middle}"),
-            ("status bounced", "/admin/subscribers?status=bounced"),
-            ("prefix 'maria.' (common)", "/admin/subscribers?q=maria."),
-            ("prefix 'jose.' + 6 hex (1 row)", f"/admin/subscribers?q=jose.{hexed}"),
-            ("prefix 'zzz' (no match)", "/admin/subscribers?q=zzz"),
-            ("contains 'example.net' (common)", "/admin/subscribers?q=example.net&match=contains"),
-            ("contains 'zzz' (no match)", "/admin/subscribers?q=zzz&match=contains"),
-            ("a person (5 ledger rows)", f"/admin/subscribers/{middle}"),
-            ("add form", "/admin/subscribers/new"),
-            ("import form", "/admin/subscribers/import"),
-            ("export form", "/admin/subscribers/export"),
-            ("suppression list", "/admin/suppressions"),
-            ("suppressions hard_bounce", "/admin/suppressions?reason=hard_bounce"),
-            ("suppressions complaint (none)", "/admin/suppressions?reason=complaint"),
-            ("suppression look-up", "/admin/suppressions?address=ana.x1@example.org"),
-        ]  # fmt: skip
-        app = create_app(settings, runtime=rt)
-        with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
-            log_in(client)
-            print(f"{'GET page':38} {'p50 ms':>8} {'p95 ms':>8}")
-            with rt.session() as session:
-                p50, p95 = timed(lambda: session.execute(sa.text("SELECT 1")).all(), args.runs)
-            print(f"{'SELECT 1 (round trip)':38} {p50:8.2f} {p95:8.2f}")
-            for label, path in pages:
-                assert client.get(path).status_code == 200, path
-
-                def run(p: str = path) -> object:
-                    return client.get(p)
-
-                p50, p95 = timed(run, args.runs)
-                print(f"{label:38} {p50:8.2f} {p95:8.2f}")
-            if args.import_lines:
-                time_import(client, args.import_lines)
-    finally:
-        rt.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("bench_subs") as url:
+        settings = Settings(
+            _env_file=None, database_url=url, secret_key="bench",
+            base_url="http://testserver",
+        )  # fmt: skip
+        rt = Runtime(settings)
+        try:
+            measure(rt, args)
+        finally:
+            rt.close()
     return 0
 
 

@@ -50,12 +50,3 @@ def normal_hash(address: str) -> str:
     """suppression_hash of an address already in normal form, without checking it again
     (an import hashes thousands it has just normalised)."""
     return hashlib.sha256(address.lower().encode("ascii")).hexdigest()
-
-
-def is_valid_address(value: str) -> bool:
-    """Whether ``value`` would be accepted by normalize_address."""
-    try:
-        normalize_address(value)
-    except InputError:
-        return False
-    return True

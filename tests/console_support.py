@@ -1,52 +1,41 @@
 """What every console test shares: a live server with users, login, axe-core and 375 px checks.
 
     from tests import console_support
-    from tests.console_support import Console, assert_accessible, at_375, chromium, login
+    from tests.browser_support import chromium
+    from tests.console_support import Console, assert_accessible, at_375, login
 
     console_server = console_support.console_server  # the fixture, without an unused import
 
 ``console_server`` runs the whole app under uvicorn on a free port, over the parametrised
 store (a SQLite file and a private PostgreSQL database), seeded with the demo items, with an
 editor and an admin account and SMTP_URL pointing at a capturing SMTP server. Its clock is
-the FixedClockRuntime's (``console.runtime.fixed_now`` moves it). ``chromium()`` opens the
-system Chromium; ``assert_accessible`` runs axe-core from node_modules (``npm ci``) and fails on
-serious or critical violations (locally it skips when node_modules is missing; in CI it fails).
+the FixedClockRuntime's (``console.runtime.fixed_now`` moves it); Chromium and the server
+come from tests.browser_support. ``assert_accessible`` runs axe-core from node_modules
+(``npm ci``) and fails on serious or critical violations (locally it skips when node_modules
+is missing; in CI it fails).
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 
 from publisher.delivery.embedded import free_port
 from publisher.pipeline import accounts
 from publisher.settings import Settings
-from publisher.web.app import create_app
+from tests.browser_support import chromium, require_chromium, serve
 from tests.conftest import FixedClockRuntime
 from tests.web_support import Capture, seed, smtp_capture
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 EDITOR = ("editor@example.org", "editor-password-1")
 ADMIN = ("admin@example.org", "admin-password-1")
@@ -61,32 +50,6 @@ class Console:
     editor: tuple[str, str]
     admin: tuple[str, str]
     mail: Capture
-
-
-@contextmanager
-def serve(rt: FixedClockRuntime, port: int) -> Iterator[None]:
-    """The app for ``rt`` under uvicorn on 127.0.0.1:``port`` until the block ends."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(rt.settings, runtime=rt, deliver_outbox=True),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def add_accounts(rt: FixedClockRuntime) -> None:
@@ -113,8 +76,7 @@ def console_server(
     database_url: str, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Console]:
     """The console on a free port over a seeded store with an editor and an admin."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    require_chromium()
     cheap_hashes(monkeypatch)
     for smtp_url, capture in smtp_capture():
         port = free_port()
@@ -130,19 +92,6 @@ def console_server(
                 yield Console(base, rt, EDITOR, ADMIN, capture)
         finally:
             rt.close()
-
-
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """The system Chromium, headless, closed when the block ends."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

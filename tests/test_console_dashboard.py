@@ -16,7 +16,8 @@ from publisher.store import deliveries as ledger
 from publisher.store import holds, sources
 from publisher.store import subscribers as store
 from tests import console_support
-from tests.console_support import Console, assert_accessible, at_375, chromium, login
+from tests.browser_support import chromium
+from tests.console_support import Console, assert_accessible, at_375, login
 from tests.delivery_data import add_subscribers, plain_digest
 
 console_server = console_support.console_server

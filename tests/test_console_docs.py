@@ -14,8 +14,8 @@ import pytest
 
 from publisher.delivery.embedded import free_port
 from publisher.runtime import Runtime
+from tests.browser_support import chromium, require_chromium, serve
 from tests.conftest import FixedClockRuntime
-from tests.console_support import CHROMIUM, chromium, serve
 from tests.web_support import Web, make_web
 
 _REF = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|url\(\s*['"]?([^'")]+)""", re.I)
@@ -53,8 +53,7 @@ def test_docs_can_be_hidden(runtime: Runtime) -> None:
 def test_swagger_ui_renders_with_no_other_host_reachable(
     make_settings: object, tmp_path: Path
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    require_chromium()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     rt = FixedClockRuntime(make_settings(base_url=base))  # type: ignore[operator]

@@ -10,7 +10,6 @@ folder exists (the session's note), else to tests/artifacts/.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -22,21 +21,15 @@ from publisher.pipeline.send import deliver, digest_messenger
 from publisher.pipeline.subscribers import add_subscriber
 from publisher.store.items import all_items
 from tests import console_support
-from tests.console_support import Console, assert_accessible, at_375, chromium, login
+from tests.browser_support import chromium
+from tests.console_support import Console, assert_accessible, at_375, login
+from tests.service_support import wait_until
 
 console_server = console_support.console_server
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/work/wt/_briefs/shots")
 ARTIFACTS = SHOTS if SHOTS.is_dir() else Path(__file__).parent / "artifacts"
-
-
-def wait_until(check: object, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _an_item_region(console: Console) -> tuple[str, str]:
@@ -100,7 +93,7 @@ def test_editor_previews_notes_tests_holds_sends_early_and_watches(console_serve
         expect(
             page.get_by_text(f"A test copy is on its way to {console.editor[0]}.")
         ).to_be_visible()
-        wait_until(lambda: console.mail.messages, "the test copy at the SMTP server")
+        wait_until(lambda: bool(console.mail.messages), 20, "the test copy at the SMTP server")
         _, rcpt, raw = console.mail.messages[0]
         assert rcpt == [console.editor[0]]
         sent = message_from_bytes(raw, policy=policy.default)
@@ -121,12 +114,12 @@ def test_editor_previews_notes_tests_holds_sends_early_and_watches(console_serve
         page.get_by_role("button", name="now").click()
         page.wait_for_url("**/admin/editions/progress")
         pending = page.locator('[data-state="pending"]').first
-        wait_until(lambda: pending.text_content() == "1", "the queued edition")
+        wait_until(lambda: pending.text_content() == "1", 20, "the queued edition")
         assert_accessible(page)
         at_375(page)
         deliver(rt, digest_messenger(rt), digest_ids=None)  # a worker drains the queue
         sent_count = page.locator('[data-state="sent"]').first
-        wait_until(lambda: sent_count.text_content() == "1", "the script to show it sent")
+        wait_until(lambda: sent_count.text_content() == "1", 20, "the script to show it sent")
         assert pending.text_content() == "0"
 
 

@@ -10,7 +10,8 @@ import pytest
 from publisher.models import SubscriberStatus
 from publisher.store import subscribers as store
 from tests import console_support
-from tests.console_support import Console, assert_accessible, at_375, chromium, login
+from tests.browser_support import chromium
+from tests.console_support import Console, assert_accessible, at_375, login
 
 console_server = console_support.console_server
 

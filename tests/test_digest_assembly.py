@@ -1,4 +1,6 @@
-"""Digest assembly: what goes in (window, related regions), freezing, skipping, preview, CLI."""
+"""Digest content (pure: order, labels, caps, dates) and the `digests preview` command.
+
+What an edition holds, from the store, is tested in test_editions and test_edition_plan."""
 
 from __future__ import annotations
 
@@ -11,19 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlmodel import Session
 
 from publisher.digest.assembly import build_content, count_label, period_label, shorten, subject_for
-from publisher.email.placeholders import Placeholders
-from publisher.errors import InputError, UnknownRegionError
-from publisher.intake.records import RawRecord
-from publisher.models import Digest, ItemPublic, RegionRow
-from publisher.pipeline import digests as pipeline
-from publisher.pipeline.digests import assemble_digest, digest_item_ids, next_week, preview
-from publisher.pipeline.intake import import_records
+from publisher.models import ItemPublic
 from publisher.regions.tree import RegionTree
-from publisher.runtime import Runtime
 
 BASE = "https://news.example.org"
 TREE = RegionTree.load()
@@ -124,163 +117,7 @@ def test_labels() -> None:
     assert period_label("2026-W53", "en") == "Dec 28, 2026\u2009\u2013\u2009Jan 3, 2027"
 
 
-# --- assembling from the store ------------------------------------------------------------
-
-WEEK = "2026-W48"  # [2026-11-23, 2026-11-30) UTC
-
-
-def add_items(rt: Runtime, rows: list[tuple[str, str, list[str]]]) -> list[int]:
-    records = [
-        RawRecord(
-            source="t",
-            line=n,
-            title=title,
-            summary=f"About {title}.",
-            published=when,
-            regions=regions,
-        )
-        for n, (title, when, regions) in enumerate(rows, 1)
-    ]
-    with rt.session() as s:
-        report = import_records(
-            s, records=records, tree=rt.tree, inferrer=rt.inferrer, now=rt.now()
-        )
-    assert report.errors == []
-    return report.ids
-
-
-@pytest.fixture
-def week_items(runtime: Runtime) -> dict[str, int]:
-    names = ["guatemala", "americas", "world", "caribbean", "before", "at-start", "at-end", "ca"]
-    ids = add_items(
-        runtime,
-        [
-            ("Guatemala item", "2026-11-25T10:00:00Z", ["gt"]),
-            ("Americas item", "2026-11-26T10:00:00Z", ["americas"]),
-            ("World item", "2026-11-27T10:00:00Z", ["world"]),
-            ("Caribbean item", "2026-11-25T10:00:00Z", ["caribbean"]),
-            ("Last week item", "2026-11-22T23:59:59Z", ["cr"]),
-            ("Monday midnight item", "2026-11-23T00:00:00Z", ["pa"]),
-            ("Next Monday item", "2026-11-30T00:00:00Z", ["sv"]),
-            ("Central America item", "2026-11-29T23:00:00Z", ["central-america"]),
-        ],
-    )
-    return dict(zip(names, ids, strict=True))
-
-
-def test_an_embargoed_item_stays_out_of_a_digest_assembled_before_its_time(
-    runtime: Runtime, week_items: dict[str, int]
-) -> None:
-    """Assembled on Friday 27 November (an early send), Sunday's item is still embargoed."""
-    d = assemble(runtime, "central-america", now=datetime(2026, 11, 27, 12, tzinfo=UTC))
-    w = week_items
-    assert digest_item_ids(d) == [w["world"], w["americas"], w["guatemala"], w["at-start"]]
-    assert "Central America item" not in d.html
-
-
-AFTER_WEEK = datetime(2026, 12, 1, 8, tzinfo=UTC)  # every item of week_items is visible
-
-
-def assemble(rt: Runtime, region: str, week: str = WEEK, now: datetime = AFTER_WEEK) -> Digest:
-    with rt.session() as s:
-        return assemble_digest(
-            s, region=region, week=week, settings=rt.settings, tree=rt.tree, now=now
-        )
-
-
-def test_digest_holds_the_window_items_of_related_regions(
-    runtime: Runtime, week_items: dict[str, int]
-) -> None:
-    d = assemble(runtime, "central-america")
-    w = week_items
-    assert d.status == "assembled" and d.id is not None
-    assert digest_item_ids(d) == [w["ca"], w["world"], w["americas"], w["guatemala"], w["at-start"]]
-    assert (d.window_start, d.window_end) == (
-        datetime(2026, 11, 23, tzinfo=UTC),
-        datetime(2026, 11, 30, tzinfo=UTC),
-    )
-    assert d.subject == "Central America news, week 48 of 2026"
-    assert "Guatemala item" in d.html and "Caribbean item" not in d.html
-    marker = Placeholders.of(d.placeholder_key).unsubscribe_url
-    assert d.placeholder_key and marker in d.html and marker in d.text
-    assert f"{BASE}/items/{w['guatemala']}" in d.html
-    caribbean = assemble(runtime, "caribbean")
-    assert digest_item_ids(caribbean) == [w["world"], w["americas"], w["caribbean"]]
-
-
-def test_region_timezone_override_moves_the_window(
-    runtime: Runtime, week_items: dict[str, int]
-) -> None:
-    with runtime.session() as s:
-        row = s.get(RegionRow, "central-america")
-        assert row is not None
-        row.timezone = "America/Guatemala"  # UTC-6: the week runs 06:00 Monday to 06:00 Monday UTC
-    d = assemble(runtime, "central-america")
-    assert d.window_start == datetime(2026, 11, 23, 6, tzinfo=UTC)
-    w = week_items
-    assert digest_item_ids(d) == [w["at-end"], w["ca"], w["world"], w["americas"], w["guatemala"]]
-
-
-def test_assembling_again_returns_the_frozen_digest(
-    runtime: Runtime, week_items: dict[str, int]
-) -> None:
-    first = assemble(runtime, "central-america")
-    add_items(runtime, [("Late arrival", "2026-11-28T10:00:00Z", ["gt"])])
-    runtime.fixed_now = runtime.now() + timedelta(days=3)  # type: ignore[attr-defined]
-    again = assemble(runtime, "central-america")
-    assert (again.id, again.item_ids, again.html, again.text, again.created) == (
-        first.id, first.item_ids, first.html, first.text, first.created,
-    )  # fmt: skip
-    with runtime.session() as s:
-        assert s.execute(sa.select(sa.func.count()).select_from(Digest)).scalar_one() == 1
-        fresh = preview(
-            s, region="central-america", week=WEEK, settings=runtime.settings, tree=runtime.tree
-        )
-    assert fresh.stored and "Late arrival" not in fresh.html
-
-
-def test_a_week_without_items_is_skipped(runtime: Runtime, week_items: dict[str, int]) -> None:
-    assert digest_item_ids(assemble(runtime, "western-africa")) == [week_items["world"]]
-    d = assemble(runtime, "western-africa", "2026-W40")
-    assert (d.status, d.html, d.text, digest_item_ids(d)) == ("skipped", "", "", [])
-    assert d.subject == "Western Africa news, week 40 of 2026"
-    assert assemble(runtime, "western-africa", "2026-W40").id == d.id
-
-
-def test_a_concurrent_assembly_loses_to_the_first(
-    runtime: Runtime, week_items: dict[str, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    winner = assemble(runtime, "central-america")
-    real = pipeline.find_digest
-    looked = []  # the loser's first look happened before the winner committed
-
-    def find(s: Session, **kw: str) -> Digest | None:
-        looked.append(kw)
-        return None if len(looked) == 1 else real(s, **kw)
-
-    monkeypatch.setattr(pipeline, "find_digest", find)
-    loser = assemble(runtime, "central-america")
-    assert loser.id == winner.id and loser.html == winner.html
-    assert len(looked) == 2  # it lost the insert, then read the winner back
-
-
-def test_bad_region_or_week(runtime: Runtime) -> None:
-    with pytest.raises(UnknownRegionError):
-        assemble(runtime, "atlantis")
-    with pytest.raises(InputError, match="2025 has ISO weeks 01 to 52"):
-        assemble(runtime, "gt", "2025-W53")
-
-
-def test_preview_stores_nothing_and_fills_sample_recipient(
-    runtime: Runtime, week_items: dict[str, int]
-) -> None:
-    with runtime.session() as s:
-        p = preview(s, region="CR", week=WEEK, settings=runtime.settings, tree=runtime.tree)
-        assert next_week(s, region="cr", settings=runtime.settings, now=runtime.now()) == WEEK
-        assert s.execute(sa.select(sa.func.count()).select_from(Digest)).scalar_one() == 0
-    assert (p.region, p.stored, p.skipped) == ("cr", False, False)
-    assert "%%" not in p.html and "%%" not in p.text
-    assert f"{BASE}/unsubscribe/PREVIEW" in p.html and "reader@example.org" in p.text
+# --- the command line --------------------------------------------------------------------
 
 
 def cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

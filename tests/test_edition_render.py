@@ -3,7 +3,6 @@ fragments: each item rendered once per language however many editions show it.""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +16,8 @@ from publisher.models import ItemPublic
 from publisher.pipeline.edition_render import EditionRenderer
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
+from tests.browser_support import chromium
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TREE = RegionTree.load()
 CUT = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -73,16 +72,8 @@ def test_fragments_are_rendered_once_per_item_and_language() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it")
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.browser

@@ -13,10 +13,12 @@ from datetime import timedelta
 from publisher.email.placeholders import Placeholders
 from publisher.email.render import public_copy
 from publisher.intake.records import RawRecord
-from publisher.pipeline.digests import assemble_digest, preview
+from publisher.pipeline.edition_tools import preview_edition
+from publisher.pipeline.editions import fire_editions
 from publisher.pipeline.intake import import_records
 from publisher.pipeline.send import send_digests
 from publisher.runtime import Runtime
+from publisher.store.digests import get_digest
 from tests.delivery_data import REGION, WEEK, add_subscribers, use_smtp
 from tests.smtp_servers import Recorder, smtp_server
 
@@ -65,17 +67,16 @@ def test_markers_in_item_text_stay_literal_in_the_delivered_message(runtime: Run
 
 def test_preview_and_web_copy_keep_the_markers_literal(runtime: Runtime) -> None:
     add_marker_item(runtime)
+    fresh = preview_edition(runtime, [REGION], "en", runtime.now(), week=WEEK)
+    ((reader, _),) = add_subscribers(runtime, 1)
+    fired = fire_editions(runtime, now=runtime.now(), zone=None, week=WEEK, early=True,
+                          runner="test", subscriber_ids=[reader])  # fmt: skip
     with runtime.session() as s:
-        fresh = preview(s, region=REGION, week=WEEK, settings=runtime.settings, tree=runtime.tree)
-        digest = assemble_digest(
-            s, region=REGION, week=WEEK, settings=runtime.settings, tree=runtime.tree,
-            now=runtime.now(),
-        )  # fmt: skip
-        stored = preview(s, region=REGION, week=WEEK, settings=runtime.settings, tree=runtime.tree)
-    for p in (fresh, stored):
-        text, page = " ".join(p.text.split()), " ".join(p.html.split())
-        assert SUMMARY in text and html.escape(SUMMARY, quote=False) in page
-        assert "reader@example.org" in text  # the sample reader's footer
+        digest = get_digest(s, digest_id=fired.digest_ids[0])
+    assert digest is not None
+    text, page = " ".join(fresh.text.split()), " ".join(fresh.html.split())
+    assert SUMMARY in text and html.escape(SUMMARY, quote=False) in page
+    assert "reader@example.org" in text  # the sample reader's footer
     marks = Placeholders.of(digest.placeholder_key)
     web = public_copy(digest.html, base_url="https://news.example.org", marks=marks)
     assert html.escape(SUMMARY, quote=False) in " ".join(web.split())

@@ -34,10 +34,10 @@ from publisher.email.render import (
 )
 from publisher.models import ItemPublic
 from publisher.regions.tree import RegionTree
+from tests.browser_support import chromium
 
 GOLDEN = Path(__file__).parent / "expected" / "email"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 BASE = "https://news.example.org"
 BRANDING = Branding("Regional News", BASE, "Regional News, 1 Example Street, 10000 Example City")
 TREE = RegionTree.load()
@@ -180,22 +180,8 @@ def test_golden_digest(kind: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it")
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-            ],
-        )  # fmt: skip
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def long_content(locale: str = "en") -> DigestContent:

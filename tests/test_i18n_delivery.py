@@ -7,7 +7,6 @@ from sqlmodel import col, select
 
 from publisher.digest.assembly import period_label
 from publisher.models import DigestRendition, Subscriber
-from publisher.pipeline.digests import assemble_digest, preview
 from publisher.pipeline.send import send_digests
 from publisher.runtime import Runtime
 from tests.delivery_data import REGION, WEEK, add_subscribers, rows, seed_items, use_smtp
@@ -81,25 +80,6 @@ def test_the_language_is_fixed_when_the_row_is_queued(runtime: Runtime) -> None:
         send_digests(runtime, regions=[REGION], week=WEEK, early=True)
     assert recorder.parsed(email)["Content-Language"] == "es"
     assert rows(runtime)[sid].locale == "es"
-
-
-def test_preview_in_spanish_stores_nothing(runtime: Runtime) -> None:
-    seed_items(runtime)
-    settings, tree = runtime.settings, runtime.tree
-    with runtime.session() as session:
-        before = preview(
-            session, region=REGION, week=WEEK, settings=settings, tree=tree, locale="es"
-        )
-        assemble_digest(
-            session, region=REGION, week=WEEK, settings=settings, tree=tree, now=runtime.now()
-        )
-    with runtime.session() as session:
-        after = preview(
-            session, region=REGION, week=WEEK, settings=settings, tree=tree, locale="es"
-        )
-    assert before.subject == after.subject == "Noticias de Centroamérica, semana 48 de 2026"
-    assert before.html == after.html and before.language == "es"
-    assert renditions(runtime) == []
 
 
 def test_the_web_copy_follows_the_page_language_when_rendered(runtime: Runtime) -> None:

@@ -181,6 +181,27 @@ def test_an_operator_send_first_then_the_scheduled_fire_sends_nothing_more(
     assert len(ledger(runtime)) == 3
 
 
+def test_an_operator_send_of_a_region_queues_its_readers_then_only_who_joined_since(
+    runtime: FixedClockRuntime,
+) -> None:
+    runtime.fixed_now = utc(2026, 11, 30, 9)
+    add_items_in_week(runtime, "2026-W48", REGION)
+    add_items_in_week(runtime, "2026-W48", "br")
+    add_subscribers(runtime, 2)
+    elsewhere = add_subscribers(runtime, 1, region="br", prefix="br")
+    first = fire_editions(runtime, now=runtime.now(), zone=None, region=REGION.upper(),
+                          runner="cli")  # fmt: skip
+    assert (first.region, first.weeks, first.readers, first.queued) == (REGION, {"2026-W48"}, 2, 2)
+    add_subscribers(runtime, 2, prefix="late")
+
+    again = fire_editions(runtime, now=runtime.now(), zone=None, region=REGION, runner="cli")
+
+    assert (again.already, again.queued) == (2, 2)
+    assert len(ledger(runtime)) == 4
+    assert elsewhere[0][0] not in {d.subscriber_id for d in ledger(runtime)}
+    one_per_reader_week(runtime)
+
+
 def test_a_held_week_waits_for_approval(runtime: FixedClockRuntime) -> None:
     runtime.fixed_now = utc(2026, 11, 30, 8)
     add_recent_items(runtime, REGION, runtime.now())

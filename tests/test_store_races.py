@@ -1,7 +1,7 @@
 """Two creators of one unique row at once: the loser gets False and reads the winner's row.
 
-In-process with two sessions on each database, and with two real processes assembling the same
-(region, week) digest, held together on a barrier between "not there yet" and the insert.
+In-process with two sessions on each database, and with two real processes inserting the same
+digest row, held together on a barrier between "not there yet" and the insert.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import queue
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from publisher.models import Digest, DigestRun
-from publisher.pipeline import digests as pipeline
+from publisher.models import Digest, ZoneFire
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store.rows import add_unless_taken
-from publisher.store.schedule import start_run
+from publisher.store.schedule import start_fire
 from tests.conftest import FIXED_NOW
 
 WEEK = "2026-W48"
@@ -45,17 +44,17 @@ def test_the_second_session_to_insert_a_key_gets_false(runtime: Runtime) -> None
     assert rows == ["cr", "gt"]
 
 
-def test_a_second_scheduler_starting_the_same_run_joins_it(runtime: Runtime) -> None:
+def test_a_second_scheduler_starting_the_same_fire_joins_it(runtime: Runtime) -> None:
     with Session(runtime.engine) as first, Session(runtime.engine) as second:
-        # Both looked (no run yet), then the first inserted and committed.
-        run = DigestRun(region="gt", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="a")
-        assert add_unless_taken(first, run)
+        # Both looked (no fire yet), then the first inserted and committed.
+        fire = ZoneFire(zone="UTC", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="a")
+        assert add_unless_taken(first, fire)
         first.commit()
-        late = DigestRun(region="gt", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="b")
+        late = ZoneFire(zone="UTC", week=WEEK, fire_time=FIXED_NOW, started=FIXED_NOW, runner="b")
         assert add_unless_taken(second, late) is False
         second.rollback()
-        joined = start_run(
-            second, region="gt", week=WEEK, fire_time=FIXED_NOW, now=FIXED_NOW, runner="b"
+        joined = start_fire(
+            second, zone="UTC", week=WEEK, fire_time=FIXED_NOW, now=FIXED_NOW, runner="b"
         )
         assert joined is not None and joined.runner == "b"
 
@@ -63,27 +62,22 @@ def test_a_second_scheduler_starting_the_same_run_joins_it(runtime: Runtime) -> 
 # --- two processes ------------------------------------------------------------------------
 
 
-def _assemble_in_child(
+def _insert_in_child(
     settings_values: dict[str, Any], barrier: Any, results: Any, name: str
 ) -> None:
-    """A child process: assemble central-america's digest, waiting for the other at the insert."""
-    real = pipeline.add_unless_taken
+    """A child process: insert central-america's digest row once both have seen none."""
     outcome: dict[str, Any] = {"name": name}
-
-    def held(session: Session, row: Any) -> bool:
-        barrier.wait(timeout=60)  # both have seen "no digest yet" and rendered theirs
-        outcome["inserted"] = real(session, row)
-        return bool(outcome["inserted"])
-
-    pipeline.add_unless_taken = held  # type: ignore[assignment]
     rt = Runtime(Settings(_env_file=None, **settings_values))  # type: ignore[call-arg]
     try:
         with rt.session() as s:
-            digest = pipeline.assemble_digest(
-                s, region="central-america", week=WEEK, settings=rt.settings, tree=rt.tree,
-                now=FIXED_NOW,
-            )  # fmt: skip
-            outcome["id"], outcome["html"] = digest.id, digest.html
+            assert s.execute(sa.select(sa.func.count()).select_from(Digest)).scalar_one() == 0
+            barrier.wait(timeout=60)  # both have seen "no digest yet"
+            row = _digest("central-america")
+            row.subject = f"made by {name}"
+            outcome["inserted"] = add_unless_taken(s, row)
+            if not outcome["inserted"]:  # the loser reads the winner's row
+                row = s.exec(select(Digest)).one()
+            outcome["id"], outcome["subject"] = row.id, row.subject
     except Exception as e:  # reported to the parent, which fails the test with it
         outcome["error"] = f"{type(e).__name__}: {e}"
     finally:
@@ -91,16 +85,7 @@ def _assemble_in_child(
     results.put(outcome)
 
 
-def test_two_processes_assembling_one_digest_agree_on_it(runtime: Runtime) -> None:
-    from publisher.intake.records import RawRecord
-    from publisher.pipeline.intake import import_records
-
-    with runtime.session() as s:
-        import_records(
-            s, records=[RawRecord("t", 1, "Guatemala news", "About Guatemala.",
-                                  published="2026-11-25T10:00:00Z", regions="gt")],
-            tree=runtime.tree, inferrer=runtime.inferrer, now=runtime.now(),
-        )  # fmt: skip
+def test_two_processes_inserting_one_digest_agree_on_it(runtime: Runtime) -> None:
     values = {
         "database_url": runtime.settings.database_url,
         "var_dir": runtime.settings.var_dir,
@@ -111,7 +96,7 @@ def test_two_processes_assembling_one_digest_agree_on_it(runtime: Runtime) -> No
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     children = [
-        ctx.Process(target=_assemble_in_child, args=(values, barrier, results, name))
+        ctx.Process(target=_insert_in_child, args=(values, barrier, results, name))
         for name in ("a", "b")
     ]
     for child in children:
@@ -127,6 +112,7 @@ def test_two_processes_assembling_one_digest_agree_on_it(runtime: Runtime) -> No
     assert len(outcomes) == 2, "a child never reported"
     assert [o.get("error") for o in outcomes] == [None, None]
     assert sorted(o["inserted"] for o in outcomes) == [False, True]
-    assert outcomes[0]["id"] == outcomes[1]["id"] and outcomes[0]["html"] == outcomes[1]["html"]
+    assert outcomes[0]["id"] == outcomes[1]["id"]
+    assert outcomes[0]["subject"] == outcomes[1]["subject"]
     with runtime.session() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(Digest)).scalar_one() == 1

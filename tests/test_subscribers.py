@@ -7,9 +7,11 @@ import email
 import email.policy
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
 from publisher.addresses import normalize_address, suppression_hash
+from publisher.delivery.mailer import MemoryMailer
 from publisher.errors import BadToken, InputError, SuppressedError
 from publisher.models import (
     Consent,
@@ -29,11 +32,17 @@ from publisher.models import (
     Subscription,
     Suppression,
 )
-from publisher.pipeline.subscribers import export_subscriber, import_subscribers
+from publisher.pipeline.subscribers import (
+    export_subscriber,
+    import_subscribers,
+    queue_confirmations,
+    send_confirmations,
+)
 from publisher.runtime import Runtime
 from publisher.store import subscribers as store
 from publisher.tokens import Tokens
 from tests.conftest import FIXED_NOW
+from tests.delivery_data import add_subscribers, set_status
 
 ACTIVE, PENDING = SubscriberStatus.active, SubscriberStatus.pending
 
@@ -466,6 +475,31 @@ def test_export_holds_everything_stored_about_the_person(runtime: Runtime) -> No
         data["deliveries"][0]["state"] == "sent" and data["deliveries"][0]["message_id"] == "<m@x>"
     )
     json.dumps(data)
+
+
+# --- confirmations -----------------------------------------------------------------------
+
+
+def test_confirmations_go_through_the_mailer_signed_by_the_runtime(runtime: Runtime) -> None:
+    subs = add_subscribers(runtime, 3)
+    for sid, _ in subs[:2]:
+        set_status(runtime, sid, PENDING)  # the third stays active: no email
+    mailer = MemoryMailer()
+
+    with runtime.session() as session:
+        queued = queue_confirmations(
+            session, subscriber_ids=[s for s, _ in subs], now=runtime.now()
+        )
+    sent, failures = send_confirmations(runtime, mailer)
+
+    assert queued == 2
+    assert (sent, failures) == (2, [])
+    assert [to for _, to, _ in mailer.sent] == [(address,) for _, address in subs[:2]]
+    msg = email.message_from_bytes(mailer.sent[0][2], policy=email.policy.default)
+    assert parsedate_to_datetime(msg["Date"]) == runtime.now().replace(microsecond=0)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    token = re.search(r"/confirm/(\S+)", text)
+    assert token and runtime.tokens.read("confirm", token.group(1), now=runtime.now())
 
 
 # --- the command line --------------------------------------------------------------------

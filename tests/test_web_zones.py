@@ -15,9 +15,10 @@ from publisher.models import Subscriber
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store.subscribers import add_or_update, get_by_email, regions_of
+from tests.browser_support import chromium, require_chromium, serve
 from tests.conftest import FixedClockRuntime
 from tests.test_cli import run
-from tests.test_web_browser import ARGS, ARTIFACTS, CHROMIUM, serving
+from tests.test_web_browser import ARTIFACTS
 from tests.web_support import AUTH, Web, make_web, seed
 
 EMAIL = "ana@example.org"
@@ -186,12 +187,9 @@ def test_cli_sets_a_zone(tmp_path: Path) -> None:
 # -- Chromium -------------------------------------------------------------------------------------
 @pytest.mark.browser
 def test_choosing_a_zone_by_keyboard_at_375px(make_settings: Callable[..., Settings]) -> None:
-    from playwright.sync_api import sync_playwright
-
     from publisher.delivery.embedded import free_port
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    require_chromium()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     rt = FixedClockRuntime(make_settings(base_url=base))
@@ -200,24 +198,20 @@ def test_choosing_a_zone_by_keyboard_at_375px(make_settings: Callable[..., Setti
     sub = reader(rt)
     url = rt.tokens.url(base, "preferences", sub.key)
     ARTIFACTS.mkdir(exist_ok=True)
-    with serving(rt, port), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 375, "height": 800}, locale="es-ES")
-            page.goto(url + "?lang=es")
-            select = page.get_by_label("Su zona horaria")
-            assert select.input_value() == "auto"
-            select.focus()
-            select.select_option("America/Bogota")  # what arrow keys + Enter do in the list
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 375, f"the page scrolls sideways at 375 px ({width} px)"
-            page.screenshot(path=str(ARTIFACTS / "web-timezone-375.png"), full_page=True)
-            page.get_by_role("button", name="Guardar mis opciones").focus()
-            with page.expect_navigation():
-                page.keyboard.press("Enter")
-            assert page.get_by_role("status").is_visible()
-            # the answer speaks the reader's own language (en) again, as every POST does
-            assert page.get_by_label("Your time zone").input_value() == "America/Bogota"
-        finally:
-            browser.close()
+    with serve(rt, port), chromium() as browser:
+        page = browser.new_page(viewport={"width": 375, "height": 800}, locale="es-ES")
+        page.goto(url + "?lang=es")
+        select = page.get_by_label("Su zona horaria")
+        assert select.input_value() == "auto"
+        select.focus()
+        select.select_option("America/Bogota")  # what arrow keys + Enter do in the list
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page scrolls sideways at 375 px ({width} px)"
+        page.screenshot(path=str(ARTIFACTS / "web-timezone-375.png"), full_page=True)
+        page.get_by_role("button", name="Guardar mis opciones").focus()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.get_by_role("status").is_visible()
+        # the answer speaks the reader's own language (en) again, as every POST does
+        assert page.get_by_label("Your time zone").input_value() == "America/Bogota"
     assert stored(rt)[:2] == ("America/Bogota", True)

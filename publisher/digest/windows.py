@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.errors import ConfigError, InputError
-from publisher.settings import Settings
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 
@@ -95,8 +94,3 @@ def zone(name: str) -> ZoneInfo:
         raise ConfigError(
             f"unknown time zone {name!r}; use an IANA name like America/Guatemala"
         ) from e
-
-
-def region_timezone(settings: Settings, override: str | None) -> ZoneInfo:
-    """The region's own zone when it has one (regions.timezone), else TIMEZONE."""
-    return zone(override or settings.timezone)

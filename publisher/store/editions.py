@@ -126,19 +126,6 @@ def latest_weeks(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int
     return found
 
 
-def find_edition_digest(
-    session: Session, *, regions: str, week: str, window_start: datetime, cutoff: datetime
-) -> Digest | None:
-    """The frozen digest of this region set and window, if assembled."""
-    stmt = select(Digest).where(
-        col(Digest.regions) == regions,
-        col(Digest.week) == week,
-        col(Digest.window_start) == window_start,
-        col(Digest.window_end) == cutoff,
-    )
-    return session.exec(stmt).first()
-
-
 def add_editions(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
     """Insert edition rows; a (subscriber, week) that has one already keeps it."""
     if not rows:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.errors import InputError
@@ -42,9 +41,3 @@ def set_note(
         found.text, found.updated_by, found.updated = text, by[:320], now
     session.add(found)
     session.flush()
-
-
-def delete_notes(session: Session, *, week: str) -> int:
-    """Delete every note of ``week``; returns how many."""
-    result = session.execute(sa.delete(EditionNote).where(col(EditionNote.week) == week))
-    return int(getattr(result, "rowcount", 0) or 0)

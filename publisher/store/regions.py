@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from publisher.models import RegionRow
@@ -32,20 +31,3 @@ def sync_regions(session: Session, *, tree: RegionTree) -> int:
             row.name_en, row.name_es = region.name_en, region.name_es
     session.flush()
     return added
-
-
-def region_overrides(session: Session) -> dict[str, RegionRow]:
-    """Regions whose time zone or digest day/time differs from the global settings."""
-    stmt = select(RegionRow).where(
-        sa.or_(
-            RegionRow.timezone.is_not(None),  # type: ignore[union-attr]
-            RegionRow.digest_day.is_not(None),  # type: ignore[union-attr]
-            RegionRow.digest_time.is_not(None),  # type: ignore[union-attr]
-        )
-    )
-    return {row.slug: row for row in session.exec(stmt)}
-
-
-def get_region(session: Session, *, slug: str) -> RegionRow | None:
-    """The stored row of one region (its overrides), or None."""
-    return session.get(RegionRow, slug)

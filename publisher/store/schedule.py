@@ -5,7 +5,6 @@ Keyword-only functions over a Session, like the rest of the store; they never co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,27 +12,14 @@ from sqlmodel import Session, col, select
 
 from publisher.models import (
     Consent,
-    DigestRun,
     Item,
     ItemRegion,
-    RegionRow,
     Subscriber,
     SubscriberStatus,
     Subscription,
     ZoneFire,
 )
 from publisher.store.rows import add_unless_taken
-
-
-@dataclass(frozen=True, slots=True)
-class RegionSchedule:
-    """A region with at least one active subscriber, and its digest overrides (None = default)."""
-
-    slug: str
-    timezone: str | None
-    digest_day: str | None
-    digest_time: str | None
-
 
 # A loose index scan over ix_subscribers_status_timezone: one index probe per distinct zone,
 # not a scan of every reader (PostgreSQL has no skip scan; 1,000,000 readers: ~1 s -> ~ms).
@@ -109,59 +95,6 @@ def unfinished_fires(session: Session, *, started_after: datetime) -> list[ZoneF
         col(ZoneFire.finished).is_(None), col(ZoneFire.started) > started_after
     )
     return list(session.exec(stmt.order_by(col(ZoneFire.zone), col(ZoneFire.week))))
-
-
-def region_schedule(session: Session, *, region: str) -> RegionSchedule:
-    """One region's overrides (all None when the region is not in the store)."""
-    row = session.get(RegionRow, region)
-    if row is None:
-        return RegionSchedule(region, None, None, None)
-    return RegionSchedule(region, row.timezone, row.digest_day, row.digest_time)
-
-
-def get_run(session: Session, *, region: str, week: str) -> DigestRun | None:
-    return session.get(DigestRun, (region, week))
-
-
-def start_run(
-    session: Session, *, region: str, week: str, fire_time: datetime, now: datetime, runner: str
-) -> DigestRun | None:
-    """Record that ``runner`` starts the digest job of (region, week); None if it already finished.
-
-    Two runners starting at once both get the row (the work is idempotent); a finished run is
-    never started again, which is what makes a second fire for the same week a no-op.
-    """
-    run = get_run(session, region=region, week=week)
-    if run is not None:
-        if run.finished is not None:
-            return None
-        run.started, run.runner = now, runner[:64]
-        session.add(run)
-        return run
-    run = DigestRun(region=region, week=week, fire_time=fire_time, started=now, runner=runner[:64])
-    if add_unless_taken(session, run):
-        return run
-    found = get_run(session, region=region, week=week)
-    return None if found is None or found.finished is not None else found
-
-
-def finish_run(
-    session: Session, *, region: str, week: str, status: str, queued: int, now: datetime
-) -> None:
-    """Mark the run of (region, week) finished with what it did."""
-    session.execute(
-        sa.update(DigestRun)
-        .where(col(DigestRun.region) == region, col(DigestRun.week) == week)
-        .values(finished=now, status=status[:16], queued=queued)
-    )
-
-
-def unfinished_runs(session: Session, *, started_after: datetime) -> list[DigestRun]:
-    """Runs started after ``started_after`` that never finished (their scheduler died or failed)."""
-    stmt = select(DigestRun).where(
-        col(DigestRun.finished).is_(None), col(DigestRun.started) > started_after
-    )
-    return list(session.exec(stmt.order_by(col(DigestRun.region), col(DigestRun.week))))
 
 
 def items_fingerprint(session: Session) -> tuple[int, int, str]:

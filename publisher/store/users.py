@@ -53,11 +53,6 @@ def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(sa.func.lower(User.email), col(User.id))))
 
 
-def count_admins(session: Session) -> int:
-    stmt = select(sa.func.count()).select_from(User).where(col(User.role) == "admin")
-    return int(session.exec(stmt).one())
-
-
 def remove_user(session: Session, *, user_id: int) -> bool:
     """Delete an account and end its sessions; False when there was none."""
     user = session.get(User, user_id)

@@ -84,13 +84,3 @@ def tree_rows(tree: RegionTree, counts: dict[str, int], *, include: set[str]) ->
             )
         )
     return rows
-
-
-def with_ancestors(tree: RegionTree, slugs: set[str]) -> set[str]:
-    """``slugs`` plus every region above them (so a shown region's path is shown too)."""
-    out = set()
-    for slug in slugs:
-        if slug in tree:
-            out.add(slug)
-            out.update(tree.ancestors(slug))
-    return out

@@ -367,9 +367,7 @@ def create_item(
     """Save a new item, or (action=suggest) show the form again with suggested regions."""
     form = _posted(form_data, state.settings.timezone)
     if _text(form_data, "action") == "suggest":
-        found = suggest(form, state)
-        form.regions = list(dict.fromkeys([*form.regions, *found.regions]))
-        return _form_page(request, user, state, form, item_id=None, suggestion=found)
+        return _with_suggestion(request, user, state, form, item_id=None)
     rt = state.runtime
     try:
         published = publish_time(form)
@@ -394,12 +392,7 @@ def create_item(
             request, user, state, form, item_id=None,
             error=error % {"id": existing or "?"}, status_code=409,
         )  # fmt: skip
-    item_id = report.ids[0]
-    _audit(session, user, "add", item_id, form.title, rt.now())
-    session.commit()
-    background.add_task(state.rebuild_feeds)
-    flash(request, gettext("Item %(id)s saved.") % {"id": item_id})
-    return RedirectResponse(f"/admin/items/{item_id}/edit", status_code=303)
+    return _saved(request, session, user, state, background, "add", report.ids[0], form.title)
 
 
 def _audit(session: Any, user: Any, action: str, item_id: int, title: str, at: datetime) -> None:
@@ -407,6 +400,27 @@ def _audit(session: Any, user: Any, action: str, item_id: int, title: str, at: d
         session, actor=user.email, action=action, target=f"item {item_id}",
         detail=title[:200], at=at,
     )  # fmt: skip
+
+
+def _with_suggestion(
+    request: Request, user: Any, state: WebState, form: ItemForm, *, item_id: int | None
+) -> HTMLResponse:
+    """The add or edit form again, with the regions suggested for its text added."""
+    found = suggest(form, state)
+    form.regions = list(dict.fromkeys([*form.regions, *found.regions]))
+    return _form_page(request, user, state, form, item_id=item_id, suggestion=found)
+
+
+def _saved(
+    request: Request, session: Any, user: Any, state: WebState, background: BackgroundTasks,
+    action: str, item_id: int, title: str,
+) -> RedirectResponse:  # fmt: skip
+    """After an add or an edit: audit it, commit, rebuild the feeds, back to the edit form."""
+    _audit(session, user, action, item_id, title, state.runtime.now())
+    session.commit()
+    background.add_task(state.rebuild_feeds)
+    flash(request, gettext("Item %(id)s saved.") % {"id": item_id})
+    return RedirectResponse(f"/admin/items/{item_id}/edit", status_code=303)
 
 
 @router.get("/{item_id}/edit", response_class=HTMLResponse)
@@ -436,9 +450,7 @@ def save_item(
         raise HTTPException(404, "no such item")
     form = _posted(form_data, state.settings.timezone)
     if _text(form_data, "action") == "suggest":
-        found = suggest(form, state)
-        form.regions = list(dict.fromkeys([*form.regions, *found.regions]))
-        return _form_page(request, user, state, form, item_id=item_id, suggestion=found)
+        return _with_suggestion(request, user, state, form, item_id=item_id)
     rt = state.runtime
     try:
         published = publish_time(form)
@@ -460,11 +472,7 @@ def save_item(
         )
     if not exists:  # withdrawn by someone else since the check above
         raise HTTPException(404, "no such item")
-    _audit(session, user, "edit", item_id, form.title, rt.now())
-    session.commit()
-    background.add_task(state.rebuild_feeds)
-    flash(request, gettext("Item %(id)s saved.") % {"id": item_id})
-    return RedirectResponse(f"/admin/items/{item_id}/edit", status_code=303)
+    return _saved(request, session, user, state, background, "edit", item_id, form.title)
 
 
 @router.post("/suggest")
