@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import uvicorn
 
 from publisher.runtime import Runtime
 from publisher.web.app import create_app
+from tests.service_support import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -73,11 +73,9 @@ def serve(rt: Runtime, port: int) -> Iterator[None]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+    wait_until(lambda: server.started or not thread.is_alive(), 20, "uvicorn to start", 0.05)
+    if not server.started:
+        raise RuntimeError("uvicorn did not start")
     try:
         yield
     finally:

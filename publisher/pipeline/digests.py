@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import RenderedEmail
-from publisher.models import Digest, utcnow
+from publisher.models import Digest, DigestRendition, utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.store.renditions import find_rendition
@@ -29,10 +29,17 @@ def digest_item_ids(digest: Digest) -> list[int]:
 
 def stored_rendition(session: Session, digest: Digest, language: str) -> RenderedEmail:
     """A rendering made when rows were queued (workers only read); the digest's own otherwise."""
+    found = None
     if language != digest.locale and digest.id is not None:
         found = find_rendition(session, digest_id=digest.id, locale=language)
-        if found is not None:
-            return RenderedEmail(found.subject, found.html, found.text, found.locale)
+    return rendered_of(digest, found)
+
+
+def rendered_of(digest: Digest, rendition: DigestRendition | None) -> RenderedEmail:
+    """The bodies to send: the rendition in the reader's language if one was stored, else the
+    digest's own."""
+    if rendition is not None:
+        return RenderedEmail(rendition.subject, rendition.html, rendition.text, rendition.locale)
     return RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
 
 

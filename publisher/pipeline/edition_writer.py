@@ -20,6 +20,7 @@ from sqlmodel import Session
 from publisher.digest.editions import EditionPlan
 from publisher.email.message import message_id, sender
 from publisher.email.placeholders import Placeholders
+from publisher.email.render import RenderedEmail
 from publisher.errors import StoreError
 from publisher.pipeline.edition_render import EditionRenderer, web_url
 from publisher.runtime import Runtime
@@ -124,7 +125,8 @@ class EditionWriter:
         )  # fmt: skip
         queued: list[Queued] = []
         for plan, by_language in self.batch:
-            digest_id, ours = self._digest_id(plan), (self._digest_id(plan), plan.cutoff)
+            digest_id = self._digest_id(plan)
+            ours = (digest_id, plan.cutoff)
             mine = {sid for ids in by_language.values() for sid in ids
                     if held.get((sid, plan.week)) == ours}  # fmt: skip
             report.editions += len(mine)
@@ -146,7 +148,7 @@ class EditionWriter:
         """Create the batch's new frozen digests (default language) in one insert, or use the
         ones another process made first for the same region set and window; render ours once
         their ids are known (the web copy's link holds the id) and store the bodies at once."""
-        rt, language = self.rt, self.rt.settings.default_locale
+        language = self.rt.settings.default_locale
         new: dict[DigestKey, EditionPlan] = {}
         for plan, _ in self.batch:
             if not plan.empty and _key(plan) not in self.frozen:
@@ -172,14 +174,18 @@ class EditionWriter:
             self.frozen[key] = _Frozen(digest, own)
             self.report.digest_ids.append(digest.id)
             if own:
-                made = self.renderer.render(
-                    plan, language, marks=Placeholders.of(digest.placeholder_key),
-                    notes=self.notes[plan.week],
-                    web_url=web_url(rt.settings, rt.tokens, digest.id, language),
-                )  # fmt: skip
+                made = self._render(plan, digest, language)
                 bodies.append({"id": digest.id, "subject": made.subject[:300],
                                "html": made.html, "text": made.text})  # fmt: skip
         batches.set_bodies(session, bodies)
+
+    def _render(self, plan: EditionPlan, digest: StoredDigest, language: str) -> RenderedEmail:
+        """``plan`` as the frozen ``digest`` in ``language``, with the digest's own markers."""
+        return self.renderer.render(
+            plan, language, marks=Placeholders.of(digest.placeholder_key),
+            notes=self.notes[plan.week],
+            web_url=web_url(self.rt.settings, self.rt.tokens, digest.id, language),
+        )  # fmt: skip
 
     def _renditions(self, session: Session) -> None:
         """Each digest of the batch in every other language its readers need, stored once (a
@@ -199,11 +205,7 @@ class EditionWriter:
             digest = frozen.digest
             if (digest.id, language) in done:
                 continue  # another process's digest, already rendered in it
-            made = self.renderer.render(
-                plan, language, marks=Placeholders.of(digest.placeholder_key),
-                notes=self.notes[plan.week],
-                web_url=web_url(self.rt.settings, self.rt.tokens, digest.id, language),
-            )  # fmt: skip
+            made = self._render(plan, digest, language)
             rows.append({"digest_id": digest.id, "locale": language,
                          "subject": made.subject[:300], "html": made.html, "text": made.text,
                          "created": digest.created})  # fmt: skip

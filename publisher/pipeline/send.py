@@ -26,14 +26,15 @@ from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
 from publisher.email.outgoing import DigestMail
-from publisher.email.render import RenderedEmail
 from publisher.errors import DeliveryError
 from publisher.models import Digest, DigestRendition
+from publisher.pipeline.digests import rendered_of
 from publisher.pipeline.editions import FireReport, fire_editions, mail_of
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store import deliveries
 from publisher.store import editions as edition_store
+from publisher.store.deliveries import IdRuns
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.edition_digests import digest_summaries, digests_to_send
 
@@ -161,18 +162,14 @@ class _Loaded:
 def digest_messenger(rt: Runtime) -> DigestMessenger:
     """A messenger reading digests from the store when first needed (also for scale-out workers)."""
 
-    def made(digest: Digest, rendition: DigestRendition | None, locale: str) -> DigestMail:
-        rendered = (
-            RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
-            if rendition is None or locale == digest.locale
-            else RenderedEmail(rendition.subject, rendition.html, rendition.text, rendition.locale)
-        )
+    def made(digest: Digest, rendition: DigestRendition | None) -> DigestMail:
+        rendered = rendered_of(digest, rendition)
         return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
 
     def load_many(pairs: Collection[tuple[int, str]]) -> dict[tuple[int, str], DigestMail]:
         with rt.session() as session:
             found = digests_to_send(session, pairs)
-        return {key: made(digest, rendition, key[1]) for key, (digest, rendition) in found.items()}
+        return {key: made(digest, rendition) for key, (digest, rendition) in found.items()}
 
     def load(digest_id: int, locale: str) -> DigestMail:
         found = load_many([(digest_id, locale)]).get((digest_id, locale))
@@ -349,7 +346,7 @@ def deliver(
         if stop is not None:
             threading.Thread(target=_relay, args=(stop, done, engine), daemon=True).start()
         try:
-            return engine.run(digest_ids=digest_ids)
+            return engine.run(digest_ids=None if digest_ids is None else IdRuns(digest_ids))
         except DeliveryError:
             return engine.stats  # stats.paused says why; the caller reports and exits non-zero
         finally:

@@ -285,23 +285,46 @@ def refresh_statistics(session: Session) -> None:
         session.execute(sa.text(f"ANALYZE {T.name}"))
 
 
+class IdRuns(Collection[int]):
+    """Ids kept as runs of consecutive ids, worked out once: a send filters every claim by the
+    ten thousand consecutive digest ids of a fire, and must not sort them again per claim."""
+
+    __slots__ = ("_size", "runs")
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        runs: list[list[int]] = []
+        for i in sorted(set(ids)):
+            if runs and runs[-1][1] == i - 1:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i])
+        self.runs = tuple((lo, hi) for lo, hi in runs)
+        self._size = sum(hi - lo + 1 for lo, hi in self.runs)
+
+    @classmethod
+    def of(cls, ids: Collection[int]) -> IdRuns:
+        return ids if isinstance(ids, IdRuns) else cls(ids)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for lo, hi in self.runs for i in range(lo, hi + 1))
+
+    def __contains__(self, value: object) -> bool:
+        return any(lo <= value <= hi for lo, hi in self.runs) if isinstance(value, int) else False
+
+
 def among(column: sa.ColumnElement[int], ids: Collection[int]) -> sa.ColumnElement[bool]:
-    """``column IN ids`` with runs of consecutive ids as ranges: a fire of ten thousand region
-    sets makes ten thousand consecutive digest ids, and a claim every 200 rows must not bind
-    ten thousand parameters."""
+    """``column IN ids`` with runs of three or more consecutive ids as ranges, so a claim binds
+    a few numbers, not ten thousand."""
     singles: list[int] = []
     ranges: list[sa.ColumnElement[bool]] = []
-    ordered = sorted(set(ids))
-    at = 0
-    while at < len(ordered):
-        end = at
-        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
-            end += 1
-        if end - at >= 2:
-            ranges.append(column.between(ordered[at], ordered[end]))
+    for lo, hi in IdRuns.of(ids).runs:
+        if hi - lo >= 2:
+            ranges.append(column.between(lo, hi))
         else:
-            singles += ordered[at : end + 1]
-        at = end + 1
+            singles += range(lo, hi + 1)
     if singles:
         ranges.append(column.in_(singles))
     return sa.or_(*ranges) if ranges else sa.false()
@@ -327,7 +350,9 @@ def claim_batch(
     commits before any message goes out.
     """
     pick = sa.select(T.c.id).where(T.c.id > after_id).order_by(T.c.id).limit(limit)
-    sqlite_many = session.get_bind().dialect.name == "sqlite" and len(set(digest_ids or ())) > 1
+    if digest_ids is not None:
+        digest_ids = IdRuns.of(digest_ids)
+    sqlite_many = session.get_bind().dialect.name == "sqlite" and len(digest_ids or ()) > 1
     if sqlite_many:
         # Rows of many digests: walk the primary key from ``after_id``. Left to itself SQLite
         # takes the state or digest index and sorts every waiting row for each claim of 200,

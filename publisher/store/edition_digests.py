@@ -106,13 +106,6 @@ def edition_owners(
     return found
 
 
-def digest_to_send(
-    session: Session, *, digest_id: int, locale: str
-) -> tuple[Digest, DigestRendition | None] | None:
-    """A digest (without its item list) and its rendition in ``locale`` if one was made."""
-    return digests_to_send(session, [(digest_id, locale)]).get((digest_id, locale))
-
-
 def digests_to_send(
     session: Session, pairs: Collection[tuple[int, str]]
 ) -> dict[tuple[int, str], tuple[Digest, DigestRendition | None]]:
