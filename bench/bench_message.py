@@ -1,4 +1,4 @@
-"""Time building one recipient's digest message, against an EmailMessage built per recipient.
+"""Time building one recipient's edition message, against an EmailMessage built per recipient.
 
     .venv/bin/python bench/bench_message.py [--size 25000] [--count 20000]
 
@@ -8,8 +8,9 @@ the two signed links (unsubscribe, preferences) and the Date header; (b') the sa
 VERP envelope sender of the message's ledger row (what the engine adds per message when
 BOUNCE_ADDRESS is set); (c) the baseline: an
 ``email.message.EmailMessage`` made per recipient with set_content/add_alternative and
-serialised with the SMTP policy. The digest is rendered once from synthetic items until the
-whole message is about --size bytes.
+serialised with the SMTP policy. The edition (a reader of Costa Rica and Guatemala: two
+sections) is rendered once, as a send renders it (``EditionRenderer.render``, random markers),
+from synthetic items until the whole message is about --size bytes.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from rich.console import Console
 from rich.table import Table
 
 from publisher.bounces.verp import Verp
-from publisher.digest.assembly import build_content
+from publisher.digest.editions import plan_edition, region_set
 from publisher.email.message import MessageTemplate, list_id, message_id
 from publisher.email.outgoing import DigestMail
-from publisher.email.placeholders import LEGACY, Placeholders
-from publisher.email.render import Branding, RenderedEmail, default_renderer, fill
+from publisher.email.placeholders import Placeholders
+from publisher.email.render import RenderedEmail, fill
 from publisher.models import Digest, ItemPublic
+from publisher.pipeline.edition_render import EditionRenderer, web_url
+from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
 from publisher.tokens import Tokens
 
@@ -43,29 +46,37 @@ WORDS = (
 )  # fmt: skip
 
 
-def digest_of_size(size: int, marks: Placeholders = LEGACY) -> RenderedEmail:
-    """A rendered Central America digest whose message is about ``size`` bytes."""
+SETTINGS = Settings(_env_file=None, secret_key="bench", base_url=BASE)
+TREE = RegionTree.load()
+REGIONS = region_set(TREE, ["gt", "cr"])  # ("cr", "gt"): the tree's order
+DIGEST_ID = 1
+
+
+def edition_of_size(size: int) -> tuple[RenderedEmail, Placeholders]:
+    """A rendered edition (frozen digest DIGEST_ID) whose message is about ``size`` bytes, and
+    its markers."""
     monday = datetime(2026, 11, 23, tzinfo=UTC)
+    cutoff = monday + timedelta(days=7, hours=8)
+    marks = Placeholders.fresh()  # random per digest, as a fire makes them
+    url = web_url(SETTINGS, Tokens(["bench"]), DIGEST_ID, "en")
+    renderer = EditionRenderer(SETTINGS, TREE)  # each item's fragment is rendered once
     items: list[ItemPublic] = []
     rendered = None
     while rendered is None or len(rendered.html) + len(rendered.text) < size * 0.69:
         n = len(items)
         summary = " ".join(WORDS[(n + i) % len(WORDS)] for i in range(55)).capitalize() + "."
+        published = monday + timedelta(hours=n)
         items.append(
             ItemPublic(
                 id=n + 1, guid=f"g{n}", title=f"Item {n + 1}: {' '.join(WORDS[n % 9 : n % 9 + 7])}",
-                summary=summary, link=None, published=monday + timedelta(hours=n),
-                updated=monday, regions=["gt", "cr"],
+                summary=summary, link=None, published=published, updated=monday,
+                regions=[REGIONS[n % 2]], visible_at=published,
             )
         )  # fmt: skip
-        content = build_content(
-            items, region="central-america", week="2026-W48", base_url=BASE,
-            name_of=lambda s: {"gt": "Guatemala", "cr": "Costa Rica"}.get(s, "Central America"),
-        )  # fmt: skip
-        rendered = default_renderer().digest(
-            content, Branding("Regional News", BASE, "1 Example St"), marks
-        )
-    return rendered
+        plan = plan_edition(TREE, REGIONS, items, week="2026-W48",
+                            window_start=cutoff - timedelta(days=7), cutoff=cutoff)  # fmt: skip
+        rendered = renderer.render(plan, "en", marks=marks, web_url=url)
+    return rendered, marks
 
 
 def per_call(fn: Callable[[int], object], count: int) -> float:
@@ -84,11 +95,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000, help="messages per measurement")
     args = parser.parse_args()
 
-    marks = Placeholders.fresh()  # random per digest, as assembly makes them
-    rendered = digest_of_size(args.size, marks)
-    lid = list_id(
-        slug="central-america", name="Central America", site_title="Regional News", from_addr=FROM
-    )
+    rendered, marks = edition_of_size(args.size)
+    first = TREE.get(REGIONS[0])
+    lid = list_id(slug=first.slug, name=first.name_en, site_title="Regional News", from_addr=FROM)
     template = MessageTemplate(
         subject=rendered.subject,
         html=rendered.html,
@@ -108,15 +117,15 @@ def main() -> None:
             date=date,
         )
 
-    settings = Settings(_env_file=None, secret_key="bench", base_url=BASE)
     now = datetime(2026, 11, 30, 8, tzinfo=UTC)
     digest = Digest(
-        id=1, region="central-america", week="2026-W48", status="assembled", window_start=now,
-        window_end=now, item_ids="[]", subject=rendered.subject, html=rendered.html,
-        text=rendered.text, created=now, placeholder_key=marks.key,
+        id=DIGEST_ID, region=first.slug, regions=" ".join(REGIONS), week="2026-W48",
+        status="assembled", window_start=now, window_end=now, item_ids="[]",
+        subject=rendered.subject, html=rendered.html, text=rendered.text, created=now,
+        placeholder_key=marks.key,
     )  # fmt: skip
     mail = DigestMail(
-        digest, settings=settings, tokens=Tokens(["bench"]), region_name="Central America"
+        digest, settings=SETTINGS, tokens=Tokens(["bench"]), region_name=first.name_en
     )
 
     def with_links(i: int) -> bytes:
@@ -146,7 +155,7 @@ def main() -> None:
         "builder",
         "µs / message",
         "messages / s (one core)",
-        title=f"one {size:,}-byte digest message",
+        title=f"one {size:,}-byte edition message",
     )
     for label, fn, count in (
         ("MessageTemplate.for_recipient", ours, args.count),

@@ -1,6 +1,7 @@
-"""Digest content (pure: order, labels, caps, dates) and the `digests preview` command.
+"""Edition content (pure: order, labels, caps, dates) and the `digests preview` command.
 
-What an edition holds, from the store, is tested in test_editions and test_edition_plan."""
+The content is what ``EditionRenderer.render`` renders (``build_edition`` over ``item_view``);
+what an edition holds, from the store, is tested in test_editions and test_edition_plan."""
 
 from __future__ import annotations
 
@@ -9,17 +10,26 @@ import email.policy
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
 
-from publisher.digest.assembly import build_content, count_label, period_label, shorten, subject_for
+from publisher.digest.assembly import MAX_ITEMS, count_label, period_label, pick_locale, shorten
+from publisher.digest.edition_content import (
+    EditionContent,
+    build_edition,
+    edition_subject,
+    item_view,
+)
+from publisher.digest.editions import plan_edition
 from publisher.models import ItemPublic
 from publisher.regions.tree import RegionTree
 
 BASE = "https://news.example.org"
+WEB_URL = f"{BASE}/editions/TOKEN"
 TREE = RegionTree.load()
+CUT = datetime(2026, 11, 30, 8, tzinfo=UTC)  # the W48 fire
 
 
 def item(
@@ -27,15 +37,29 @@ def item(
 ) -> ItemPublic:
     return ItemPublic(
         id=i, guid=f"g{i}", title=title or f"Item {i}", summary=summary or f"Summary {i}.",
-        link=None, published=published, updated=published, regions=regions,
+        link=None, published=published, updated=published, regions=regions, visible_at=published,
     )  # fmt: skip
 
 
-def name_en(slug: str) -> str:
-    return TREE.get(slug).name_en
+def content(
+    items: list[ItemPublic], regions: tuple[str, ...] = ("central-america",), *,
+    locale: str = "en", tz: tzinfo = UTC, max_items: int | None = MAX_ITEMS,
+) -> EditionContent:  # fmt: skip
+    """The W48 edition of a new reader of ``regions``, as the renderer builds it."""
+    plan = plan_edition(TREE, regions, items, week="2026-W48", window_start=CUT - timedelta(days=7),
+                        cutoff=CUT)  # fmt: skip
+    lang = pick_locale(locale)
+
+    def name(slug: str) -> str:
+        return TREE.get(slug).name(lang)
+
+    return build_edition(
+        plan, locale=locale, name_of=name, web_url=WEB_URL, max_items=max_items,
+        view=lambda it: item_view(it, locale=lang, base_url=BASE, name_of=name, tz=tz),
+    )  # fmt: skip
 
 
-# --- pure assembly -----------------------------------------------------------------------
+# --- pure content ------------------------------------------------------------------------
 
 
 def test_content_orders_items_newest_first_and_links_them() -> None:
@@ -45,56 +69,59 @@ def test_content_orders_items_newest_first_and_links_them() -> None:
         item(2, t + timedelta(days=2), ["americas"]),
         item(3, t, ["cr", "pa"]),
     ]
-    c = build_content(
-        items, region="central-america", week="2026-W48", base_url=BASE, name_of=name_en
-    )
+    c = content(items)
     assert c.item_ids == (2, 3, 1)
-    assert [i.url for i in c.items] == [f"{BASE}/items/{n}" for n in (2, 3, 1)]
-    assert c.items[1].region_names == ("Costa Rica", "Panama")
-    assert c.subject == "Central America news, week 48 of 2026"
-    assert c.preheader == "3 new items: Item 2; Item 3; Item 1"
-    assert c.archive_url == f"{BASE}/archive/central-america/2026-W48"
+    (section,) = c.sections
+    assert (section.region, section.name, section.count_label) == (
+        "central-america", "Central America", "3 new items",
+    )  # fmt: skip
+    assert [i.url for i in section.items] == [f"{BASE}/items/{n}" for n in (2, 3, 1)]
+    assert section.items[1].region_names == ("Costa Rica", "Panama")
+    assert c.subject == "Your news: Central America, week 48 of 2026"
+    assert c.preheader == "3 new items: Item 2; Item 3"  # the first two of each section
+    assert c.web_url == WEB_URL
     assert c.period_label == "Nov 23\u2009\u2013\u200929, 2026"
     assert (c.more, c.empty) == (0, False)
 
 
 def test_content_in_spanish() -> None:
     t = datetime(2026, 11, 24, 9, tzinfo=UTC)
-    c = build_content(
-        [item(1, t, ["mx"])], region="central-america", week="2026-W48", base_url=BASE,
-        name_of=lambda s: TREE.get(s).name_es, locale="es-CL",
-    )  # fmt: skip
+    c = content([item(1, t, ["mx"])], locale="es-CL")
     assert c.locale == "es"
-    assert c.subject == "Noticias de Centroamérica, semana 48 de 2026"
+    assert c.subject == "Sus noticias: Centroamérica, semana 48 de 2026"
     assert c.count_label == "1 noticia nueva"
-    assert c.items[0].region_names == ("México",)
+    assert c.sections[0].items[0].region_names == ("México",)
     assert "nov" in c.period_label
 
 
 def test_long_lists_are_capped_in_the_email_but_frozen_whole() -> None:
     t = datetime(2026, 11, 24, tzinfo=UTC)
     items = [item(i, t + timedelta(minutes=i), ["gt"]) for i in range(1, 46)]
-    c = build_content(
-        items, region="gt", week="2026-W48", base_url=BASE, name_of=name_en, max_items=30
-    )
-    assert len(c.item_ids) == 45 and len(c.items) == 30 and c.more == 15
+    c = content(items, ("gt",), max_items=30)
+    assert len(c.item_ids) == 45 and len(c.sections[0].items) == 30 and c.more == 15
     assert c.item_ids[:3] == (45, 44, 43)
+    # the cap is for the whole edition: the second section gets what the first left
+    items += [item(i, t + timedelta(minutes=i), ["hn"]) for i in range(101, 121)]
+    c = content(items, ("gt", "hn"), max_items=50)
+    assert [len(s.items) for s in c.sections] == [45, 5] and c.more == 15
+    assert c.sections[1].count_label == "20 new items"  # counts all, shows what fits
+    assert len(content(items, ("gt", "hn"), max_items=None).item_ids) == 65
 
 
 def test_empty_content() -> None:
-    c = build_content([], region="gt", week="2026-W48", base_url=BASE, name_of=name_en)
-    assert c.empty and c.preheader == "0 new items" and c.items == ()
+    c = content([], ("gt",))
+    assert c.empty and c.preheader == "0 new items" and c.sections == ()
 
 
-def test_item_dates_are_shown_in_the_region_zone() -> None:
+def test_item_dates_are_shown_in_the_zone_given() -> None:
     from zoneinfo import ZoneInfo
 
     late = datetime(2026, 11, 25, 3, tzinfo=UTC)  # the 24th in Guatemala
-    c = build_content(
-        [item(1, late, ["gt"])], region="gt", week="2026-W48", base_url=BASE, name_of=name_en,
-        tz=ZoneInfo("America/Guatemala"),
-    )  # fmt: skip
-    assert c.items[0].date_label == "Nov 24, 2026"
+    c = content([item(1, late, ["gt"])], ("gt",), tz=ZoneInfo("America/Guatemala"))
+    assert c.sections[0].items[0].date_label == "Nov 24, 2026"
+    assert content([item(1, late, ["gt"])], ("gt",)).sections[0].items[0].date_label == (
+        "Nov 25, 2026"
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,7 +139,9 @@ def test_shorten(text: str, limit: int, out: str) -> None:
 
 
 def test_labels() -> None:
-    assert subject_for("Caribbean", "2027-W01", "en") == "Caribbean news, week 1 of 2027"
+    assert (
+        edition_subject(["Caribbean"], "2027-W01", "en") == "Your news: Caribbean, week 1 of 2027"
+    )
     assert count_label(1, "en") == "1 new item" and count_label(2, "es") == "2 noticias nuevas"
     assert period_label("2026-W53", "en") == "Dec 28, 2026\u2009\u2013\u2009Jan 3, 2027"
 

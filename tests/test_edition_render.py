@@ -1,5 +1,6 @@
-"""The edition email in real Chromium at 375 and 800 px: sections, notes, nasty items; and the
-fragments: each item rendered once per language however many editions show it."""
+"""The edition email in real Chromium at 375 and 800 px: sections, notes, nasty items (long
+words, long URLs); and the fragments: each item rendered once per language however many
+editions show it."""
 
 from __future__ import annotations
 
@@ -70,6 +71,12 @@ def test_fragments_are_rendered_once_per_item_and_language() -> None:
     assert html.count('class="item px"') == len(ids) and "frag-" not in html
 
 
+LABELS = {
+    "en": ("Choose your regions", "Unsubscribe", "View in your browser"),
+    "es": ("Elegir regiones", "Darse de baja", "Ver en el navegador"),
+}
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with chromium() as b:
@@ -90,13 +97,20 @@ def test_the_edition_reads_well_in_chromium(browser: object, width: int, languag
             link = page.locator(f'h3 a[href="https://news.example.org/items/{item_id}"]')
             assert link.count() == 1
             box = link.bounding_box()
-            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+            assert box is not None and box["width"] > 0 and box["height"] > 0, item_id
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, item_id
+            assert link.is_visible()
         headings = page.locator("h2.section-title").all_inner_texts()
         assert headings == ["El Salvador", "Guatemala", "Honduras"]
         assert page.get_by_text("Honduras note").is_visible()
+        for label in LABELS[language]:
+            assert page.get_by_text(label, exact=True).is_visible(), label
         assert page.evaluate("document.documentElement.lang") == language
+        assert not page.locator(".preheader").is_visible()
         container = page.locator("table.container").bounding_box()
         assert container is not None and container["width"] <= 602
+        if width == 375:
+            assert container["width"] >= 370  # edge to edge on a phone
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"edition-{width}-{language}.png"), full_page=True)
     finally:

@@ -1,10 +1,13 @@
 """Email bodies: escaping, placeholders, email-safe CSS, expected-output files, real Chromium.
 
-Expected-output files live in tests/expected/email/. After a deliberate change to the output:
+The bodies checked are an edition's (three sections, the editors' notes), rendered through
+``EditionRenderer.render`` as a send renders them. Expected-output files live in
+tests/expected/email/. After a deliberate change to the output:
 
     UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_email_render.py -k golden
 
-Screenshots of the Chromium checks are kept in tests/artifacts/ (git-ignored).
+Screenshots of the Chromium checks are kept in tests/artifacts/ (git-ignored); the edition's
+own Chromium checks are in test_edition_render.py.
 """
 
 from __future__ import annotations
@@ -20,28 +23,38 @@ from pathlib import Path
 
 import pytest
 
-from publisher.digest.assembly import DigestContent, build_content
+from publisher.digest.editions import EditionPlan, plan_edition, region_set
+from publisher.email.placeholders import Placeholders
 from publisher.email.render import (
     EMAIL,
-    PLACEHOLDERS,
-    PREFERENCES_URL,
     UNSUBSCRIBE_URL,
     Branding,
     EmailRenderer,
+    RenderedEmail,
     default_renderer,
     fill,
     public_copy,
 )
 from publisher.models import ItemPublic
+from publisher.pipeline.edition_render import EditionRenderer, web_url
 from publisher.regions.tree import RegionTree
+from publisher.settings import Settings
+from publisher.tokens import Tokens
 from tests.browser_support import chromium
 
 GOLDEN = Path(__file__).parent / "expected" / "email"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 BASE = "https://news.example.org"
-BRANDING = Branding("Regional News", BASE, "Regional News, 1 Example Street, 10000 Example City")
+SETTINGS = Settings(_env_file=None, base_url=BASE, secret_key="k")  # type: ignore[call-arg]
+TOKENS = Tokens(SETTINGS.secret_keys())
+BRANDING = Branding.from_settings(SETTINGS)
 TREE = RegionTree.load()
 MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
+CUTOFF = MONDAY + timedelta(days=7, hours=8)  # the W48 fire
+DIGEST_ID = 7
+# Fixed markers, so the expected-output files hold the same bytes every run (a send's are random).
+MARKS = Placeholders.of("0123456789abcdef0123")
+NOTES = {"": "Floods & <storms> this week: see the Belize section.", "cr": "Costa Rica's note"}
 
 FIXED_ITEMS = [
     ("IOM and Costa Rica strengthen plan for students' migration status", ["cr"],
@@ -59,41 +72,52 @@ FIXED_ITEMS = [
 ]  # fmt: skip
 
 
-def fixed_content(locale: str = "en") -> DigestContent:
-    items = [
-        ItemPublic(
-            id=100 + n, guid=f"g{n}", title=title, summary=summary, link=None,
-            published=MONDAY + timedelta(days=n, hours=9), updated=MONDAY, regions=regions,
-        )
-        for n, (title, regions, summary) in enumerate(FIXED_ITEMS)
-    ]  # fmt: skip
-
-    def name(slug: str) -> str:
-        return TREE.get(slug).name(locale)
-
-    return build_content(
-        items, region="central-america", week="2026-W48", base_url=BASE, name_of=name, locale=locale
-    )
+def fixed_items() -> list[ItemPublic]:
+    out = []
+    for n, (title, regions, summary) in enumerate(FIXED_ITEMS):
+        t = MONDAY + timedelta(days=n, hours=9)
+        out.append(ItemPublic(id=100 + n, guid=f"g{n}", title=title, summary=summary, link=None,
+                              published=t, updated=MONDAY, regions=regions,
+                              visible_at=t))  # fmt: skip
+    return out
 
 
-SAMPLE = {
-    EMAIL: "ann.o'neil+news@example.org",
-    UNSUBSCRIBE_URL: f"{BASE}/unsubscribe/IjAxMjM0NTY3ODlhYmNkZWYi.aW5n.c2lnbmF0dXJl",
-    PREFERENCES_URL: f"{BASE}/preferences/IjAxMjM0NTY3ODlhYmNkZWYi.aW5n.c2lnbmF0dXJl",
-}
+def fixed_plan() -> EditionPlan:
+    """The W48 edition of a reader of Belize, Costa Rica and Mexico."""
+    regions = region_set(TREE, ["mx", "cr", "bz"])
+    return plan_edition(TREE, regions, fixed_items(), week="2026-W48",
+                        window_start=CUTOFF - timedelta(days=7), cutoff=CUTOFF)  # fmt: skip
 
 
-def test_digest_html_escapes_item_text_and_keeps_placeholders() -> None:
-    r = default_renderer().digest(fixed_content(), BRANDING)
+def fixed_edition(locale: str = "en", marks: Placeholders = MARKS) -> RenderedEmail:
+    """``fixed_plan`` in ``locale`` as a send renders it (frozen digest DIGEST_ID)."""
+    return EditionRenderer(SETTINGS, TREE).render(
+        fixed_plan(), locale, marks=marks, notes=NOTES,
+        web_url=web_url(SETTINGS, TOKENS, DIGEST_ID, locale),
+    )  # fmt: skip
+
+
+SAMPLE = MARKS.values(
+    email="ann.o'neil+news@example.org",
+    unsubscribe_url=f"{BASE}/unsubscribe/IjAxMjM0NTY3ODlhYmNkZWYi.aW5n.c2lnbmF0dXJl",
+    preferences_url=f"{BASE}/preferences/IjAxMjM0NTY3ODlhYmNkZWYi.aW5n.c2lnbmF0dXJl",
+)
+
+
+def test_edition_html_escapes_item_text_and_keeps_placeholders() -> None:
+    r = fixed_edition()
     assert "&lt;trafficking&gt;" in r.html and "<trafficking>" not in r.html
     assert "CONOFAM &amp; IOM" in r.html
-    for placeholder in PLACEHOLDERS:
+    assert "Floods &amp; &lt;storms&gt; this week" in r.html and "<storms>" not in r.html
+    for placeholder in MARKS.all:
         assert r.html.count(placeholder) == 1, placeholder
         assert r.text.count(placeholder) == 1, placeholder
-    assert f'href="{UNSUBSCRIBE_URL}"' in r.html and f'href="{PREFERENCES_URL}"' in r.html
+    assert f'href="{MARKS.unsubscribe_url}"' in r.html
+    assert f'href="{MARKS.preferences_url}"' in r.html
     # plain text is not HTML-escaped: readers would see "&amp;"
     assert "CONOFAM & IOM" in r.text and "<trafficking>" in r.text
-    assert r.subject == "Central America news, week 48 of 2026"
+    assert "Floods & <storms> this week" in r.text
+    assert r.subject == "Your news: Belize, Costa Rica, and Mexico, week 48 of 2026"
 
 
 def test_placeholders_survive_escaping_and_css_inlining() -> None:
@@ -102,45 +126,53 @@ def test_placeholders_survive_escaping_and_css_inlining() -> None:
     template = env.from_string(
         '<p class="x"><a href="{{ u }}">{{ e }}</a></p><style>.x{color:red}</style>'
     )
-    page = renderer._inliner.inline(template.render(u=UNSUBSCRIBE_URL, e=EMAIL))
-    assert f'href="{UNSUBSCRIBE_URL}"' in page and f">{EMAIL}<" in page
-    assert 'style="color: red;"' in page
+    for unsubscribe, email in ((UNSUBSCRIBE_URL, EMAIL), (MARKS.unsubscribe_url, MARKS.email)):
+        page = renderer._inliner.inline(template.render(u=unsubscribe, e=email))
+        assert f'href="{unsubscribe}"' in page and f">{email}<" in page
+        assert 'style="color: red;"' in page
 
 
-def test_every_url_in_the_digest_is_where_the_contract_says() -> None:
-    r = default_renderer().digest(fixed_content(), BRANDING)
+def test_every_url_in_the_edition_is_where_the_contract_says() -> None:
+    r = fixed_edition()
     hrefs = re.findall(r'href="([^"]+)"', r.html)
-    assert hrefs[0] == f"{BASE}/archive/central-america/2026-W48"
-    assert hrefs[1:6] == [f"{BASE}/items/{n}" for n in (104, 103, 102, 101, 100)]
-    assert hrefs[6:] == [PREFERENCES_URL, UNSUBSCRIBE_URL]
+    assert hrefs[0] == f"{BASE}/editions/{TOKENS.edition(DIGEST_ID, 'en')}"
+    assert TOKENS.read_edition(hrefs[0].rsplit("/", 1)[1]) == (DIGEST_ID, "en")
+    # sections in the tree's order (Belize, Costa Rica, Mexico), each newest first; an item in
+    # the first section it belongs to (the Americas and Central America ones are Belize's)
+    assert hrefs[1:6] == [f"{BASE}/items/{n}" for n in (104, 103, 102, 100, 101)]
+    assert hrefs[6:] == [MARKS.preferences_url, MARKS.unsubscribe_url]
     assert BRANDING.postal_address in r.html and BRANDING.postal_address in r.text
+    assert f"View in your browser: {hrefs[0]}" in r.text
 
 
 def test_html_uses_only_email_safe_layout() -> None:
-    html = default_renderer().digest(fixed_content(), BRANDING).html.lower()
+    html = fixed_edition().html.lower()
     compact = re.sub(r"\s+", "", html)
     for banned in ("display:flex", "display:grid", "display:inline-flex", "var(--", "position:"):
         assert banned not in compact, banned
     assert "<table" in html and 'role="presentation"' in html
     assert "max-width: 600px" in html
     assert "<script" not in html and "<link" not in html
-    # CSS is inlined; the only style block left is the narrow-screen media query
+    # CSS is inlined (into the frame and into each item's fragment); the only style block left
+    # is the narrow-screen media query
     styles = re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.S)
     assert len(styles) == 1 and styles[0].strip().startswith(
         "@media only screen and (max-width: 620px)"
     )
     assert '<td class="item px" style="' in html
+    assert '<p class="summary" style="' in html and '<h2 class="section-title" style="' in html
     # a hidden preheader comes first in the body
     body = html.split("<body", 1)[1]
     assert body.index('class="preheader"') < body.index("<table")
     assert "display: none" in body.split('class="preheader"', 1)[1][:200]
 
 
-def test_spanish_digest() -> None:
-    r = default_renderer().digest(fixed_content("es"), BRANDING)
-    assert r.subject == "Noticias de Centroamérica, semana 48 de 2026"
+def test_spanish_edition() -> None:
+    r = fixed_edition("es")
+    assert r.subject == "Sus noticias: Belice, Costa Rica y México, semana 48 de 2026"
     assert 'lang="es"' in r.html and "Darse de baja" in r.html and "Elegir regiones" in r.text
-    assert "México" in r.html
+    assert "México" in r.html and "3 noticias nuevas" in r.html
+    assert f"{BASE}/editions/{TOKENS.edition(DIGEST_ID, 'es')}" in r.text
 
 
 def test_confirmation_email() -> None:
@@ -159,16 +191,16 @@ def test_confirmation_email() -> None:
 
 
 def test_public_copy_has_no_placeholders() -> None:
-    r = default_renderer().digest(fixed_content(), BRANDING)
-    copy = public_copy(r.html, base_url=BASE)
+    r = fixed_edition()
+    copy = public_copy(r.html, base_url=BASE, marks=MARKS)
     assert "%%" not in copy and f'href="{BASE}/"' in copy
 
 
 @pytest.mark.parametrize("kind", ["html", "txt"])
-def test_golden_digest(kind: str) -> None:
-    r = default_renderer().digest(fixed_content(), BRANDING)
+def test_golden_edition(kind: str) -> None:
+    r = fixed_edition()
     body = r.html if kind == "html" else r.text
-    path = GOLDEN / f"digest.{kind}"
+    path = GOLDEN / f"edition.{kind}"
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body, encoding="utf-8")
@@ -182,76 +214,6 @@ def test_golden_digest(kind: str) -> None:
 def browser() -> Iterator[object]:
     with chromium() as b:
         yield b
-
-
-def long_content(locale: str = "en") -> DigestContent:
-    """The fixed digest plus items that try to break the layout (long words, long URLs)."""
-    base = list(fixed_content().items)
-    t = MONDAY + timedelta(days=6)
-    nasty = [
-        ItemPublic(
-            id=200, guid="n1", title="Unbreakable-" + "x" * 90,
-            summary="https://example.org/" + "p" * 150, link=None, published=t, updated=t,
-            regions=["gt", "sv", "hn", "ni", "cr", "pa", "bz"],
-        ),
-    ]  # fmt: skip
-    items = nasty + [
-        ItemPublic(
-            id=i.id, guid=f"g{i.id}", title=i.title, summary=i.summary, link=None,
-            published=i.published, updated=i.published, regions=["cr"],
-        )
-        for i in base
-    ]  # fmt: skip
-    return build_content(
-        items,
-        region="central-america",
-        week="2026-W48",
-        base_url=BASE,
-        name_of=lambda s: TREE.get(s).name(locale),
-        locale=locale,
-    )
-
-
-LABELS = {
-    "en": ("Choose your regions", "Unsubscribe", "View in your browser"),
-    "es": ("Elegir regiones", "Darse de baja", "Ver en el navegador"),
-}
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize("locale", ["en", "es"])
-@pytest.mark.parametrize("width", [375, 800])
-def test_digest_reads_well_in_chromium(browser: object, width: int, locale: str) -> None:
-    content = long_content(locale)
-    r = default_renderer().digest(content, BRANDING)
-    page_html = fill(r.html, SAMPLE, html=True)
-    page = browser.new_page(viewport={"width": width, "height": 800})  # type: ignore[attr-defined]
-    try:
-        page.set_content(page_html, wait_until="load")
-        scroll_width, inner = page.evaluate(
-            "[document.documentElement.scrollWidth, window.innerWidth]"
-        )
-        assert scroll_width <= inner, f"horizontal scroll at {width}px: {scroll_width} > {inner}"
-        for it in content.items:
-            link = page.locator(f'a[href="{it.url}"]')
-            assert link.count() == 1
-            box = link.bounding_box()
-            assert box is not None and box["width"] > 0 and box["height"] > 0, it.title
-            assert box["x"] >= 0 and box["x"] + box["width"] <= width, it.title
-            assert link.is_visible()
-        for label in LABELS[locale]:
-            assert page.get_by_text(label, exact=True).is_visible(), label
-        assert page.evaluate("document.documentElement.lang") == locale
-        assert not page.locator(".preheader").is_visible()
-        container = page.locator("table.container").bounding_box()
-        assert container is not None and container["width"] <= 602
-        if width == 375:
-            assert container["width"] >= 370  # edge to edge on a phone
-        ARTIFACTS.mkdir(exist_ok=True)
-        suffix = "" if locale == "en" else f"-{locale}"
-        page.screenshot(path=str(ARTIFACTS / f"digest-{width}{suffix}.png"), full_page=True)
-    finally:
-        page.close()
 
 
 @pytest.mark.browser
@@ -294,10 +256,8 @@ def test_doiuse_email_finds_only_deliberate_enhancements(tmp_path: Path, locale:
     cli = doiuse_cli()
     if cli is None or shutil.which("node") is None:
         pytest.skip("doiuse-email not installed (npm install doiuse-email; or set DOIUSE_EMAIL)")
-    page = tmp_path / "digest.html"
-    page.write_text(
-        fill(default_renderer().digest(fixed_content(locale), BRANDING).html, SAMPLE, html=True)
-    )
+    page = tmp_path / "edition.html"
+    page.write_text(fill(fixed_edition(locale).html, SAMPLE, html=True))
     clients = "gmail.*,outlook.*,apple-mail.*,yahoo.*"
     result = subprocess.run(
         ["node", cli, "-e", clients, str(page)], capture_output=True, text=True, timeout=60

@@ -1,4 +1,4 @@
-"""Item images: taken in by hand (API, CSV, JSON), shown on item pages and in digest emails."""
+"""Item images: taken in by hand (API, CSV, JSON), shown on item pages and in edition emails."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from publisher.digest.assembly import build_content
-from publisher.email.render import default_renderer
+from publisher.digest.editions import plan_edition
+from publisher.email.placeholders import Placeholders
 from publisher.errors import InputError
 from publisher.intake.readers import read_csv, read_json
 from publisher.intake.records import RawRecord, clean_record
 from publisher.models import Item, ItemPublic, ItemRegion
-from publisher.regions.tree import RegionTree
+from publisher.pipeline.edition_render import EditionRenderer
 from publisher.runtime import Runtime
-from tests.test_email_render import BRANDING, MONDAY
+from tests.test_email_render import CUTOFF, MONDAY, SETTINGS, TREE
 from tests.web_support import AUTH, Web, seeded_web
 
 IMG = "https://img.example.org/floods.jpg"
@@ -80,20 +80,21 @@ def test_alt_without_image_is_dropped_and_bad_image_is_an_error() -> None:
         clean_record(RawRecord("x", 1, title="t", image_url=IMG, image_alt="a" * 301))
 
 
-def _digest(image_url: str | None, alt: str) -> str:
+def _edition(image_url: str | None, alt: str) -> str:
+    """The HTML of a Peru reader's edition holding one item with this image."""
     items = [
         ItemPublic(
             id=1, guid="g", title="Floods in Peru", summary="Rain.", link=None,
             published=MONDAY + timedelta(hours=9), updated=MONDAY, regions=["pe"],
-            image_url=image_url, image_alt=alt,
+            image_url=image_url, image_alt=alt, visible_at=MONDAY + timedelta(hours=9),
         )
     ]  # fmt: skip
-    tree = RegionTree.load()
-    content = build_content(
-        items, region="pe", week="2026-W48", base_url=BRANDING.base_url,
-        name_of=lambda s: tree.get(s).name_en,
-    )  # fmt: skip
-    return default_renderer().digest(content, BRANDING).html
+    plan = plan_edition(TREE, ("pe",), items, week="2026-W48",
+                        window_start=CUTOFF - timedelta(days=7), cutoff=CUTOFF)  # fmt: skip
+    made = EditionRenderer(SETTINGS, TREE).render(
+        plan, "en", marks=Placeholders.fresh(), web_url=f"{SETTINGS.base_url}/editions/T"
+    )
+    return made.html
 
 
 class _Images(HTMLParser):
@@ -112,9 +113,9 @@ def images(html: str) -> list[dict[str, str | None]]:
     return parser.found
 
 
-def test_digest_shows_the_image_at_a_fixed_size_with_alt() -> None:
+def test_the_edition_shows_the_image_at_a_fixed_size_with_alt() -> None:
     alt = 'River "Rímac" <flooded>'
-    [img] = images(_digest(IMG, alt))
+    [img] = images(_edition(IMG, alt))
     assert (img["src"], img["width"], img["height"], img["alt"]) == (IMG, "536", "302", alt)
     assert "height: auto" in (img["style"] or "")  # inlined: it scales on narrow screens
-    assert images(_digest(None, "")) == []
+    assert images(_edition(None, "")) == []

@@ -19,24 +19,18 @@ import pytest
 from publisher.email.dkim import DkimSigner
 from publisher.email.message import MessageTemplate, list_id, message_id
 from publisher.email.outgoing import DigestMail, confirmation_message
-from publisher.email.render import (
-    EMAIL,
-    PREFERENCES_URL,
-    UNSUBSCRIBE_URL,
-    default_renderer,
-    fill,
-)
+from publisher.email.render import fill
 from publisher.errors import ConfigError, InputError
 from publisher.models import Digest
 from publisher.tokens import Tokens
-from tests.test_email_render import BRANDING, fixed_content
+from tests.test_email_render import MARKS, fixed_edition
 
 FROM = "Regional News <news@example.org>"
 LIST_ID = list_id(
     slug="central-america", name="Central America", site_title="Regional News", from_addr=FROM
 )
 DATE = "Mon, 30 Nov 2026 08:00:00 +0000"
-RENDERED = default_renderer().digest(fixed_content(), BRANDING)
+RENDERED = fixed_edition()
 
 
 def template(subject: str = RENDERED.subject, **kw: object) -> MessageTemplate:
@@ -45,6 +39,7 @@ def template(subject: str = RENDERED.subject, **kw: object) -> MessageTemplate:
         "text": RENDERED.text,
         "from_addr": FROM,
         "list_id": LIST_ID,
+        "marks": MARKS,
     }
     args.update(kw)
     return MessageTemplate(subject=subject, **args)  # type: ignore[arg-type]
@@ -77,7 +72,7 @@ def test_every_header_and_both_parts_read_back() -> None:
     msg = parse(raw)
     assert msg["From"] == FROM
     assert msg["To"] == "ann@example.org"
-    assert msg["Subject"] == "Central America news, week 48 of 2026"
+    assert msg["Subject"] == "Your news: Belize, Costa Rica, and Mexico, week 48 of 2026"
     assert msg["Date"].datetime == datetime(2026, 11, 30, 8, tzinfo=UTC)
     assert msg["Message-ID"] == "<digest-7.subscriber-1@example.org>"
     assert msg["MIME-Version"] == "1.0"
@@ -88,11 +83,11 @@ def test_every_header_and_both_parts_read_back() -> None:
     assert not msg.defects
     parts = list(msg.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
-    values = {
-        EMAIL: "ann@example.org",
-        UNSUBSCRIBE_URL: "https://news.example.org/unsubscribe/tok1.sig",
-        PREFERENCES_URL: "https://news.example.org/preferences/pref1.sig",
-    }
+    values = MARKS.values(
+        email="ann@example.org",
+        unsubscribe_url="https://news.example.org/unsubscribe/tok1.sig",
+        preferences_url="https://news.example.org/preferences/pref1.sig",
+    )
     for part, body, is_html in ((parts[0], RENDERED.text, False), (parts[1], RENDERED.html, True)):
         assert part.get_content_charset() == "utf-8"
         assert part["Content-Transfer-Encoding"] == "base64"
@@ -207,18 +202,17 @@ def test_message_ids_are_stable_per_delivery() -> None:
 def stored_digest() -> Digest:
     now = datetime(2026, 11, 30, 8, tzinfo=UTC)
     return Digest(
-        id=7, region="central-america", week="2026-W48", status="assembled", window_start=now,
-        window_end=now, item_ids="[100]", subject=RENDERED.subject, html=RENDERED.html,
-        text=RENDERED.text, created=now,
+        id=7, region="bz", regions="bz cr mx", week="2026-W48", status="assembled",
+        window_start=now, window_end=now, item_ids="[104, 103, 102, 100, 101]",
+        subject=RENDERED.subject, html=RENDERED.html, text=RENDERED.text, created=now,
+        placeholder_key=MARKS.key,
     )  # fmt: skip
 
 
 def test_digest_mail_builds_signed_links_for_each_recipient(make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
     tokens = Tokens(settings.secret_keys())
-    mail = DigestMail(
-        stored_digest(), settings=settings, tokens=tokens, region_name="Central America"
-    )
+    mail = DigestMail(stored_digest(), settings=settings, tokens=tokens, region_name="Belize")
     key = "0123456789abcdef0123456789abcdef"
     now = datetime(2026, 11, 30, 8, 0, 1, 500, tzinfo=UTC)
     msg = parse(mail.build(subscriber_id=42, key=key, email="ann@example.org", now=now))
@@ -228,6 +222,7 @@ def test_digest_mail_builds_signed_links_for_each_recipient(make_settings) -> No
     assert url.startswith("https://news.example.org/unsubscribe/")
     assert tokens.read("unsubscribe", url.rsplit("/", 1)[1], now=now) == key
     html = msg.get_body(("html",)).get_content()
+    assert "sent to ann@example.org because" in html  # the digest's own markers were filled
     pref = re.search(r'href="(https://news.example.org/preferences/[^"]+)"', html)
     assert pref and tokens.read("preferences", pref.group(1).rsplit("/", 1)[1], now=now) == key
     assert "ann@example.org" not in url and "ann@example.org" not in pref.group(1)
@@ -317,10 +312,10 @@ def test_dkim_signature_covers_the_one_click_headers_and_verifies(
 
 
 def test_for_recipient_is_fast_enough_for_thousands_per_second() -> None:
-    from bench.bench_message import digest_of_size
+    from bench.bench_message import edition_of_size
 
-    big = digest_of_size(25_000)
-    t = template(subject=big.subject, html=big.html, text=big.text)
+    big, marks = edition_of_size(25_000)
+    t = template(subject=big.subject, html=big.html, text=big.text, marks=marks)
     size = len(build(t))
     assert 25_000 <= size < 40_000
     n = 2_000
