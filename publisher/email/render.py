@@ -1,6 +1,6 @@
 """Email bodies from templates/email/: HTML (autoescaped, CSS inlined) and plain text.
 
-A digest is rendered ONCE with placeholder strings where each recipient differs (address,
+An edition is rendered ONCE with placeholder strings where each recipient differs (address,
 unsubscribe and preferences links); the message builder swaps them per recipient. The
 markers are random per digest (publisher.email.placeholders), so item text cannot fill them.
 
@@ -24,7 +24,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from publisher.digest.assembly import DigestContent, DigestItem, pick_locale
+from publisher.digest.assembly import DigestItem, pick_locale
 from publisher.digest.edition_content import EditionContent
 from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.i18n import gettext, use_locale
@@ -163,21 +163,6 @@ class EmailRenderer:
         page = self._html.get_template(f"{name}.html").render(context)
         text = self._text.get_template(f"{name}.txt").render(context)
         return self._inliner.inline(page), text
-
-    def digest(
-        self, content: DigestContent, branding: Branding, marks: Placeholders = LEGACY
-    ) -> RenderedEmail:
-        """The bodies in ``content.locale``, with ``marks`` where each recipient differs."""
-        context = {
-            "c": content,
-            "b": branding,
-            "email": marks.email,
-            "unsubscribe_url": marks.unsubscribe_url,
-            "preferences_url": marks.preferences_url,
-        }
-        with use_locale(content.locale):
-            page, text = self._both("digest", context)
-        return RenderedEmail(content.subject, page, text, content.locale)
 
     def item_fragment(self, item: DigestItem, locale: str) -> Fragment:
         """``item`` as every edition in ``locale`` shows it: rendered and inlined once, reused."""
