@@ -268,24 +268,6 @@ class SchedulerJob(SQLModel, table=True):
     job_state: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
 
 
-class DigestRun(SQLModel, table=True):
-    """The scheduler's record of one weekly digest job for (region, week).
-
-    APScheduler moves a job's next fire time on before running it, so a scheduler that dies in
-    the middle leaves only this row unfinished; the next leader finishes the (idempotent) work.
-    """
-
-    __tablename__ = "digest_runs"
-    region: str = Field(foreign_key="regions.slug", primary_key=True, max_length=64)
-    week: str = Field(primary_key=True, max_length=8)
-    fire_time: datetime = _ts()
-    started: datetime = _ts()
-    finished: datetime | None = _ts(nullable=True)
-    runner: str = Field(default="", max_length=64)
-    status: str = Field(default="", max_length=16)
-    queued: int = Field(default=0)
-
-
 class DigestRendition(SQLModel, table=True):
     """A frozen digest rendered in one more language, once, when it first has readers of it."""
 
