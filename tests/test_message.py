@@ -8,7 +8,6 @@ import email.policy
 import re
 import shutil
 import subprocess
-import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -311,17 +310,17 @@ def test_dkim_signature_covers_the_one_click_headers_and_verifies(
 # --- speed -------------------------------------------------------------------------------
 
 
-def test_for_recipient_is_fast_enough_for_thousands_per_second() -> None:
+def test_for_recipient_reuses_the_encoded_body_and_encodes_only_the_footer() -> None:
+    """Speed lives in bench/bench_message.py; what makes it fast is checked here: each body is
+    base64-encoded once per digest, up to the footer that holds the placeholders, and a
+    recipient's message only adds the short encoded tail (no timing in tests)."""
     from bench.bench_message import edition_of_size
 
     big, marks = edition_of_size(25_000)
     t = template(subject=big.subject, html=big.html, text=big.text, marks=marks)
-    size = len(build(t))
-    assert 25_000 <= size < 40_000
-    n = 2_000
-    start = time.perf_counter()
-    for i in range(n):
-        build(t, f"reader{i}@example.org", i)
-    per_message = (time.perf_counter() - start) / n
-    # ~20 µs here; the bound is loose so a busy CI machine does not fail it
-    assert per_message < 250e-6, f"{per_message * 1e6:.0f} µs per message"
+    one, two = build(t, "reader1@example.org", 1), build(t, "reader2@example.org", 2)
+    assert 25_000 <= len(one) < 40_000
+    for body in (t._html, t._text):
+        assert len(body.prefix) > 0 and body.prefix in one and body.prefix in two
+        assert len(body.tail) < 3_000  # only the footer is encoded per recipient
+    assert len(t._html.prefix) > 10 * len(t._html.tail)
