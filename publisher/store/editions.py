@@ -27,7 +27,7 @@ from publisher.models import (
     Subscription,
 )
 from publisher.store.deliveries import _insert as dialect_insert
-from publisher.store.sql import batched, one_of, parts
+from publisher.store.sql import array, batched, is_postgres, one_of, parts
 
 _E: sa.Table = Edition.__table__  # type: ignore[attr-defined]
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -129,14 +129,39 @@ def latest_weeks(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int
 
 
 def add_editions(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert edition rows; a (subscriber, week) that has one already keeps it."""
+    """Insert edition rows (each with the same columns); a (subscriber, week) that has one
+    already keeps it."""
     if not rows:
         return
-    stmt = dialect_insert(session)(_E).on_conflict_do_nothing(
-        index_elements=["subscriber_id", "week"]
+    insert = dialect_insert(session)(_E)
+    keep = {"index_elements": ["subscriber_id", "week"]}
+    if not is_postgres(session):
+        for part in batched(rows, _CHUNK):
+            session.execute(insert.on_conflict_do_nothing(**keep), part)
+        return
+    # Thousands of readers share a few editions' values: one array of readers and their
+    # group, one small array per other column (an executemany runs the INSERT once per row).
+    shared = [_E.c[name] for name in rows[0] if name != "subscriber_id"]
+    groups: dict[tuple[Any, ...], int] = {}
+    of_group = [groups.setdefault(tuple(r[c.name] for c in shared), len(groups) + 1) for r in rows]
+    readers = (
+        sa.func.unnest(
+            array([r["subscriber_id"] for r in rows], _E.c.subscriber_id.type),
+            array(of_group, sa.Integer()),
+        )
+        .table_valued("sid", "n")
+        .render_derived()
     )
-    for part in batched(rows, _CHUNK):
-        session.execute(stmt, part)
+    values = (
+        sa.func.unnest(*(array([key[i] for key in groups], c.type) for i, c in enumerate(shared)))
+        .table_valued(*(c.name for c in shared), with_ordinality="n")
+        .render_derived()
+    )
+    chosen = sa.select(readers.c.sid, *(values.c[c.name] for c in shared)).join_from(
+        readers, values, readers.c.n == values.c.n
+    )
+    names = ["subscriber_id", *(c.name for c in shared)]
+    session.execute(insert.from_select(names, chosen).on_conflict_do_nothing(**keep))
 
 
 def owners(
