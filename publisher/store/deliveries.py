@@ -16,8 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,23 +25,16 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlmodel import Session
 
 from publisher.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
+from publisher.store.sql import batched, one_of, parts
 from publisher.store.subscribers import suppress_bounced
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
 
 _CHUNK = 2_000
-V = TypeVar("V")
 _CLAIMED = (
     "id", "digest_id", "subscriber_id", "attempts", "first_attempt", "message_id", "locale",
 )  # fmt: skip
-
-
-def batched(values: Iterable[V], size: int) -> Iterator[list[V]]:
-    """Lists of ``size`` values (the last may be shorter); itertools.batched is Python 3.12+."""
-    it = iter(values)
-    while part := list(islice(it, size)):
-        yield part
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,14 +237,14 @@ def enqueue_many(session: Session, rows: Sequence[Queued]) -> dict[int, int]:
     """``enqueue`` for the rows of many digests at once (a fire's page of region sets: one
     statement, not two per set); returns how many rows each digest got."""
     added: dict[int, int] = defaultdict(int)
-    for part in batched(rows, _CHUNK):
+    for part in parts(session, rows, _CHUNK):
         digests = sorted({r.digest_id for r in part})
         existing = {
             (int(d), int(sid))
             for d, sid in session.execute(
                 sa.select(T.c.digest_id, T.c.subscriber_id).where(
-                    T.c.digest_id.in_(digests),
-                    T.c.subscriber_id.in_([r.subscriber_id for r in part]),
+                    one_of(session, T.c.digest_id, digests),
+                    one_of(session, T.c.subscriber_id, [r.subscriber_id for r in part]),
                 )
             )
         }

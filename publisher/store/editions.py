@@ -27,7 +27,7 @@ from publisher.models import (
     Subscription,
 )
 from publisher.store.deliveries import _insert as dialect_insert
-from publisher.store.deliveries import batched
+from publisher.store.sql import array, batched, is_postgres, one_of, parts
 
 _E: sa.Table = Edition.__table__  # type: ignore[attr-defined]
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -74,15 +74,17 @@ def reader_page(
         )
         stmt = stmt.where(follows.exists())
     if subscriber_ids is not None:
-        stmt = stmt.where(_S.c.id.in_(list(subscriber_ids)))
+        stmt = stmt.where(one_of(session, _S.c.id, subscriber_ids))
     return [Reader(int(i), str(loc), tz) for i, loc, tz in session.execute(stmt)]
 
 
 def followed(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, list[str]]:
     """The regions each subscriber follows."""
     found: dict[int, list[str]] = defaultdict(list)
-    for part in batched(subscriber_ids, _CHUNK):
-        stmt = sa.select(_SUB.c.subscriber_id, _SUB.c.region).where(_SUB.c.subscriber_id.in_(part))
+    for part in parts(session, subscriber_ids, _CHUNK):
+        stmt = sa.select(_SUB.c.subscriber_id, _SUB.c.region).where(
+            one_of(session, _SUB.c.subscriber_id, part)
+        )
         for sid, region in session.execute(stmt):
             found[int(sid)].append(str(region))
     return found
@@ -91,10 +93,10 @@ def followed(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, li
 def last_cutoffs(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
     """Each subscriber's latest edition cutoff (where their next window starts)."""
     found: dict[int, datetime] = {}
-    for part in batched(subscriber_ids, _CHUNK):
+    for part in parts(session, subscriber_ids, _CHUNK):
         stmt = (
             select(Edition.subscriber_id, sa.func.max(col(Edition.cutoff)))
-            .where(col(Edition.subscriber_id).in_(part))
+            .where(one_of(session, _E.c.subscriber_id, part))
             .group_by(col(Edition.subscriber_id))
         )
         for sid, cutoff in session.execute(stmt):
@@ -116,10 +118,10 @@ def _aware(value: Any) -> datetime:
 def latest_weeks(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, str]:
     """Each subscriber's latest edition week (ISO labels sort as text): labels only move on."""
     found: dict[int, str] = {}
-    for part in batched(subscriber_ids, _CHUNK):
+    for part in parts(session, subscriber_ids, _CHUNK):
         stmt = (
             sa.select(_E.c.subscriber_id, sa.func.max(_E.c.week))
-            .where(_E.c.subscriber_id.in_(part))
+            .where(one_of(session, _E.c.subscriber_id, part))
             .group_by(_E.c.subscriber_id)
         )
         found.update((int(s), str(w)) for s, w in session.execute(stmt))
@@ -127,14 +129,39 @@ def latest_weeks(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int
 
 
 def add_editions(session: Session, *, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert edition rows; a (subscriber, week) that has one already keeps it."""
+    """Insert edition rows (each with the same columns); a (subscriber, week) that has one
+    already keeps it."""
     if not rows:
         return
-    stmt = dialect_insert(session)(_E).on_conflict_do_nothing(
-        index_elements=["subscriber_id", "week"]
+    insert = dialect_insert(session)(_E)
+    keep = {"index_elements": ["subscriber_id", "week"]}
+    if not is_postgres(session):
+        for part in batched(rows, _CHUNK):
+            session.execute(insert.on_conflict_do_nothing(**keep), part)
+        return
+    # Thousands of readers share a few editions' values: one array of readers and their
+    # group, one small array per other column (an executemany runs the INSERT once per row).
+    shared = [_E.c[name] for name in rows[0] if name != "subscriber_id"]
+    groups: dict[tuple[Any, ...], int] = {}
+    of_group = [groups.setdefault(tuple(r[c.name] for c in shared), len(groups) + 1) for r in rows]
+    readers = (
+        sa.func.unnest(
+            array([r["subscriber_id"] for r in rows], _E.c.subscriber_id.type),
+            array(of_group, sa.Integer()),
+        )
+        .table_valued("sid", "n")
+        .render_derived()
     )
-    for part in batched(rows, _CHUNK):
-        session.execute(stmt, part)
+    values = (
+        sa.func.unnest(*(array([key[i] for key in groups], c.type) for i, c in enumerate(shared)))
+        .table_valued(*(c.name for c in shared), with_ordinality="n")
+        .render_derived()
+    )
+    chosen = sa.select(readers.c.sid, *(values.c[c.name] for c in shared)).join_from(
+        readers, values, readers.c.n == values.c.n
+    )
+    names = ["subscriber_id", *(c.name for c in shared)]
+    session.execute(insert.from_select(names, chosen).on_conflict_do_nothing(**keep))
 
 
 def owners(
@@ -149,9 +176,10 @@ def owners(
     theirs of ``week``: the rows this fire wrote, not a concurrent one's."""
     found: list[int] = []
     digest = _E.c.digest_id.is_(None) if digest_id is None else _E.c.digest_id == digest_id
-    for part in batched(subscriber_ids, _CHUNK):
+    for part in parts(session, subscriber_ids, _CHUNK):
+        theirs = one_of(session, _E.c.subscriber_id, part)
         stmt = sa.select(_E.c.subscriber_id).where(
-            _E.c.week == week, digest, _E.c.cutoff == cutoff, _E.c.subscriber_id.in_(part)
+            _E.c.week == week, digest, _E.c.cutoff == cutoff, theirs
         )
         found.extend(int(s) for s in session.execute(stmt).scalars())
     return sorted(found)
@@ -234,19 +262,18 @@ def replace_editions(session: Session, *, week: str, editions: Mapping[int, int]
     or who got a later edition meanwhile, keeps theirs; those readers are returned, and must
     not be given a new one."""
     subscriber_ids = sorted(editions)
-    for part in batched(subscriber_ids, _CHUNK):
-        session.execute(
-            sa.delete(_D).where(
-                _D.c.week == week, _D.c.subscriber_id.in_(part), _D.c.state == "pending"
-            )
-        )
+    for part in parts(session, subscriber_ids, _CHUNK):
+        theirs = one_of(session, _D.c.subscriber_id, part)
+        session.execute(sa.delete(_D).where(_D.c.week == week, theirs, _D.c.state == "pending"))
     kept: set[int] = set()
-    for part in batched(subscriber_ids, _CHUNK):
-        stmt = sa.select(_D.c.subscriber_id).where(_D.c.week == week, _D.c.subscriber_id.in_(part))
+    for part in parts(session, subscriber_ids, _CHUNK):
+        stmt = sa.select(_D.c.subscriber_id).where(
+            _D.c.week == week, one_of(session, _D.c.subscriber_id, part)
+        )
         kept.update(int(s) for s in session.execute(stmt).scalars())
         ours = [editions[s] for s in part]
         later = sa.select(_E.c.subscriber_id).where(
-            _E.c.id.in_(ours),
+            one_of(session, _E.c.id, ours),
             sa.select(_E2.c.id)
             .where(_E2.c.subscriber_id == _E.c.subscriber_id, _E2.c.cutoff > _E.c.cutoff)
             .exists(),
@@ -254,22 +281,24 @@ def replace_editions(session: Session, *, week: str, editions: Mapping[int, int]
         kept.update(int(s) for s in session.execute(later).scalars())
     dropped = [editions[s] for s in subscriber_ids if s not in kept]
     digests: set[int] = set()
-    for part in batched(dropped, _CHUNK):
-        stmt = sa.select(_E.c.digest_id).where(_E.c.id.in_(part), _E.c.digest_id.is_not(None))
+    for part in parts(session, dropped, _CHUNK):
+        stmt = sa.select(_E.c.digest_id).where(
+            one_of(session, _E.c.id, part), _E.c.digest_id.is_not(None)
+        )
         digests.update(int(d) for d in session.execute(stmt).scalars())
-        session.execute(sa.delete(_E).where(_E.c.id.in_(part)))
-    for part in batched(sorted(digests), _CHUNK):
+        session.execute(sa.delete(_E).where(one_of(session, _E.c.id, part)))
+    for part in parts(session, sorted(digests), _CHUNK):
         used = {
             int(d)
             for d in session.execute(
                 sa.union(
-                    sa.select(_E.c.digest_id).where(_E.c.digest_id.in_(part)),
-                    sa.select(_D.c.digest_id).where(_D.c.digest_id.in_(part)),
+                    sa.select(_E.c.digest_id).where(one_of(session, _E.c.digest_id, part)),
+                    sa.select(_D.c.digest_id).where(one_of(session, _D.c.digest_id, part)),
                 )
             ).scalars()
         }
         orphans = [d for d in part if d not in used]
         if orphans:
-            session.execute(sa.delete(_R).where(_R.c.digest_id.in_(orphans)))
-            session.execute(sa.delete(_G).where(_G.c.id.in_(orphans)))
+            session.execute(sa.delete(_R).where(one_of(session, _R.c.digest_id, orphans)))
+            session.execute(sa.delete(_G).where(one_of(session, _G.c.id, orphans)))
     return kept

@@ -13,9 +13,11 @@ from sqlmodel import Session, col, select
 
 from publisher.models import Item, ItemPublic, ItemRegion
 from publisher.store.bulk import bulk_insert, pairs_after, present, time_converter
+from publisher.store.sql import one_of, parts
 from publisher.store.withdrawn import newest_withdrawn_id
 
 _CHUNK = 5_000
+_TAG_ITEM: sa.Column[int] = ItemRegion.__table__.c.item_id  # type: ignore[attr-defined]
 T = TypeVar("T")
 _ITEM_COLUMNS = (
     "guid", "title", "summary", "link", "published", "updated", "created", "source",
@@ -88,9 +90,9 @@ def tags_of(session: Session, *, item_ids: Sequence[int] | None = None) -> dict[
         col(ItemRegion.item_id), col(ItemRegion.region)
     )
     tags: dict[int, list[str]] = defaultdict(list)
-    parts = [None] if item_ids is None else _chunks(list(item_ids))
-    for part in parts:
-        chosen = stmt if part is None else stmt.where(col(ItemRegion.item_id).in_(part))
+    chunks = [None] if item_ids is None else parts(session, item_ids, _CHUNK)
+    for part in chunks:
+        chosen = stmt if part is None else stmt.where(one_of(session, _TAG_ITEM, part))
         for item_id, region in session.exec(chosen):
             tags[item_id].append(region)
     return tags

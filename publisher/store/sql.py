@@ -1,0 +1,69 @@
+"""Many values in one query: one array parameter on PostgreSQL, IN lists of bounded size on SQLite.
+
+Binding thousands of parameters is slow on PostgreSQL (each is rendered, sent and typed on its
+own, and the statement text differs with every count), while SQLite has no arrays and a limit on
+how many parameters a statement may bind. A fire asks about thousands of readers a page, so its
+queries take their id lists through ``one_of`` and ``parts``: one array per query on
+PostgreSQL, the familiar batches on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+V = TypeVar("V")
+
+
+def batched(values: Iterable[V], size: int) -> Iterator[list[V]]:
+    """Lists of ``size`` values (the last may be shorter); itertools.batched is Python 3.12+."""
+    it = iter(values)
+    while part := list(islice(it, size)):
+        yield part
+
+
+def is_postgres(session: Session) -> bool:
+    """Whether ``session`` talks to PostgreSQL, the one backend with array parameters."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def parts(session: Session, values: Iterable[V], size: int) -> Iterator[list[V]]:
+    """``values`` as one list on PostgreSQL (one array parameter however many), in lists of
+    ``size`` on SQLite (its parameter limit); nothing for no values."""
+    if is_postgres(session):
+        whole = list(values)
+        return iter([whole] if whole else [])
+    return batched(values, size)
+
+
+def array(values: Iterable[Any], of: sa.types.TypeEngine[Any]) -> sa.BindParameter[Any]:
+    """One bind parameter holding ``values`` as a PostgreSQL array of ``of`` (each value goes
+    through ``of``'s own conversion, e.g. an aware datetime to naive UTC)."""
+    return sa.bindparam(None, list(values), type_=sa.ARRAY(of))
+
+
+def one_of(
+    session: Session, column: sa.ColumnElement[Any], values: Collection[Any]
+) -> sa.ColumnElement[bool]:
+    """``column = ANY(:array)`` on PostgreSQL, one parameter; ``column IN (...)`` on SQLite,
+    one parameter per value (the caller keeps SQLite's lists short, see ``parts``)."""
+    if is_postgres(session):
+        return column == sa.any_(array(values, column.type))
+    return column.in_(list(values))
+
+
+def tuple_of(
+    session: Session, columns: Sequence[sa.ColumnElement[Any]], values: Sequence[tuple[Any, ...]]
+) -> sa.ColumnElement[bool]:
+    """``(columns) IN values``: on PostgreSQL against one array per column, unnested side by
+    side; on SQLite one parameter per column per value (the caller keeps the list short)."""
+    if not is_postgres(session):
+        return sa.tuple_(*columns).in_(values)
+    names = [f"v{i}" for i in range(len(columns))]
+    arrays = (array([v[i] for v in values], c.type) for i, c in enumerate(columns))
+    given = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return sa.tuple_(*columns).in_(sa.select(*given.c))
