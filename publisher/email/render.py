@@ -215,9 +215,8 @@ class EmailRenderer:
         }  # fmt: skip
         with use_locale(content.locale):
             text = self._text.get_template("edition.txt").render(context)
-        for section in content.sections:
-            for item in section.items:
-                text = text.replace(f"frag-{slot_key}-{item.id}\n", fragment(item).text, 1)
+        texts = {str(item.id): fragment(item).text for s in content.sections for item in s.items}
+        text = re.sub(f"frag-{slot_key}-([0-9]+)\n", lambda m: texts[m.group(1)], text)
         return RenderedEmail(content.subject, "".join(out), text, content.locale)
 
     def _frame(self, locale: str, branding: Branding, *, footer: bool, more: int) -> _Frame:

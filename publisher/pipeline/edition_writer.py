@@ -156,7 +156,7 @@ class EditionWriter:
         if not new:
             return
         marks = {key: Placeholders.fresh().key for key in new}
-        batches.add_digests(session, [
+        found = batches.add_digests(session, [
             {"region": plan.regions[0], "regions": key[0], "week": plan.week,
              "status": ASSEMBLED, "window_start": plan.window_start, "window_end": plan.cutoff,
              "item_ids": json.dumps(list(plan.item_ids)), "created": plan.cutoff,
@@ -164,7 +164,8 @@ class EditionWriter:
              "text": ""}
             for key, plan in new.items()
         ])  # fmt: skip
-        found = batches.find_digests(session, new.keys())
+        if len(found) < len(new):  # another process made some first: use theirs
+            found.update(batches.find_digests(session, new.keys() - found.keys()))
         bodies = []
         for key, plan in new.items():
             digest = found.get(key)
