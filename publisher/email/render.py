@@ -12,6 +12,7 @@ only plain text goes into it (item fields are stripped of markup at intake, publ
 from __future__ import annotations
 
 import functools
+import hashlib
 import html as html_lib
 import re
 import secrets
@@ -54,10 +55,16 @@ class Branding:
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """One item rendered once for one language: HTML (CSS inlined) and plain text."""
+    """One item rendered once for one language: HTML (CSS inlined) and plain text, named by
+    their content hash (a stored edition body names its fragments, publisher.email.fragments)."""
 
     html: str
     text: str
+    sha: str
+
+    @classmethod
+    def of(cls, html: str, text: str) -> Fragment:
+        return cls(html, text, hashlib.sha256(f"{html}\0{text}".encode()).hexdigest()[:32])
 
 
 FragmentOf = Callable[[DigestItem], Fragment]
@@ -170,7 +177,7 @@ class EmailRenderer:
         with use_locale(locale):
             page = self._html.get_template("_edition_item.html").render(context)
             text = self._text.get_template("_edition_item.txt").render(context)
-        return Fragment(css_inline.inline_fragment(page, self._css), text)
+        return Fragment.of(css_inline.inline_fragment(page, self._css), text)
 
     def edition(
         self,
@@ -180,10 +187,17 @@ class EmailRenderer:
         fragment: FragmentOf,
         *,
         footer: bool = True,
+        named: Callable[[Fragment], str] | None = None,
     ) -> RenderedEmail:
         """An edition composed from its items' fragments and its language's frame (header,
         notes, section headings, footer: rendered and inlined once, ``_Frame``), so an edition
-        costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy."""
+        costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy.
+        ``named``: what stands in each fragment's place instead of it (a stored body's marker)."""
+
+        def body(item: DigestItem) -> tuple[str, str]:
+            found = fragment(item)
+            return (found.html, found.text) if named is None else (named(found),) * 2
+
         frame = self._frame(content.locale, branding, footer=footer, more=content.more)
         values = {
             "subject": content.subject, "preheader": content.preheader,
@@ -205,7 +219,7 @@ class EmailRenderer:
             out.append(frame.fill("section-end", part))
             for item in section.items:
                 before, after = frame.item
-                out += (before, fragment(item).html, after)
+                out += (before, body(item)[0], after)
         out.append(frame.fill("tail", values))
         slot_key = secrets.token_hex(8)
         context = {
@@ -215,7 +229,7 @@ class EmailRenderer:
         }  # fmt: skip
         with use_locale(content.locale):
             text = self._text.get_template("edition.txt").render(context)
-        texts = {str(item.id): fragment(item).text for s in content.sections for item in s.items}
+        texts = {str(it.id): body(it)[1] for section in content.sections for it in section.items}
         text = re.sub(f"frag-{slot_key}-([0-9]+)\n", lambda m: texts[m.group(1)], text)
         return RenderedEmail(content.subject, "".join(out), text, content.locale)
 

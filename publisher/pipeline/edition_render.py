@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from publisher.digest.assembly import MAX_ITEMS, DigestItem, pick_locale
 from publisher.digest.edition_content import build_edition, item_view
 from publisher.digest.editions import EditionPlan
+from publisher.email.fragments import marker
 from publisher.email.placeholders import Placeholders
 from publisher.email.render import (
     Branding,
@@ -49,6 +50,7 @@ class EditionRenderer:
         self.tz = tz or _zone(settings.timezone)
         self._views: dict[tuple[int, str], DigestItem] = {}
         self._fragments: dict[tuple[int, str], Fragment] = {}
+        self.by_sha: dict[str, Fragment] = {}
         self.fragments_rendered = 0
 
     def _view(self, item: ItemPublic, language: str) -> DigestItem:
@@ -66,6 +68,7 @@ class EditionRenderer:
         found = self._fragments.get(key)
         if found is None:
             found = self._fragments[key] = self.renderer.item_fragment(item, language)
+            self.by_sha[found.sha] = found
             self.fragments_rendered += 1
         return found
 
@@ -79,18 +82,23 @@ class EditionRenderer:
         notes: Mapping[str, str] | None = None,
         footer: bool = True,
         max_items: int | None = MAX_ITEMS,
+        stored: bool = False,
     ) -> RenderedEmail:
         """``plan`` in ``language`` with ``marks`` where each reader differs (the web copy:
-        no footer, every item)."""
+        no footer, every item). ``stored``: the body a fire stores, naming each item's
+        fragment by a marker (publisher.email.fragments) instead of holding it; the fragments
+        it names are in ``self.by_sha``."""
         lang = pick_locale(language)
         content = build_edition(
             plan, locale=lang, name_of=lambda slug: self.tree.get(slug).name(lang),
             view=lambda it: self._view(it, lang), web_url=web_url, notes=notes,
             max_items=max_items,
         )  # fmt: skip
+        key = marks.key if stored else None
         return self.renderer.edition(
-            content, self.branding, marks, lambda it: self._fragment(it, lang), footer=footer
-        )
+            content, self.branding, marks, lambda it: self._fragment(it, lang), footer=footer,
+            named=None if key is None else (lambda found: marker(key, found.sha)),
+        )  # fmt: skip
 
 
 def web_url(settings: Settings, tokens: Tokens, digest_id: int, language: str) -> str:
