@@ -187,18 +187,22 @@ class EmailRenderer:
         fragment: FragmentOf,
         *,
         footer: bool = True,
-        named: Callable[[Fragment], str] | None = None,
+        named: Callable[[Fragment, tuple[str, str]], str] | None = None,
     ) -> RenderedEmail:
         """An edition composed from its items' fragments and its language's frame (header,
         notes, section headings, footer: rendered and inlined once, ``_Frame``), so an edition
         costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy.
-        ``named``: what stands in each fragment's place instead of it (a stored body's marker)."""
+        ``named``: what stands instead of each item (a stored body's marker), given its fragment
+        and the frame's HTML around it (the item's table row), which the marker also covers."""
+        frame = self._frame(content.locale, branding, footer=footer, more=content.more)
+        before, after = frame.item
 
         def body(item: DigestItem) -> tuple[str, str]:
             found = fragment(item)
-            return (found.html, found.text) if named is None else (named(found),) * 2
+            if named is None:
+                return before + found.html + after, found.text
+            return (named(found, frame.item),) * 2
 
-        frame = self._frame(content.locale, branding, footer=footer, more=content.more)
         values = {
             "subject": content.subject, "preheader": content.preheader,
             "regions_label": content.regions_label, "period_label": content.period_label,
@@ -217,9 +221,7 @@ class EmailRenderer:
             if section.note:
                 out.append(frame.fill("section-note", part))
             out.append(frame.fill("section-end", part))
-            for item in section.items:
-                before, after = frame.item
-                out += (before, body(item)[0], after)
+            out += (body(item)[0] for item in section.items)
         out.append(frame.fill("tail", values))
         slot_key = secrets.token_hex(8)
         context = {
