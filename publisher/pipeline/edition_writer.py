@@ -3,7 +3,8 @@
 Small groups share a transaction (up to CHUNK readers), big ones are split into chunks; each
 frozen digest is made once per fire (or read back when another process made it first) and
 rendered once per language its readers need. A transaction writes its digests, renditions and
-edition rows with one statement each (publisher.store.edition_digests), not per group. Edition
+edition rows with one statement each (publisher.store.edition_digests), not per group, and the
+item fragments their bodies name (publisher.email.fragments), each once per fire. Edition
 and ledger rows go in together, both guarded by UNIQUE(subscriber_id, week), and only the rows
 this fire won get a ledger row.
 """
