@@ -232,7 +232,13 @@ class EmailRenderer:
         with use_locale(content.locale):
             text = self._text.get_template("edition.txt").render(context)
         texts = {str(it.id): body(it)[1] for section in content.sections for it in section.items}
-        text = re.sub(f"frag-{slot_key}-([0-9]+)\n", lambda m: texts[m.group(1)], text)
+        # split, not a regex: a pattern with this call's random key would be compiled per call
+        first, *slots = text.split(f"frag-{slot_key}-")
+        out_text = [first]
+        for slot in slots:
+            item_id, _, rest = slot.partition("\n")
+            out_text += (texts[item_id], rest)
+        text = "".join(out_text)
         return RenderedEmail(content.subject, "".join(out), text, content.locale)
 
     def _frame(self, locale: str, branding: Branding, *, footer: bool, more: int) -> _Frame:
