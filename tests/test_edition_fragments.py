@@ -13,9 +13,11 @@ from publisher.email.render import Fragment
 from publisher.models import Digest, EditionFragment
 from publisher.pipeline.digests import stored_rendition
 from publisher.pipeline.edition_tools import preview_edition
+from publisher.pipeline.send import send_digests
 from tests.conftest import FixedClockRuntime
-from tests.edition_support import MONDAY, add_item, add_reader
-from tests.smtp_servers import Recorder
+from tests.delivery_data import use_smtp
+from tests.edition_support import MONDAY, add_item, add_reader, ledger
+from tests.smtp_servers import Recorder, smtp_server
 from tests.test_editions import FRIDAY, send
 
 KEY = Placeholders.fresh().key or ""
@@ -34,7 +36,7 @@ def test_expand_puts_fragments_back_and_leaves_everything_else() -> None:
     # a marker of another key is text, not a fragment
     other = marker(Placeholders.fresh().key or "", a.sha)
     assert expand(other, KEY, frags, html=True) == other
-    with pytest.raises(KeyError):
+    with pytest.raises(LookupError, match="not stored"):
         expand(body, KEY, {a.sha: a}, html=True)
     with pytest.raises(ValueError, match="cut short"):
         expand(f"x <!--fragment-{KEY}-{a.sha[:10]}", KEY, frags, html=True)
@@ -111,3 +113,25 @@ def test_the_preview_equals_the_stored_body_made_whole(runtime: FixedClockRuntim
         assert fresh.html.count(seen) == stored.html.count(seen) >= 1
         assert fresh.text.count(seen) == stored.text.count(seen) >= 1
     assert len(fresh.html) - 200 < len(stored.html) < len(fresh.html) + 200
+
+
+def test_a_body_naming_a_lost_fragment_is_deferred_alone(runtime: FixedClockRuntime) -> None:
+    """A stored body whose fragment is gone (a broken restore) fails for its own readers with
+    a clear error; everybody else's edition still goes out."""
+    add_item(runtime, "Guatemala shelter", ["gt"], published=FRIDAY, arrives=FRIDAY)
+    add_item(runtime, "Honduras road", ["hn"], published=FRIDAY, arrives=FRIDAY)
+    add_reader(runtime, "gt@example.org", ["gt"])
+    add_reader(runtime, "hn@example.org", ["hn"])
+    runtime.fixed_now = MONDAY
+    with smtp_server(Recorder()) as port:
+        use_smtp(runtime, port)
+        send_digests(runtime, regions=None, runner="test", deliver_now=False)
+    with runtime.session() as session:
+        lost = [f for f in session.exec(select(EditionFragment)) if "Guatemala" in f.html]
+        assert len(lost) == 1
+        session.delete(lost[0])
+    recorder = Recorder()
+    send(runtime, recorder)
+    assert recorder.received() == {"hn@example.org": 1}
+    (row,) = [d for d in ledger(runtime) if d.state != "sent"]
+    assert row.state == "deferred" and "not stored" in row.last_error

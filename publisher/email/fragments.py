@@ -34,8 +34,8 @@ def named(body: str, key: str | None) -> list[str]:
 
 
 def expand(body: str, key: str | None, fragments: Mapping[str, Fragment], *, html: bool) -> str:
-    """``body`` with each marker replaced by its fragment's HTML (or text); KeyError names a
-    fragment missing from ``fragments``. A body without markers comes back as it is."""
+    """``body`` with each marker replaced by its fragment's HTML (or text); LookupError
+    names a fragment missing from ``fragments``. A body without markers comes back as it is."""
     if not key:
         return body
     parts = body.split(_opening(key))
@@ -46,7 +46,9 @@ def expand(body: str, key: str | None, fragments: Mapping[str, Fragment], *, htm
     for part in parts[1:]:
         if part[SHA_CHARS:width] != _END:
             raise ValueError("a fragment marker is cut short")
-        found = fragments[part[:SHA_CHARS]]
+        found = fragments.get(part[:SHA_CHARS])
+        if found is None:
+            raise LookupError(f"the body names fragment {part[:SHA_CHARS]}, which is not stored")
         out += (found.html if html else found.text, part[width:])
     return "".join(out)
 
