@@ -284,6 +284,19 @@ class DigestRendition(SQLModel, table=True):
     created: datetime = _ts()
 
 
+class EditionFragment(SQLModel, table=True):
+    """One item as the editions of one language show it (HTML and text), stored once by content
+    hash and shared by every frozen digest body that names it, so ten thousand region sets do
+    not store each item ten thousand times (0021). Rows are never changed: an edited item is
+    a new fragment, and bodies frozen before keep the old one."""
+
+    __tablename__ = "edition_fragments"
+    sha: str = Field(primary_key=True, max_length=64)
+    html: str = Field(default="", sa_type=sa.Text)
+    text: str = Field(default="", sa_type=sa.Text)
+    created: datetime = _ts()
+
+
 class Source(SQLModel, table=True):
     """An upstream feed polled on a schedule; its validators, backoff and last result (0007)."""
 

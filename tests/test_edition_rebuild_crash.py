@@ -18,6 +18,7 @@ from sqlmodel import select
 import publisher.pipeline.edition_tools as tools
 import publisher.pipeline.edition_writer as writer
 import publisher.store.edition_digests as batches
+import publisher.store.edition_fragments as fragments
 import publisher.store.editions as store
 from publisher.models import Delivery, Digest, DigestRendition, Edition, Item
 from publisher.pipeline.edition_tools import rebuild_week
@@ -117,6 +118,7 @@ CRASH_POINTS = {
     # editions and freezes the new digest, and when it has already inserted some new editions
     "fire": (tools, "fire_editions"),
     "freeze": (batches, "add_digests"),
+    "fragments": (fragments, "add_fragments"),  # the digests are in, their fragments are not
     "write": (store, "add_editions"),
 }
 

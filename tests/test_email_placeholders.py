@@ -13,6 +13,7 @@ from datetime import timedelta
 from publisher.email.placeholders import Placeholders
 from publisher.email.render import public_copy
 from publisher.intake.records import RawRecord
+from publisher.pipeline.digests import stored_rendition
 from publisher.pipeline.edition_tools import preview_edition
 from publisher.pipeline.editions import fire_editions
 from publisher.pipeline.intake import import_records
@@ -73,12 +74,13 @@ def test_preview_and_web_copy_keep_the_markers_literal(runtime: Runtime) -> None
                           runner="test", subscriber_ids=[reader])  # fmt: skip
     with runtime.session() as s:
         digest = get_digest(s, digest_id=fired.digest_ids[0])
-    assert digest is not None
+        assert digest is not None
+        stored = stored_rendition(s, digest, "en")  # whole: its item fragments put back
     text, page = " ".join(fresh.text.split()), " ".join(fresh.html.split())
     assert SUMMARY in text and html.escape(SUMMARY, quote=False) in page
     assert "reader@example.org" in text  # the sample reader's footer
     marks = Placeholders.of(digest.placeholder_key)
-    web = public_copy(digest.html, base_url="https://news.example.org", marks=marks)
+    web = public_copy(stored.html, base_url="https://news.example.org", marks=marks)
     assert html.escape(SUMMARY, quote=False) in " ".join(web.split())
     assert marks.key is not None and marks.key not in web
 

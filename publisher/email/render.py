@@ -12,6 +12,7 @@ only plain text goes into it (item fields are stripped of markup at intake, publ
 from __future__ import annotations
 
 import functools
+import hashlib
 import html as html_lib
 import re
 import secrets
@@ -54,10 +55,16 @@ class Branding:
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """One item rendered once for one language: HTML (CSS inlined) and plain text."""
+    """One item rendered once for one language: HTML (CSS inlined) and plain text, named by
+    their content hash (a stored edition body names its fragments, publisher.email.fragments)."""
 
     html: str
     text: str
+    sha: str
+
+    @classmethod
+    def of(cls, html: str, text: str) -> Fragment:
+        return cls(html, text, hashlib.sha256(f"{html}\0{text}".encode()).hexdigest()[:32])
 
 
 FragmentOf = Callable[[DigestItem], Fragment]
@@ -170,7 +177,7 @@ class EmailRenderer:
         with use_locale(locale):
             page = self._html.get_template("_edition_item.html").render(context)
             text = self._text.get_template("_edition_item.txt").render(context)
-        return Fragment(css_inline.inline_fragment(page, self._css), text)
+        return Fragment.of(css_inline.inline_fragment(page, self._css), text)
 
     def edition(
         self,
@@ -180,11 +187,22 @@ class EmailRenderer:
         fragment: FragmentOf,
         *,
         footer: bool = True,
+        named: Callable[[Fragment, tuple[str, str]], str] | None = None,
     ) -> RenderedEmail:
         """An edition composed from its items' fragments and its language's frame (header,
         notes, section headings, footer: rendered and inlined once, ``_Frame``), so an edition
-        costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy."""
+        costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy.
+        ``named``: what stands instead of each item (a stored body's marker), given its fragment
+        and the frame's HTML around it (the item's table row), which the marker also covers."""
         frame = self._frame(content.locale, branding, footer=footer, more=content.more)
+        before, after = frame.item
+
+        def body(item: DigestItem) -> tuple[str, str]:
+            found = fragment(item)
+            if named is None:
+                return before + found.html + after, found.text
+            return (named(found, frame.item),) * 2
+
         values = {
             "subject": content.subject, "preheader": content.preheader,
             "regions_label": content.regions_label, "period_label": content.period_label,
@@ -203,9 +221,7 @@ class EmailRenderer:
             if section.note:
                 out.append(frame.fill("section-note", part))
             out.append(frame.fill("section-end", part))
-            for item in section.items:
-                before, after = frame.item
-                out += (before, fragment(item).html, after)
+            out += (body(item)[0] for item in section.items)
         out.append(frame.fill("tail", values))
         slot_key = secrets.token_hex(8)
         context = {
@@ -215,9 +231,14 @@ class EmailRenderer:
         }  # fmt: skip
         with use_locale(content.locale):
             text = self._text.get_template("edition.txt").render(context)
-        for section in content.sections:
-            for item in section.items:
-                text = text.replace(f"frag-{slot_key}-{item.id}\n", fragment(item).text, 1)
+        texts = {str(it.id): body(it)[1] for section in content.sections for it in section.items}
+        # split, not a regex: a pattern with this call's random key would be compiled per call
+        first, *slots = text.split(f"frag-{slot_key}-")
+        out_text = [first]
+        for slot in slots:
+            item_id, _, rest = slot.partition("\n")
+            out_text += (texts[item_id], rest)
+        text = "".join(out_text)
         return RenderedEmail(content.subject, "".join(out), text, content.locale)
 
     def _frame(self, locale: str, branding: Branding, *, footer: bool, more: int) -> _Frame:

@@ -8,16 +8,18 @@ per-recipient message builder.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from sqlmodel import Session
 
+from publisher.email.fragments import expand_email, needed
 from publisher.email.outgoing import DigestMail
-from publisher.email.render import RenderedEmail
+from publisher.email.render import Fragment, RenderedEmail
 from publisher.models import Digest, DigestRendition, utcnow
 from publisher.regions.tree import RegionTree
 from publisher.settings import Settings
+from publisher.store.edition_fragments import load_fragments
 from publisher.store.renditions import find_rendition
 from publisher.tokens import Tokens
 
@@ -28,11 +30,26 @@ def digest_item_ids(digest: Digest) -> list[int]:
 
 
 def stored_rendition(session: Session, digest: Digest, language: str) -> RenderedEmail:
-    """A rendering made when rows were queued (workers only read); the digest's own otherwise."""
+    """A rendering made when rows were queued (workers only read); the digest's own otherwise;
+    whole (the item fragments its stored bodies name put back)."""
     found = None
     if language != digest.locale and digest.id is not None:
         found = find_rendition(session, digest_id=digest.id, locale=language)
-    return rendered_of(digest, found)
+    return whole(session, digest, rendered_of(digest, found))
+
+
+def whole(session: Session, digest: Digest, rendered: RenderedEmail) -> RenderedEmail:
+    """``rendered`` (a stored body of ``digest``) with the item fragments it names put back."""
+    key = digest.placeholder_key
+    shas = needed([(rendered.html, key), (rendered.text, key)])
+    if not shas:
+        return rendered
+    return expand_email(rendered, key, fragments_of(session, shas))
+
+
+def fragments_of(session: Session, shas: Collection[str]) -> dict[str, Fragment]:
+    """The stored fragments of ``shas``, by hash (absent: not stored)."""
+    return {sha: Fragment(h, t, sha) for sha, (h, t) in load_fragments(session, shas).items()}
 
 
 def rendered_of(digest: Digest, rendition: DigestRendition | None) -> RenderedEmail:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from publisher.digest.assembly import MAX_ITEMS, DigestItem, pick_locale
 from publisher.digest.edition_content import build_edition, item_view
 from publisher.digest.editions import EditionPlan
+from publisher.email.fragments import marker
 from publisher.email.placeholders import Placeholders
 from publisher.email.render import (
     Branding,
@@ -49,6 +50,8 @@ class EditionRenderer:
         self.tz = tz or _zone(settings.timezone)
         self._views: dict[tuple[int, str], DigestItem] = {}
         self._fragments: dict[tuple[int, str], Fragment] = {}
+        self.by_sha: dict[str, Fragment] = {}
+        self._wrapped: dict[tuple[str, tuple[str, str]], Fragment] = {}
         self.fragments_rendered = 0
 
     def _view(self, item: ItemPublic, language: str) -> DigestItem:
@@ -69,6 +72,15 @@ class EditionRenderer:
             self.fragments_rendered += 1
         return found
 
+    def _named(self, key: str, found: Fragment, around: tuple[str, str]) -> str:
+        """The marker of ``found`` in its table row (what a stored body names), kept in
+        ``by_sha`` for the writer to store."""
+        wrapped = self._wrapped.get((found.sha, around))
+        if wrapped is None:
+            wrapped = Fragment.of(around[0] + found.html + around[1], found.text)
+            self._wrapped[(found.sha, around)] = self.by_sha[wrapped.sha] = wrapped
+        return marker(key, wrapped.sha)
+
     def render(
         self,
         plan: EditionPlan,
@@ -79,18 +91,23 @@ class EditionRenderer:
         notes: Mapping[str, str] | None = None,
         footer: bool = True,
         max_items: int | None = MAX_ITEMS,
+        stored: bool = False,
     ) -> RenderedEmail:
         """``plan`` in ``language`` with ``marks`` where each reader differs (the web copy:
-        no footer, every item)."""
+        no footer, every item). ``stored``: the body a fire stores, naming each item's
+        fragment by a marker (publisher.email.fragments) instead of holding it; the fragments
+        it names are in ``self.by_sha``."""
         lang = pick_locale(language)
         content = build_edition(
             plan, locale=lang, name_of=lambda slug: self.tree.get(slug).name(lang),
             view=lambda it: self._view(it, lang), web_url=web_url, notes=notes,
             max_items=max_items,
         )  # fmt: skip
+        key = marks.key if stored else None
         return self.renderer.edition(
-            content, self.branding, marks, lambda it: self._fragment(it, lang), footer=footer
-        )
+            content, self.branding, marks, lambda it: self._fragment(it, lang), footer=footer,
+            named=None if key is None else (lambda found, around: self._named(key, found, around)),
+        )  # fmt: skip
 
 
 def web_url(settings: Settings, tokens: Tokens, digest_id: int, language: str) -> str:

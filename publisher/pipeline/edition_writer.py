@@ -3,7 +3,8 @@
 Small groups share a transaction (up to CHUNK readers), big ones are split into chunks; each
 frozen digest is made once per fire (or read back when another process made it first) and
 rendered once per language its readers need. A transaction writes its digests, renditions and
-edition rows with one statement each (publisher.store.edition_digests), not per group. Edition
+edition rows with one statement each (publisher.store.edition_digests), not per group, and the
+item fragments their bodies name (publisher.email.fragments), each once per fire. Edition
 and ledger rows go in together, both guarded by UNIQUE(subscriber_id, week), and only the rows
 this fire won get a ledger row.
 """
@@ -25,6 +26,7 @@ from publisher.errors import StoreError
 from publisher.pipeline.edition_render import EditionRenderer, web_url
 from publisher.runtime import Runtime
 from publisher.store import edition_digests as batches
+from publisher.store import edition_fragments as fragments
 from publisher.store import editions as store
 from publisher.store.deliveries import Queued, batched, enqueue_many
 from publisher.store.edition_digests import DigestKey, StoredDigest
@@ -55,6 +57,7 @@ class EditionWriter:
         self.batch: list[tuple[EditionPlan, dict[str, list[int]]]] = []
         self.size = 0
         self.frozen: dict[DigestKey, _Frozen] = {}
+        self.fragments_stored: set[str] = set()
         self.replacing = replacing
 
     def add(self, plan: EditionPlan, by_language: dict[str, list[int]]) -> None:
@@ -89,6 +92,7 @@ class EditionWriter:
                 self._leave_out(kept)
             self._freeze(session)
             self._renditions(session)
+            self._store_fragments(session)
             self._write(session)
         self.batch, self.size = [], 0
 
@@ -141,6 +145,18 @@ class EditionWriter:
             report.queued += added
             report.queued_by_digest[digest_id] = report.queued_by_digest.get(digest_id, 0) + added
 
+    def _store_fragments(self, session: Session) -> None:
+        """The item fragments the batch's bodies name and this fire has not stored yet, in
+        the same transaction as the bodies (a body never names a fragment that is not there)."""
+        new = [f for sha, f in self.renderer.by_sha.items() if sha not in self.fragments_stored]
+        if not new:
+            return
+        fragments.add_fragments(session, [
+            {"sha": f.sha, "html": f.html, "text": f.text, "created": self.report.cutoff}
+            for f in new
+        ])  # fmt: skip
+        self.fragments_stored.update(f.sha for f in new)
+
     def _digest_id(self, plan: EditionPlan) -> int | None:
         return None if plan.empty else self.frozen[_key(plan)].digest.id
 
@@ -156,7 +172,7 @@ class EditionWriter:
         if not new:
             return
         marks = {key: Placeholders.fresh().key for key in new}
-        batches.add_digests(session, [
+        found = batches.add_digests(session, [
             {"region": plan.regions[0], "regions": key[0], "week": plan.week,
              "status": ASSEMBLED, "window_start": plan.window_start, "window_end": plan.cutoff,
              "item_ids": json.dumps(list(plan.item_ids)), "created": plan.cutoff,
@@ -164,7 +180,8 @@ class EditionWriter:
              "text": ""}
             for key, plan in new.items()
         ])  # fmt: skip
-        found = batches.find_digests(session, new.keys())
+        if len(found) < len(new):  # another process made some first: use theirs
+            found.update(batches.find_digests(session, new.keys() - found.keys()))
         bodies = []
         for key, plan in new.items():
             digest = found.get(key)
@@ -182,7 +199,7 @@ class EditionWriter:
     def _render(self, plan: EditionPlan, digest: StoredDigest, language: str) -> RenderedEmail:
         """``plan`` as the frozen ``digest`` in ``language``, with the digest's own markers."""
         return self.renderer.render(
-            plan, language, marks=Placeholders.of(digest.placeholder_key),
+            plan, language, marks=Placeholders.of(digest.placeholder_key), stored=True,
             notes=self.notes[plan.week],
             web_url=web_url(self.rt.settings, self.rt.tokens, digest.id, language),
         )  # fmt: skip

@@ -25,10 +25,12 @@ from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
+from publisher.email.fragments import expand_email, needed
 from publisher.email.outgoing import DigestMail
+from publisher.email.render import Fragment, RenderedEmail
 from publisher.errors import DeliveryError
-from publisher.models import Digest, DigestRendition
-from publisher.pipeline.digests import rendered_of
+from publisher.models import Digest
+from publisher.pipeline.digests import fragments_of, rendered_of
 from publisher.pipeline.editions import FireReport, fire_editions, mail_of
 from publisher.runtime import Runtime
 from publisher.settings import Settings
@@ -38,6 +40,7 @@ from publisher.store.deliveries import IdRuns
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.edition_digests import digest_summaries, digests_to_send
 
+FRAGMENTS_KEPT = 50_000  # item fragments a sender keeps (a few KB each)
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
 
@@ -160,16 +163,35 @@ class _Loaded:
 
 
 def digest_messenger(rt: Runtime) -> DigestMessenger:
-    """A messenger reading digests from the store when first needed (also for scale-out workers)."""
+    """A messenger reading digests from the store when first needed (also for scale-out workers).
 
-    def made(digest: Digest, rendition: DigestRendition | None) -> DigestMail:
-        rendered = rendered_of(digest, rendition)
+    The item fragments stored bodies name are read once per process (thousands of digests
+    share them) and kept, up to FRAGMENTS_KEPT.
+    """
+    known: dict[str, Fragment] = {}
+    lock = threading.Lock()
+
+    def made(digest: Digest, rendered: RenderedEmail, have: dict[str, Fragment]) -> DigestMail:
+        rendered = expand_email(rendered, digest.placeholder_key, have)
         return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
 
     def load_many(pairs: Collection[tuple[int, str]]) -> dict[tuple[int, str], DigestMail]:
         with rt.session() as session:
             found = digests_to_send(session, pairs)
-        return {key: made(digest, rendition) for key, (digest, rendition) in found.items()}
+            bodies = {key: (d, rendered_of(d, r)) for key, (d, r) in found.items()}
+            wanted = needed(
+                (body, d.placeholder_key) for d, r in bodies.values() for body in (r.html, r.text)
+            )
+            with lock:
+                have = {sha: known[sha] for sha in wanted if sha in known}
+            if len(have) < len(wanted):
+                loaded = fragments_of(session, wanted - have.keys())
+                have.update(loaded)
+                with lock:
+                    if len(known) + len(loaded) > FRAGMENTS_KEPT:
+                        known.clear()
+                    known.update(loaded)
+        return {key: made(d, rendered, have) for key, (d, rendered) in bodies.items()}
 
     def load(digest_id: int, locale: str) -> DigestMail:
         found = load_many([(digest_id, locale)]).get((digest_id, locale))

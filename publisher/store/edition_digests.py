@@ -39,11 +39,25 @@ class StoredDigest:
     created: datetime
 
 
-def add_digests(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert digest rows; one whose (regions, week, window) another process made is skipped."""
-    stmt = dialect_insert(session)(_D).on_conflict_do_nothing()
+def add_digests(session: Session, rows: Sequence[dict[str, Any]]) -> dict[DigestKey, StoredDigest]:
+    """Insert digest rows; one whose (regions, week, window) another process made is skipped.
+
+    Returns the rows inserted, by key (RETURNING), so only the skipped ones need looking up:
+    reading ten thousand keys back as row values cost more than rendering their editions.
+    """
+    cols = (_D.c.regions, _D.c.week, _D.c.window_start, _D.c.window_end)
+    stmt = (
+        dialect_insert(session)(_D)
+        .on_conflict_do_nothing()
+        .returning(*cols, _D.c.id, _D.c.locale, _D.c.placeholder_key, _D.c.created)
+    )
+    made: dict[DigestKey, StoredDigest] = {}
     for part in batched(rows, _CHUNK):
-        session.execute(stmt, list(part))
+        for regions, week, start, end, id_, locale, key, created in session.execute(
+            stmt, list(part)
+        ):
+            made[(regions, week, start, end)] = StoredDigest(id_, locale, key, created)
+    return made
 
 
 def find_digests(session: Session, keys: Collection[DigestKey]) -> dict[DigestKey, StoredDigest]:

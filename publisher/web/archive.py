@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlmodel import Session
@@ -51,8 +52,11 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def archive_atom(digests: list[Digest], *, region: Region, settings: Settings) -> bytes:
-    """An Atom 1.0 feed of a region's sent digests, one entry per week (deterministic)."""
+def archive_atom(
+    digests: list[Digest], *, texts: Mapping[int | None, str], region: Region, settings: Settings
+) -> bytes:
+    """An Atom 1.0 feed of a region's sent digests, one entry per week (deterministic);
+    ``texts``: each digest's whole plain-text body, by id."""
     base = settings.base_url
     ET.register_namespace("", ATOM_NS)
 
@@ -85,6 +89,6 @@ def archive_atom(digests: list[Digest], *, region: Region, settings: Settings) -
         sub(entry, "updated", _rfc3339(digest.created))
         sub(entry, "link", rel="alternate", type="text/html", href=url)
         marks = Placeholders.of(digest.placeholder_key)
-        text = public_copy(digest.text, base_url=base, html=False, marks=marks)
+        text = public_copy(texts[digest.id], base_url=base, html=False, marks=marks)
         sub(entry, "content", text, type="text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.errors import UnknownRegionError
 from publisher.i18n import current_locale, gettext
+from publisher.pipeline.digests import rendered_of, whole
 from publisher.store.items import get_item, list_items
 from publisher.store.withdrawn import find_withdrawn
 from publisher.web.archive import archive_atom, archived_digests
@@ -117,9 +118,7 @@ def archive_feed(slug: str, session: SessionDep, state: StateDep) -> Response:
     tree = state.runtime.tree
     if slug not in tree:
         raise HTTPException(404, "no such region")
-    body = archive_atom(
-        archived_digests(session, region=slug),
-        region=tree.get(slug),
-        settings=state.settings,
-    )
+    digests = archived_digests(session, region=slug)
+    texts = {d.id: whole(session, d, rendered_of(d, None)).text for d in digests}
+    body = archive_atom(digests, texts=texts, region=tree.get(slug), settings=state.settings)
     return Response(body, media_type="application/atom+xml; charset=utf-8")
