@@ -3,6 +3,7 @@ ceiling.
 
     .venv/bin/python bench/bench_delivery.py [--subscribers 100000] [--backends sqlite,postgres]
         [--concurrency 8] [--memory-only] [--audiences "en;en,es,pt"] [--region-sets 10000]
+        [--repeat 1]
 
 For each ledger backend (a SQLite file, a fresh PostgreSQL database) the parent process sets up the
 store with bulk inserts (the sample items tagged americas, one short item per country of the
@@ -24,6 +25,8 @@ audience runs twice: every subscriber following central-america (one region set,
 then the subscribers spread over ``--region-sets`` distinct sets of two or three countries of
 the Americas (subscriber i follows set i mod N, so every page of readers mixes sets). "vs one
 set" is the second run's throughput over the first's: what thousands of region sets cost.
+``--repeat N`` runs each pair N times, alternated, and prints the median ratio: single runs on
+a shared two-core machine move by 20%.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import re
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -318,6 +322,11 @@ def main() -> None:
         "--region-sets", type=int, default=10_000,
         help="distinct region sets of the second run of each audience (0: one-set runs only)",
     )  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="run each one-set / many-sets pair this many times, alternated; the ratio is the "
+        "median of the pairs (single runs on a shared machine move by 20%%)",
+    )  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--url", "--var", "--week"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -340,12 +349,15 @@ def main() -> None:
         audiences = [tuple(a.split(",")) for a in args.audiences.split(";") if a]
         for backend in backends:
             for locales in audiences:
-                for sets in set_counts:
-                    console.print(
-                        f"[dim]{backend}, readers in {'/'.join(locales)}, {sets:,} region "
-                        f"set(s): setting up {n:,} subscribers, then sending...[/]"
-                    )
-                    runs.append(run_backend(backend, args, port, log, locales, sets))
+                for turn in range(max(1, args.repeat)):
+                    for sets in set_counts:
+                        console.print(
+                            f"[dim]{backend}, readers in {'/'.join(locales)}, {sets:,} region "
+                            f"set(s), run {turn + 1}: setting up {n:,} subscribers, then "
+                            "sending...[/]"
+                        )
+                        run = run_backend(backend, args, port, log, locales, sets)
+                        runs.append({**run, "turn": turn})
         if ceilings:
             ceilings.append(ceiling(port, n, size))
     rows: list[tuple[str, ...]] = []
@@ -356,12 +368,15 @@ def main() -> None:
             "smtp-source, 16 sessions (ceiling, best of before/after)", "-", "-", "-", f"{n:,}",
             "-", f"{min(ceilings):.1f} ({runs_s})", "-", f"{base:,.0f}", "1.00", "-", "-", "-",
         ))  # fmt: skip
-    one_set = {(r["backend"], r["audience"]): r for r in runs if r["region_sets"] == 1}
+    one_set = {(r["backend"], r["audience"], r["turn"]): r for r in runs if r["region_sets"] == 1}
+    pairs: dict[tuple[str, str], list[float]] = {}
     for r in runs:
         rate = r["sent"] / r["seconds"]
         ok = "" if r["received"] == n == r["sent"] else f" (!) received {r['received']:,}"
-        ref = one_set.get((r["backend"], r["audience"]))
+        ref = one_set.get((r["backend"], r["audience"], r["turn"]))
         vs_one = rate / (ref["sent"] / ref["seconds"]) if ref and ref["sent"] else None
+        if vs_one is not None and r["region_sets"] > 1:
+            pairs.setdefault((r["backend"], r["audience"]), []).append(vs_one)
         rows.append((
             f"publisher, {args.concurrency} connections", r["backend"], r["audience"],
             f"{r['region_sets']:,}", f"{r['sent']:,}{ok}", f"{r['setup']:.1f}",
@@ -392,6 +407,11 @@ def main() -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for (backend, audience), ratios in pairs.items():
+        console.print(
+            f"vs one set, {backend}, {audience}: median {statistics.median(ratios):.2f} of "
+            f"{len(ratios)} pair(s) ({', '.join(f'{x:.2f}' for x in ratios)})"
+        )
     console.print(
         "send s = `digests send --all --early` end to end (fire: assemble, render, queue the "
         "ledger; then send and record); fire s = its fire_editions part; vs one set = msg/s "
