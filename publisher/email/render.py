@@ -203,6 +203,7 @@ class EmailRenderer:
                 return before + found.html + after, found.text
             return (named(found, frame.item),) * 2
 
+        pieces = {it.id: body(it) for section in content.sections for it in section.items}
         values = {
             "subject": content.subject, "preheader": content.preheader,
             "regions_label": content.regions_label, "period_label": content.period_label,
@@ -221,7 +222,7 @@ class EmailRenderer:
             if section.note:
                 out.append(frame.fill("section-note", part))
             out.append(frame.fill("section-end", part))
-            out += (body(item)[0] for item in section.items)
+            out += (pieces[item.id][0] for item in section.items)
         out.append(frame.fill("tail", values))
         slot_key = secrets.token_hex(8)
         context = {
@@ -231,7 +232,7 @@ class EmailRenderer:
         }  # fmt: skip
         with use_locale(content.locale):
             text = self._text.get_template("edition.txt").render(context)
-        texts = {str(it.id): body(it)[1] for section in content.sections for it in section.items}
+        texts = {str(item_id): text for item_id, (_, text) in pieces.items()}
         # split, not a regex: a pattern with this call's random key would be compiled per call
         first, *slots = text.split(f"frag-{slot_key}-")
         out_text = [first]

@@ -8,7 +8,7 @@ per-recipient message builder.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 from sqlmodel import Session
@@ -40,11 +40,15 @@ def stored_rendition(session: Session, digest: Digest, language: str) -> Rendere
 
 def whole(session: Session, digest: Digest, rendered: RenderedEmail) -> RenderedEmail:
     """``rendered`` (a stored body of ``digest``) with the item fragments it names put back."""
-    key = digest.placeholder_key
-    shas = needed([(rendered.html, key), (rendered.text, key)])
-    if not shas:
-        return rendered
-    return expand_email(rendered, key, fragments_of(session, shas))
+    return wholes(session, [(digest, rendered)])[0]
+
+
+def wholes(session: Session, stored: Sequence[tuple[Digest, RenderedEmail]]) -> list[RenderedEmail]:
+    """Each stored body made whole, the fragments of all of them read in one go (an archive
+    feed lists a year of digests)."""
+    shas = needed((body, d.placeholder_key) for d, r in stored for body in (r.html, r.text))
+    fragments = fragments_of(session, shas) if shas else {}
+    return [expand_email(r, d.placeholder_key, fragments) for d, r in stored]
 
 
 def fragments_of(session: Session, shas: Collection[str]) -> dict[str, Fragment]:

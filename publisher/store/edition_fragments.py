@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from publisher.models import EditionFragment
 from publisher.store.deliveries import _insert as dialect_insert
-from publisher.store.deliveries import batched
+from publisher.store.sql import batched, one_of, parts
 
 _F: sa.Table = EditionFragment.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
@@ -29,8 +29,8 @@ def add_fragments(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def load_fragments(session: Session, shas: Collection[str]) -> dict[str, tuple[str, str]]:
     """(html, text) of each stored fragment of ``shas``, by hash (absent: not stored)."""
     found: dict[str, tuple[str, str]] = {}
-    for part in batched(sorted(shas), _CHUNK):
-        stmt = sa.select(_F.c.sha, _F.c.html, _F.c.text).where(_F.c.sha.in_(part))
+    for part in parts(session, sorted(shas), _CHUNK):
+        stmt = sa.select(_F.c.sha, _F.c.html, _F.c.text).where(one_of(session, _F.c.sha, part))
         for sha, html, text in session.execute(stmt):
             found[str(sha)] = (html, text)
     return found

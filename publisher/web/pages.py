@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.errors import UnknownRegionError
 from publisher.i18n import current_locale, gettext
-from publisher.pipeline.digests import rendered_of, whole
+from publisher.pipeline.digests import rendered_of, wholes
 from publisher.store.items import get_item, list_items
 from publisher.store.withdrawn import find_withdrawn
 from publisher.web.archive import archive_atom, archived_digests
@@ -119,6 +119,7 @@ def archive_feed(slug: str, session: SessionDep, state: StateDep) -> Response:
     if slug not in tree:
         raise HTTPException(404, "no such region")
     digests = archived_digests(session, region=slug)
-    texts = {d.id: whole(session, d, rendered_of(d, None)).text for d in digests}
+    made = wholes(session, [(d, rendered_of(d, None)) for d in digests])
+    texts = {d.id: m.text for d, m in zip(digests, made, strict=True)}
     body = archive_atom(digests, texts=texts, region=tree.get(slug), settings=state.settings)
     return Response(body, media_type="application/atom+xml; charset=utf-8")
