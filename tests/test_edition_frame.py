@@ -169,6 +169,8 @@ def test_the_messenger_loads_a_claimed_chunk_with_one_call() -> None:
     batches: list[set[tuple[int, str]]] = []
 
     class Mail:
+        wire_ready = None  # not known from its making: the messenger checks the first message
+
         def build(self, **kw: object) -> bytes:
             return b"Subject: x\r\n\r\nbody\r\n"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from publisher.email.message import Piece
 from publisher.email.render import Fragment, RenderedEmail
 
 SHA_CHARS = 32  # Fragment.sha: 128 bits of SHA-256
@@ -36,21 +37,43 @@ def named(body: str, key: str | None) -> list[str]:
 def expand(body: str, key: str | None, fragments: Mapping[str, Fragment], *, html: bool) -> str:
     """``body`` with each marker replaced by its fragment's HTML (or text); LookupError
     names a fragment missing from ``fragments``. A body without markers comes back as it is."""
+    if not key or _opening(key) not in body:
+        return body
+    return "".join(text for text, _ in pieces(body, key, fragments, html=html))
+
+
+def pieces(
+    body: str, key: str | None, fragments: Mapping[str, Fragment], *, html: bool
+) -> list[Piece]:
+    """``expand`` in parts: the body's own text, and each run of adjacent fragments (a
+    section's items) keyed by their hashes, so the message template can reuse the run's
+    encoding (empty parts left out)."""
     if not key:
-        return body
+        return [(body, None)]
     parts = body.split(_opening(key))
-    if len(parts) == 1:
-        return body
-    out = [parts[0]]
+    out: list[Piece] = [(parts[0], None)] if parts[0] else []
     width = SHA_CHARS + len(_END)
+    run: list[Fragment] = []
     for part in parts[1:]:
         if part[SHA_CHARS:width] != _END:
             raise ValueError("a fragment marker is cut short")
-        found = fragments.get(part[:SHA_CHARS])
+        sha = part[:SHA_CHARS]
+        found = fragments.get(sha)
         if found is None:
-            raise LookupError(f"the body names fragment {part[:SHA_CHARS]}, which is not stored")
-        out += (found.html if html else found.text, part[width:])
-    return "".join(out)
+            raise LookupError(f"the body names fragment {sha}, which is not stored")
+        run.append(found)
+        if len(part) > width:
+            out.append(_run(run, html))
+            out.append((part[width:], None))
+            run = []
+    if run:
+        out.append(_run(run, html))
+    return out
+
+
+def _run(run: list[Fragment], html: bool) -> Piece:
+    text = "".join(f.html if html else f.text for f in run)
+    return text, ("h" if html else "t") + "".join(f.sha for f in run)
 
 
 def expand_email(

@@ -6,12 +6,13 @@ with only what the ledger holds (subscriber id, key, address); it never touches 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from publisher.email.dkim import DkimSigner
-from publisher.email.message import MessageTemplate, list_id, message_id
+from publisher.email.message import Body, MessageTemplate, SharedPieces, list_id, message_id
 from publisher.email.placeholders import Placeholders
 from publisher.email.render import Branding, EmailRenderer, RenderedEmail, default_renderer
 from publisher.models import Digest, utcnow
@@ -19,21 +20,23 @@ from publisher.settings import Settings
 from publisher.tokens import Tokens
 
 
+@functools.lru_cache(maxsize=8)
+def _header_date(second: int) -> str:
+    """A Date header value, formatted once per second for every digest of a send (ten thousand
+    digests are sent within the same few seconds)."""
+    return format_datetime(datetime.fromtimestamp(second, UTC))
+
+
 class _Clock:
     """Date header strings, formatted once per second rather than once per message."""
 
-    __slots__ = ("_cached", "_now")
+    __slots__ = ("_now",)
 
     def __init__(self, now: Callable[[], datetime]) -> None:
-        self._cached: tuple[int, str] = (-1, "")
         self._now = now
 
     def date(self, now: datetime | None = None) -> str:
-        moment = now or self._now()
-        second = int(moment.timestamp())
-        if self._cached[0] != second:
-            self._cached = (second, format_datetime(moment.astimezone(UTC).replace(microsecond=0)))
-        return self._cached[1]
+        return _header_date(int((now or self._now()).timestamp()))
 
 
 class DigestMail:
@@ -49,7 +52,11 @@ class DigestMail:
         rendered: RenderedEmail | None = None,
         language: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        bodies: tuple[Body, Body] | None = None,
+        shared: SharedPieces | None = None,
     ) -> None:
+        """``bodies`` (HTML, text) in parts replace ``rendered``'s; ``shared`` encodes the
+        parts many digests share once."""
         if digest.id is None or digest.status == "skipped":
             raise ValueError("only a stored, non-skipped digest can be sent")
         self.digest_id = digest.id
@@ -57,10 +64,11 @@ class DigestMail:
         self.tokens = tokens
         self.language = language or digest.locale
         body = rendered or RenderedEmail(digest.subject, digest.html, digest.text, digest.locale)
+        html, text = bodies or (body.html, body.text)
         self.template = MessageTemplate(
             subject=body.subject,
-            html=body.html,
-            text=body.text,
+            html=html,
+            text=text,
             language=self.language,
             from_addr=settings.from_,
             list_id=list_id(
@@ -71,8 +79,14 @@ class DigestMail:
             ),
             dkim=DkimSigner.from_settings(settings),
             marks=Placeholders.of(digest.placeholder_key),
+            shared=shared,
         )
         self._clock = _Clock(clock)
+
+    @property
+    def wire_ready(self) -> bool | None:
+        """True when every message is in wire form by construction (None: check one)."""
+        return self.template.wire_ready
 
     def message_id(self, subscriber_id: int) -> str:
         """The stable Message-ID of this digest for this subscriber (store it in the ledger)."""

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from publisher.email.fragments import expand_email, needed
+from publisher.email.message import Body, SharedPieces
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import Fragment, RenderedEmail
 from publisher.models import Digest, DigestRendition, utcnow
@@ -73,9 +74,11 @@ def digest_mail(
     rendered: RenderedEmail | None = None,
     language: str | None = None,
     clock: Callable[[], datetime] = utcnow,
+    bodies: tuple[Body, Body] | None = None,
+    shared: SharedPieces | None = None,
 ) -> DigestMail:
     """The per-recipient message builder of a stored digest in one language (default: its own)."""
     return DigestMail(
         digest, settings=settings, tokens=tokens, region_name=tree.get(digest.region).name_en,
-        rendered=rendered, language=language, clock=clock,
+        rendered=rendered, language=language, clock=clock, bodies=bodies, shared=shared,
     )  # fmt: skip

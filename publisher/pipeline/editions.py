@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from publisher.digest.editions import Planner, first_window_start, region_set
 from publisher.digest.windows import current_week, parse_week, previous_week, week_window, zone
+from publisher.email.message import Body, SharedPieces
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import RenderedEmail
 from publisher.errors import InputError
@@ -67,13 +68,14 @@ class FireReport:
 
 def mail_of(
     rt: Runtime, digest: Digest, *, rendered: RenderedEmail | None = None,
-    language: str | None = None,
+    language: str | None = None, bodies: tuple[Body, Body] | None = None,
+    shared: SharedPieces | None = None,
 ) -> DigestMail:  # fmt: skip
     """The per-recipient message builder of a stored digest (in ``language``, default its own),
     signed with the Runtime's signer."""
     return digest_mail(
         digest, settings=rt.settings, tree=rt.tree, tokens=rt.tokens, rendered=rendered,
-        language=language, clock=rt.now,
+        language=language, clock=rt.now, bodies=bodies, shared=shared,
     )  # fmt: skip
 
 

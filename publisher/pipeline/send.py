@@ -25,7 +25,8 @@ from publisher.delivery.ratelimit import RateLimiter
 from publisher.delivery.smtp import SmtpPool, WireReady, is_wire_ready
 from publisher.delivery.smtp_url import SmtpTarget
 from publisher.delivery.store import LedgerStore
-from publisher.email.fragments import expand_email, needed
+from publisher.email.fragments import needed, pieces
+from publisher.email.message import SharedPieces
 from publisher.email.outgoing import DigestMail
 from publisher.email.render import Fragment, RenderedEmail
 from publisher.errors import DeliveryError
@@ -92,7 +93,8 @@ class DigestMessenger:
     not one per edition while the sending threads wait. Loading happens outside the lock.
     A digest's messages differ only in checked header values and base64 text, so when its first
     message is already in wire form (CRLF only, no line starting with a dot) all of them are,
-    and they are marked ``WireReady`` so the transport need not scan each one again.
+    and they are marked ``WireReady`` so the transport need not scan each one again (unsigned
+    templates are in wire form by construction; a DKIM-signed one is scanned once).
     """
 
     def __init__(
@@ -150,7 +152,7 @@ class DigestMessenger:
             msg_id=row.message_id,
         )  # fmt: skip
         if entry.wire_ready is None:
-            entry.wire_ready = is_wire_ready(message)
+            entry.wire_ready = entry.mail.wire_ready or is_wire_ready(message)
         return WireReady(message) if entry.wire_ready else message
 
 
@@ -170,10 +172,18 @@ def digest_messenger(rt: Runtime) -> DigestMessenger:
     """
     known: dict[str, Fragment] = {}
     lock = threading.Lock()
+    shared = SharedPieces()
 
     def made(digest: Digest, rendered: RenderedEmail, have: dict[str, Fragment]) -> DigestMail:
-        rendered = expand_email(rendered, digest.placeholder_key, have)
-        return mail_of(rt, digest, rendered=rendered, language=rendered.language or digest.locale)
+        key = digest.placeholder_key
+        bodies = (
+            pieces(rendered.html, key, have, html=True),
+            pieces(rendered.text, key, have, html=False),
+        )
+        return mail_of(
+            rt, digest, rendered=rendered, language=rendered.language or digest.locale,
+            bodies=bodies, shared=shared,
+        )  # fmt: skip
 
     def load_many(pairs: Collection[tuple[int, str]]) -> dict[tuple[int, str], DigestMail]:
         with rt.session() as session:

@@ -1,0 +1,85 @@
+"""A body given in parts (its frame and the item fragments many digests share) must encode to
+exactly the bytes of the whole body: the sender reuses each shared run's base64 lines."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from publisher.delivery.smtp import is_wire_ready
+from publisher.email.fragments import expand, pieces
+from publisher.email.message import MessageTemplate, SharedPieces, body_end, body_length
+from publisher.email.placeholders import Placeholders
+from publisher.email.render import Fragment
+
+MARKS = Placeholders.of("0123456789abcdef0123")
+# text with what makes encoding hard: multi-byte characters, line breaks of every kind, dots
+_TEXT = st.text(alphabet=st.sampled_from(list("ab .\n\r\té€😀<>&")), max_size=140)
+_OWN = st.one_of(_TEXT, st.sampled_from([MARKS.email, MARKS.unsubscribe_url, "x" * 56, "y" * 57]))
+
+
+def _template(html: object, text: object, shared: SharedPieces | None) -> MessageTemplate:
+    return MessageTemplate(
+        subject="Week 49", html=html, text=text, from_addr="News <news@example.org>",  # type: ignore[arg-type]
+        list_id='"News" <news.example.org>', marks=MARKS, shared=shared,
+    )  # fmt: skip
+
+
+def _message(template: MessageTemplate) -> bytes:
+    return template.for_recipient(
+        to="reader@example.org", unsubscribe_url="https://news.example.org/u/abc",
+        preferences_url="https://news.example.org/p/abc", message_id="<d-1.s-1@example.org>",
+        date="Mon, 07 Dec 2026 08:00:00 +0000",
+    )  # fmt: skip
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    parts=st.lists(
+        st.one_of(
+            st.tuples(_OWN, st.none()),
+            st.tuples(_TEXT, st.sampled_from(["a", "b", "c"])),
+        ),
+        max_size=12,
+    ),
+    reuse=st.booleans(),
+)
+def test_a_body_in_parts_encodes_to_the_whole_bodys_bytes(
+    parts: list[tuple[str, str | None]], reuse: bool
+) -> None:
+    # a shared key always names the same text, as a fragment's hash does
+    texts = {"a": "", "b": "", "c": ""}
+    for text, key in parts:
+        if key is not None and not texts[key]:
+            texts[key] = text
+    parts = [(texts[key] if key else text, key) for text, key in parts]
+    whole = "".join(text for text, _ in parts)
+    shared = SharedPieces(size=4 if reuse else 20_000)
+    if reuse:  # the cache already holds these runs, encoded for other alignments
+        _template(parts, parts[::-1], shared)
+    expected = _message(_template(whole, whole, None))
+    got = _message(_template(parts, parts, shared))
+    assert got == expected
+    assert is_wire_ready(got)
+    assert body_length(parts) == len(whole) and body_end(parts, 64) == whole[-64:]
+
+
+def test_pieces_of_a_stored_body_name_runs_of_adjacent_fragments() -> None:
+    """A section's items are one shared part; expanding the parts gives the whole body."""
+    key = "k" * 20
+    one, two, three = (Fragment.of(f"<tr>{n}</tr>", f"{n}\n") for n in ("one", "two", "three"))
+    known = {f.sha: f for f in (one, two, three)}
+
+    def mark(f: Fragment) -> str:
+        return f"<!--fragment-{key}-{f.sha}-->"
+
+    body = f"<h2>A</h2>{mark(one)}{mark(two)}<h2>B</h2>{mark(three)}"
+    got = pieces(body, key, known, html=True)
+    assert got == [
+        ("<h2>A</h2>", None),
+        ("<tr>one</tr><tr>two</tr>", f"h{one.sha}{two.sha}"),
+        ("<h2>B</h2>", None),
+        ("<tr>three</tr>", f"h{three.sha}"),
+    ]
+    assert "".join(t for t, _ in got) == expand(body, key, known, html=True)
+    assert pieces(body, key, known, html=False)[1] == ("one\ntwo\n", f"t{one.sha}{two.sha}")
