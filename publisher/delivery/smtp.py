@@ -32,9 +32,12 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 _BARE_EOL = re.compile(rb"\r\n|\r|\n")
 
 
+_QUOTED = re.compile('[<>" \r\n\x00]')
+
+
 def _plain(address: str) -> bool:
     """An ASCII address with nothing to quote, safe to write between angle brackets as is."""
-    return address.isascii() and not any(c in address for c in '<>" \r\n\x00')
+    return address.isascii() and _QUOTED.search(address) is None
 
 
 def _path(address: str) -> str:

@@ -146,18 +146,24 @@ class SharedPieces:
     per 57-byte alignment they start at, so a body of ten thousand region sets encodes only its
     own frame. Thread-safe enough: a lost race encodes a part twice, never wrongly."""
 
-    def __init__(self, size: int = 20_000) -> None:
-        self._size = size
+    def __init__(self, limit: int = 64 << 20) -> None:
+        self._limit = limit  # bytes kept, about: all is dropped when it is passed
+        self._held = 0
         self._bytes: dict[str, bytes] = {}
         self._lines: dict[tuple[str, int], tuple[bytes, bytes]] = {}
+
+    def _room(self, size: int) -> None:
+        self._held += size
+        if self._held > self._limit:
+            self._bytes, self._lines, self._held = {}, {}, size
 
     def data(self, key: str, text: str) -> bytes:
         """The part's canonical UTF-8 bytes (CRLF line ends)."""
         found = self._bytes.get(key)
         if found is None:
-            if len(self._bytes) >= self._size:
-                self._bytes.clear()
-            found = self._bytes[key] = _canonical(text)
+            found = _canonical(text)
+            self._room(len(found))
+            self._bytes[key] = found
         return found
 
     def lines(self, key: str, head: int, data: bytes) -> tuple[bytes, bytes]:
@@ -167,9 +173,9 @@ class SharedPieces:
         if found is None:
             rest = data[head:]
             cut = len(rest) - len(rest) % 57
-            if len(self._lines) >= self._size:
-                self._lines.clear()
-            found = self._lines[(key, head)] = (b64_lines(rest[:cut]), rest[cut:])
+            found = (b64_lines(rest[:cut]), rest[cut:])
+            self._room(len(found[0]))
+            self._lines[(key, head)] = found
         return found
 
 

@@ -136,7 +136,9 @@ class DigestMessenger:
         if self._load_many is None:
             return
         with self._lock:
-            missing = {(r.row.digest_id, r.row.locale) for r in recipients} - set(self._mails)
+            missing = {
+                k for r in recipients if (k := (r.row.digest_id, r.row.locale)) not in self._mails
+            }
         if missing:
             for key, mail in self._load_many(missing).items():
                 self._keep(key, mail)
