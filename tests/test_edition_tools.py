@@ -212,3 +212,28 @@ def test_the_scheduler_job_leaves_a_held_week_alone(runtime: FixedClockRuntime) 
     outcome = tasks.run_zone_fire(runtime, zone="UTC", now=runtime.now(), runner="host:1:a")
     assert (outcome.week, outcome.status) == (WEEK, tasks.HELD)
     assert outcome.queued == 0 and editions_of(runtime, reader) == []
+
+
+def test_a_week_begun_only_on_an_eastern_readers_clock_can_be_rebuilt(
+    runtime: FixedClockRuntime,
+) -> None:
+    """Found by the property test: an early send at Sunday 11:00 UTC gives a reader in
+    Auckland (already Monday) an edition of the next week; rebuilding that week was refused
+    as "not begun", judged on TIMEZONE's clock, and the late item could not be put in."""
+    reader = add_reader(runtime, "kiwi@example.org", ["americas"], timezone="Pacific/Auckland")
+    add_item(runtime, "Before", ["americas"], published=FRIDAY, arrives=FRIDAY)
+    sunday = MONDAY + timedelta(days=6, hours=3)  # 2026-12-06 11:00 UTC, Monday 00:00 there
+    runtime.fixed_now = sunday
+    fire_editions(runtime, now=sunday, zone=None, early=True, runner="test")
+    (edition,) = editions_of(runtime, reader)
+    assert edition.week == "2026-W50"
+    late = add_item(runtime, "Late", ["americas"], published=sunday, arrives=sunday)
+    later = sunday + timedelta(hours=1)
+    runtime.fixed_now = later
+    report = rebuild_week(runtime, week="2026-W50", now=later, runner="test")
+    assert report.dropped == 1 and report.fire is not None and report.fire.editions == 1
+    (rebuilt,) = editions_of(runtime, reader)
+    assert (rebuilt.week, rebuilt.cutoff) == ("2026-W50", later)
+    with runtime.session() as session:
+        digest = session.get(Digest, rebuilt.digest_id)
+        assert digest is not None and str(late) in digest.item_ids

@@ -134,7 +134,8 @@ def fire_editions(
     settings, tree = rt.settings, rt.tree
     slug = tree.normalize(region) if region is not None else None
     default_tz = _tz(settings.timezone)
-    check_week(week, now, _tz(zone) if zone else default_tz, early=early)
+    if replace is None:  # a rebuild's week has editions: it began on those readers' clocks
+        check_week(week, now, _tz(zone) if zone else default_tz, early=early)
     report = FireReport(now, zone, slug, early, dry_run)
     replacing = None
     if replace:
