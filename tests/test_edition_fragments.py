@@ -9,9 +9,9 @@ from sqlmodel import select
 
 from publisher.email.fragments import expand, marker, named
 from publisher.email.placeholders import Placeholders
-from publisher.email.render import Fragment
+from publisher.email.render import SHARED_LITERAL, Fragment
 from publisher.models import Digest, EditionFragment
-from publisher.pipeline.digests import stored_rendition
+from publisher.pipeline.digests import fragments_of, stored_rendition
 from publisher.pipeline.edition_tools import preview_edition
 from publisher.pipeline.send import send_digests
 from tests.conftest import FixedClockRuntime
@@ -60,15 +60,23 @@ def test_many_region_sets_store_each_fragment_once_and_readers_get_whole_bodies(
         digests = list(session.exec(select(Digest).where(Digest.regions != "")))
         fragments = list(session.exec(select(EditionFragment)))
         assert len(digests) == len(sets)
-        # 3 items in English, 2 of them (gt edition) in Spanish; none stored twice
-        assert len(fragments) == 5 == len({f.sha for f in fragments})
+        assert len(fragments) == len({f.sha for f in fragments})  # none stored twice
+        # 3 items in English, 2 of them (gt edition) in Spanish
+        assert len([f for f in fragments if f.text]) == 5
+        # the frame's long constant HTML (head and styles, wrapper, section rows, footer):
+        # HTML only, the same few pieces per language whatever the number of sets
+        frame = [f for f in fragments if not f.text]
+        assert frame and all(len(f.html) >= SHARED_LITERAL for f in frame)
+        assert len(frame) <= 2 * 8
         for digest in digests:
             # the item's summary lives in its fragment only (its title is also in the preheader)
             summary = "About Americas report."
             assert summary not in digest.html and summary not in digest.text
+            assert "@media only screen" not in digest.html
             assert len(named(digest.html, digest.placeholder_key)) >= 1
             whole = stored_rendition(session, digest, "en")
             assert summary in whole.html and summary in whole.text
+            assert "@media only screen" in whole.html
             assert not named(whole.html, digest.placeholder_key)
     for n in range(len(sets)):
         msg = recorder.parsed(f"r{n}@example.org")
@@ -108,7 +116,13 @@ def test_the_preview_equals_the_stored_body_made_whole(runtime: FixedClockRuntim
     marks = Placeholders.of(digest.placeholder_key)
     assert fresh.subject == stored.subject
     # the same page but for the markers and the web copy's link, which name the digest
-    assert len(named(digest.html, marks.key)) == 1 and not named(stored.html, marks.key)
+    with runtime.session() as session:
+        kinds = [
+            bool(f.text) for f in fragments_of(session, named(digest.html, marks.key)).values()
+        ]
+    # one item, and the frame's long constant pieces (HTML only); none left once made whole
+    assert kinds.count(True) == 1 and kinds.count(False) >= 4
+    assert not named(stored.html, marks.key)
     for seen in ("Guatemala shelter", "About Guatemala shelter."):
         assert fresh.html.count(seen) == stored.html.count(seen) >= 1
         assert fresh.text.count(seen) == stored.text.count(seen) >= 1

@@ -17,7 +17,7 @@ import html as html_lib
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -82,6 +82,9 @@ class RenderedEmail:
 
 
 _FRAMES = 64  # frames kept per renderer: languages x (footer or not) x "more items" counts
+# constant frame HTML this long is stored once as a fragment, not in every body (the head and
+# its styles, the wrapper, each section's heading row, the footer: 4 of an edition's 6 KB)
+SHARED_LITERAL = 250
 _FRAME_VALUES = (
     "subject", "preheader", "regions_label", "period_label", "count_label", "web_url", "note",
     "email", "unsubscribe_url", "preferences_url", "section_name", "section_count",
@@ -110,6 +113,7 @@ class _Frame:
 
     parts: dict[str, tuple[str | tuple[str, str], ...]]
     item: tuple[str, str]  # the item row around its fragment
+    literals: dict[str, Fragment] = field(default_factory=dict, compare=False)
 
     @classmethod
     def cut(cls, page: str, key: str, mark: Mapping[str, str]) -> _Frame:
@@ -136,10 +140,30 @@ class _Frame:
         before, _, after = found["item"].partition(f"<!--slot-{key}-->")
         return cls(parts, (before, after))
 
-    def fill(self, part: str, values: Mapping[str, str]) -> str:
+    def fill(
+        self, part: str, values: Mapping[str, str], named: Callable[[Fragment], str] | None = None
+    ) -> str:
+        """The part with its holes filled; ``named``: what stands instead of each long
+        literal (a stored body's marker of it as a shared fragment, ``literal``)."""
+        if named is None:
+            return "".join(
+                p if isinstance(p, str) else _serialized(values[p[0]], p[1])
+                for p in self.parts[part]
+            )
         return "".join(
-            p if isinstance(p, str) else _serialized(values[p[0]], p[1]) for p in self.parts[part]
+            (named(self.literal(p)) if len(p) >= SHARED_LITERAL else p)
+            if isinstance(p, str)
+            else _serialized(values[p[0]], p[1])
+            for p in self.parts[part]
         )
+
+    def literal(self, text: str) -> Fragment:
+        """A long piece of the frame's constant HTML as a fragment (HTML only): every stored
+        body of this language names it instead of holding it."""
+        found = self.literals.get(text)
+        if found is None:
+            found = self.literals[text] = Fragment.of(text, "")
+        return found
 
 
 class EmailRenderer:
@@ -193,7 +217,8 @@ class EmailRenderer:
         notes, section headings, footer: rendered and inlined once, ``_Frame``), so an edition
         costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy.
         ``named``: what stands instead of each item (a stored body's marker), given its fragment
-        and the frame's HTML around it (the item's table row), which the marker also covers."""
+        and the frame's HTML around it (the item's table row), which the marker also covers; the
+        frame's long constant pieces are named too (fragments of HTML only)."""
         frame = self._frame(content.locale, branding, footer=footer, more=content.more)
         before, after = frame.item
 
@@ -211,19 +236,20 @@ class EmailRenderer:
             "note": content.note, "email": marks.email,
             "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
         }  # fmt: skip
-        out = [frame.fill("head", values)]
+        literal = None if named is None else (lambda found: named(found, ("", "")))
+        out = [frame.fill("head", values, literal)]
         if content.note:
-            out.append(frame.fill("note", values))
-        out.append(frame.fill("sections", values))
+            out.append(frame.fill("note", values, literal))
+        out.append(frame.fill("sections", values, literal))
         for section in content.sections:
             part = {"section_name": section.name, "section_count": section.count_label,
                     "section_note": section.note}  # fmt: skip
-            out.append(frame.fill("section", part))
+            out.append(frame.fill("section", part, literal))
             if section.note:
-                out.append(frame.fill("section-note", part))
-            out.append(frame.fill("section-end", part))
+                out.append(frame.fill("section-note", part, literal))
+            out.append(frame.fill("section-end", part, literal))
             out += (pieces[item.id][0] for item in section.items)
-        out.append(frame.fill("tail", values))
+        out.append(frame.fill("tail", values, literal))
         slot_key = secrets.token_hex(8)
         context = {
             "c": content, "b": branding, "footer": footer, "email": marks.email,
