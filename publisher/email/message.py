@@ -215,8 +215,12 @@ class _Body:
     def __init__(
         self, body: Body, placeholders: Sequence[str], shared: SharedPieces | None = None
     ) -> None:
-        if not isinstance(body, str) and (shared is None or any("\r" in text for text, _ in body)):
-            body = "".join(text for text, _ in body)  # a CR may pair with the next part's LF
+        if not isinstance(body, str) and (
+            shared is None or any(text.endswith("\r") for text, _ in body)
+        ):
+            # parts are made canonical one by one: only a CR ending one could pair with an LF
+            # starting the next (a CR inside a part is made canonical like the whole body's)
+            body = "".join(text for text, _ in body)
         pieces: Sequence[Piece] = [(body, None)] if isinstance(body, str) else body
         marks = [p.encode("ascii") for p in placeholders]
         out: list[bytes] = []

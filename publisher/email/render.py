@@ -145,13 +145,8 @@ class _Frame:
     ) -> str:
         """The part with its holes filled; ``named``: what stands instead of each long
         literal (a stored body's marker of it as a shared fragment, ``literal``)."""
-        if named is None:
-            return "".join(
-                p if isinstance(p, str) else _serialized(values[p[0]], p[1])
-                for p in self.parts[part]
-            )
         return "".join(
-            (named(self.literal(p)) if len(p) >= SHARED_LITERAL else p)
+            (named(self.literal(p)) if named and len(p) >= SHARED_LITERAL else p)
             if isinstance(p, str)
             else _serialized(values[p[0]], p[1])
             for p in self.parts[part]
