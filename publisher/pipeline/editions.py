@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from publisher.batch_gc import fewer_collections
 from publisher.digest.editions import Planner, first_window_start, region_set
 from publisher.digest.windows import current_week, parse_week, previous_week, week_window, zone
 from publisher.email.message import Body, SharedPieces
@@ -101,6 +102,7 @@ def check_week(week: str | None, now: datetime, tz: ZoneInfo, *, early: bool) ->
         )
 
 
+@fewer_collections()
 def fire_editions(
     rt: Runtime,
     *,

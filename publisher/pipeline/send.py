@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from publisher.batch_gc import fewer_collections
 from publisher.bounces.verp import digest_envelope
 from publisher.delivery import recovery
 from publisher.delivery.engine import Engine, EngineConfig, RunStats, Store, Transport
@@ -362,6 +363,7 @@ def send_engine(
                 journal.close(settled=True)
 
 
+@fewer_collections()
 def deliver(
     rt: Runtime,
     messenger: DigestMessenger,
