@@ -207,3 +207,73 @@ def test_a_week_not_begun_is_refused(runtime: FixedClockRuntime) -> None:
         fire_editions(runtime, now=MONDAY, zone=None, week="2026-W51", early=True, runner="t")
     with pytest.raises(InputError):
         fire_editions(runtime, now=MONDAY, zone=None, week="2026-W99", runner="t")
+
+
+def test_a_given_week_waits_for_readers_on_whose_clock_it_has_not_ended(
+    runtime: FixedClockRuntime,
+) -> None:
+    """`digests send --week W` for all zones is judged on TIMEZONE's clock (UTC here); a reader
+    west of it, whose W is still running, is not sent W early without --early: they wait for
+    their zone's own fire, which then sends them W with every item."""
+    item = add_item(runtime, "Salvador report", ["sv"], published=FRIDAY, arrives=FRIDAY)
+    east = add_reader(runtime, "utc@example.org", ["sv"], timezone="UTC")
+    west = add_reader(runtime, "la@example.org", ["sv"], timezone="America/Los_Angeles")
+    early_hours = MONDAY.replace(hour=3)  # W48 ended in UTC, Sunday 19:00 in Los Angeles
+    runtime.fixed_now = early_hours
+    recorder = Recorder()
+    with smtp_server(recorder) as port:
+        use_smtp(runtime, port)
+        report = send_digests(runtime, regions=None, week="2026-W48", runner="test")
+    (fire,) = report.fires
+    assert recorder.received() == {"utc@example.org": 1}
+    assert (fire.waiting, fire.waiting_zones) == (1, {"America/Los_Angeles"})
+    assert [e.week for e in editions_of(runtime, east)] == ["2026-W48"]
+    assert editions_of(runtime, west) == []
+
+    la_monday = MONDAY.replace(hour=16)  # 08:00 in Los Angeles: their W48 has ended
+    runtime.fixed_now = la_monday
+    later = fire_editions(runtime, now=la_monday, zone="America/Los_Angeles",
+                          runner="scheduler-test")  # fmt: skip
+    assert (later.waiting, later.queued) == (0, 1)
+    (edition,) = editions_of(runtime, west)
+    assert edition.week == "2026-W48"
+    with runtime.session() as session:
+        digest = session.get(Digest, edition.digest_id)
+    assert digest is not None and str(item) in digest.item_ids
+
+
+def test_an_early_week_is_not_sent_where_it_has_not_begun(runtime: FixedClockRuntime) -> None:
+    add_item(runtime, "Salvador report", ["sv"], published=FRIDAY, arrives=FRIDAY)
+    east = add_reader(runtime, "utc@example.org", ["sv"], timezone="UTC")
+    west = add_reader(runtime, "la@example.org", ["sv"], timezone="America/Los_Angeles")
+    runtime.fixed_now = early_hours = MONDAY.replace(hour=3)  # W49 began in UTC, not in LA
+    report = fire_editions(runtime, now=early_hours, zone=None, week="2026-W49", early=True,
+                           runner="test")  # fmt: skip
+    assert (report.queued, report.waiting) == (1, 1)
+    assert [e.week for e in editions_of(runtime, east)] == ["2026-W49"]
+    assert editions_of(runtime, west) == []
+    # without a given week, an early send labels each reader's running week on their clock
+    report = fire_editions(runtime, now=early_hours, zone=None, early=True, runner="test")
+    assert (report.queued, report.waiting, report.already) == (1, 0, 1)
+    assert [e.week for e in editions_of(runtime, west)] == ["2026-W48"]
+
+
+def test_the_demo_sends_every_reader_their_running_week_at_any_hour(
+    runtime: FixedClockRuntime,
+) -> None:
+    """At 03:00 UTC on a Monday the week has begun in UTC but not in Guatemala: the demo's
+    early send still reaches every demo reader, each with the week running on their clock."""
+    from publisher.pipeline.demo import READERS_PER_REGION, send_demo_digests
+
+    add_item(runtime, "Guatemala shelter", ["gt"], published=FRIDAY, arrives=FRIDAY)
+    add_item(runtime, "Region route", ["central-america"], published=FRIDAY, arrives=FRIDAY)
+    runtime.fixed_now = MONDAY.replace(hour=3)
+    recorder = Recorder()
+    with smtp_server(recorder) as port:
+        use_smtp(runtime, port)
+        mail = send_demo_digests(runtime)
+    (report,) = mail.reports
+    assert report.fires[0].waiting == 0
+    assert sum(recorder.received().values()) == len(mail.regions) * READERS_PER_REGION > 0
+    weeks = {(d.subscriber_id, d.week) for d in ledger(runtime)}
+    assert {w for _, w in weeks} == {"2026-W48", "2026-W49"}  # Guatemala's, UTC's

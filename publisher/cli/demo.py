@@ -65,7 +65,8 @@ def demo(
     if mail.week:
         out.print(
             f"sending this week's editions ({mail.week}) now as an explicit early send "
-            f"(`digests send --all --week {mail.week} --early`): the week is still running, so "
+            "(`digests send --all --early`, each reader's running week on their clock): the week "
+            "is still running, so "
             "its scheduled fire sends these readers nothing more and later items go into "
             "next week's edition"
         )

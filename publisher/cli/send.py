@@ -80,6 +80,11 @@ def _fire_line(f: FireReport) -> str:
     )
     if f.held:
         line += f"; held: {', '.join(sorted(f.held))}"
+    if f.waiting:
+        line += (
+            f"; {f.waiting} readers wait for their own time zone's fire (the week has not "
+            f"begun or is still running there: {', '.join(sorted(f.waiting_zones))})"
+        )
     return line
 
 

@@ -62,7 +62,8 @@ def send_demo_digests(rt: Runtime) -> DemoMail:
     add_demo_subscribers(rt, regions)
     now = rt.now()
     week = current_week(now, zone(rt.settings.timezone))
-    reports = [send_digests(rt, regions=regions, week=week, early=True)] if regions else []
+    # each reader's running week on their own clock (``week`` is TIMEZONE's, for the preview)
+    reports = [send_digests(rt, regions=regions, week=None, early=True)] if regions else []
     preview_file = None
     if regions:
         slug = "central-america" if "central-america" in regions else regions[0]

@@ -65,6 +65,8 @@ class FireReport:
     queued_by_digest: dict[int, int] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
     fragments: int = 0  # item fragments rendered
+    waiting: int = 0  # readers on whose clock the given week has not begun, or runs (not early)
+    waiting_zones: set[str] = field(default_factory=set)
 
 
 def mail_of(
@@ -196,6 +198,7 @@ def _group_readers(
     held: dict[str, bool] = {}
     canonical: dict[frozenset[str], tuple[str, ...]] = {}  # a fire sees few distinct sets
     scheduled = runner.startswith("scheduler")
+    ready: dict[str | None, bool] = {}  # time zone -> may the given week be sent there now
     after = 0
     while True:
         with rt.session() as session:
@@ -235,6 +238,13 @@ def _group_readers(
             if scheduled and held[label]:
                 report.held.add(label)
                 continue
+            if week is not None and replacing is None:
+                if r.timezone not in ready:
+                    ready[r.timezone] = _week_ready(week, now, zones[r.timezone], early=early)
+                if not ready[r.timezone]:
+                    report.waiting += 1
+                    report.waiting_zones.add(r.timezone or settings.timezone)
+                    continue
             followed = frozenset(follows.get(r.id, ()))
             regions = canonical.get(followed)
             if regions is None:
@@ -245,6 +255,15 @@ def _group_readers(
             report.readers += 1
             groups[(regions, start, label)][settings.pick_locale(r.locale)].append(r.id)
         after = page[-1].id
+
+
+def _week_ready(week: str, now: datetime, tz: ZoneInfo, *, early: bool) -> bool:
+    """Whether ``week`` may be sent at ``now`` to a reader in ``tz``: begun on their clock,
+    and ended unless early. A send of a given week for all zones is checked on TIMEZONE's
+    clock first; readers west of it wait for their own zone's fire instead of being sent
+    a week that is still running where they live."""
+    start, end = week_window(week, tz)
+    return start <= now and (early or end <= now)
 
 
 def _tz(name: str | None) -> ZoneInfo:
