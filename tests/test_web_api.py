@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -284,3 +284,27 @@ def test_send_now_dry_run_then_for_real(runtime: Runtime, smtp: tuple[str, Captu
         assert stats["deliveries_per_state"] == {"sent": 1}
         for bad in ({"region": "atlantis"}, {"week": "2026-W60"}, {"week": "9999-W01"}):
             assert c.post("/api/digests/send", headers=AUTH, json=bad).status_code in (404, 422)
+
+
+def test_send_of_a_given_week_reports_readers_whose_week_still_runs(runtime: Runtime) -> None:
+    """At 03:00 UTC on Monday 2026-11-30 week 48 has ended in UTC but runs in Los Angeles:
+    the API queues the UTC reader and says the other waits for their own zone's fire."""
+    assert isinstance(runtime, FixedClockRuntime)
+    seed(runtime)
+    runtime.fixed_now = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    for env in make_web(runtime):
+        c = env.client
+        for email, zone in (("utc@example.org", "UTC"), ("la@example.org", "America/Los_Angeles")):
+            r = c.post(
+                "/api/subscribers", headers=AUTH,
+                json={"email": email, "regions": ["caribbean"], "status": "active",
+                      "timezone": zone},
+            )  # fmt: skip
+            assert r.status_code in (200, 201), r.text
+        body = {"week": "2026-W48", "dry_run": True}
+        r = c.post("/api/digests/send", headers=AUTH, json=body)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert (out["editions"], out["waiting"], out["waiting_zones"]) == (
+            1, 1, ["America/Los_Angeles"],
+        )  # fmt: skip

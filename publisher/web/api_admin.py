@@ -261,6 +261,12 @@ class SendOut(BaseModel):
     dry_run: bool
     editions: int = Field(default=0, description="Editions made (or, dry, that would be)")
     empty: int = Field(default=0, description="Of those, with no items: no email")
+    waiting: int = Field(
+        default=0,
+        description="Readers on whose clock the given week has not begun, or still runs without "
+        "early: their own time zone's fire sends it",
+    )
+    waiting_zones: list[str] = Field(default=[], description="Those readers' time zones")
     digests: list[DigestSendOut] = []
     status_url: str | None = Field(
         default=None, description="Where to follow a queued send (GET, the digests' ledger counts)"
@@ -310,6 +316,8 @@ def send_now(body: SendRequest, state: StateDep, response: Response) -> SendOut:
         dry_run=body.dry_run,
         editions=sum(f.editions for f in report.fires),
         empty=sum(f.empty for f in report.fires),
+        waiting=sum(f.waiting for f in report.fires),
+        waiting_zones=sorted({z for f in report.fires for z in f.waiting_zones}),
         digests=[
             DigestSendOut(
                 region=d.region,
