@@ -236,8 +236,9 @@ class Delivery(SQLModel, table=True):
         sa.Index("ix_deliveries_state_due", "state", "next_attempt"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    digest_id: int = Field(foreign_key="digests.id", index=True)
-    subscriber_id: int = Field(index=True)
+    # no index of their own: each leads one of the unique indexes above
+    digest_id: int = Field(foreign_key="digests.id")
+    subscriber_id: int
     state: str = Field(default=DeliveryState.pending, max_length=16)
     attempts: int = Field(default=0)
     next_attempt: datetime | None = _ts(nullable=True)

@@ -70,3 +70,25 @@ def test_0020_drops_digest_runs_and_downgrade_recreates_it(database_url: str) ->
         assert "digest_runs" not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_0022_drops_the_redundant_ledger_indexes_and_downgrade_restores_them(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    redundant = {"ix_deliveries_digest_id", "ix_deliveries_subscriber_id"}
+
+    def indexes() -> set[str]:
+        return {i["name"] for i in sa.inspect(engine).get_indexes("deliveries") if i["name"]}
+
+    try:
+        config = alembic_config(engine)
+        command.upgrade(config, "0021")
+        assert redundant <= indexes()
+        command.upgrade(config, "0022")
+        assert not redundant & indexes()
+        assert "ix_deliveries_state_due" in indexes()
+        command.downgrade(config, "0021")
+        assert redundant <= indexes()
+    finally:
+        engine.dispose()
