@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from publisher.delivery import recovery
 from publisher.delivery.ledger import Claim, RowUpdate
-from publisher.models import DeliveryState, SubscriberStatus
+from publisher.models import Delivery, DeliveryState, SubscriberStatus
 from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store import deliveries as ledger
@@ -62,6 +62,31 @@ def test_enqueue_is_idempotent(runtime: Runtime) -> None:
     table = rows(runtime)
     assert len(table) == 10 and states(runtime) == {"pending": 10}
     assert table[subs[0]].message_id == f"<{subs[0]}@x>"
+
+
+def test_enqueue_many_counts_only_the_rows_it_added_per_digest(runtime: Runtime) -> None:
+    subs = [i for i, _ in add_subscribers(runtime, 5)]
+    first, second = plain_digest(runtime), plain_digest(runtime, week="2026-W49")
+
+    def queued(digest_id: int, sid: int, week: str) -> ledger.Queued:
+        return ledger.Queued(digest_id, sid, f"<{digest_id}.{sid}@x>", "en", week)
+
+    with runtime.session() as s:
+        got = ledger.enqueue_many(s, [queued(first, sid, "2026-W48") for sid in subs[:3]])
+    assert got == {first: 3}
+    again = [queued(first, sid, "2026-W48") for sid in subs]  # three exist, two are new
+    again += [queued(second, sid, "2026-W49") for sid in subs[:2]]
+    again.append(queued(second, subs[0], "2026-W49"))  # the same row twice in one call
+    with runtime.session() as s:
+        got = ledger.enqueue_many(s, again)
+    assert got == {first: 2, second: 2}
+    with runtime.session() as s:
+        per_digest = dict(
+            s.execute(
+                sa.select(Delivery.digest_id, sa.func.count()).group_by(Delivery.digest_id)  # type: ignore[arg-type]
+            ).all()
+        )
+    assert per_digest == {first: 5, second: 2}
 
 
 def test_claim_pages_by_keyset_and_marks_sending(runtime: Runtime) -> None:
