@@ -132,3 +132,19 @@ def test_a_running_week_is_refused_without_early(
     code, out, err = _run(capsys, "digests", "send", "--all", "--week", running, "--early")
     assert code == 0, err
     assert f"{running} (all readers, early): 5 editions made" in out
+
+
+def test_the_send_line_says_who_waits_for_their_own_zone() -> None:
+    from publisher.cli.send import _fire_line
+    from publisher.pipeline.editions import FireReport
+
+    report = FireReport(datetime(2026, 11, 30, 3, tzinfo=UTC), None, None, False, False)
+    report.weeks, report.editions = {"2026-W48"}, 3
+    assert "wait" not in _fire_line(report)
+    report.waiting, report.waiting_zones = 2, {"America/Los_Angeles", "Pacific/Honolulu"}
+    line = _fire_line(report)
+    assert line.startswith("2026-W48 (all readers): 3 editions made")
+    assert line.endswith(
+        "; 2 readers wait for their own time zone's fire (the week has not begun or is still "
+        "running there: America/Los_Angeles, Pacific/Honolulu)"
+    )
