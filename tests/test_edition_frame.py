@@ -19,7 +19,9 @@ from publisher.i18n import use_locale
 TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 NASTY = st.sampled_from(["", "a & b", "<b>x</b>", '"q" \'s\'', "\xa0nbsp", "l1\r\nl2\rl3",
                          "nul\x00", "\u202eevil", "&amp; &lt;", "Petén · Ñ"])  # fmt: skip
-VALUE = st.one_of(NASTY, TEXT)
+WORDS = st.lists(st.sampled_from(["word", "a", "longer-hyphenated-word", "x" * 80, "Ñandú", "\n",
+                                  "  ", "tab\tbed", "end."]), max_size=40).map(" ".join)  # fmt: skip
+VALUE = st.one_of(NASTY, TEXT, WORDS)
 URL = st.builds(lambda s: f"https://news.example.org/editions/{s}",
                 st.text("ab&\"<>'% ", max_size=8))  # fmt: skip
 WHEN = datetime(2026, 11, 30, tzinfo=UTC)
@@ -68,11 +70,30 @@ def whole_document(renderer: EmailRenderer, c: EditionContent, b: Branding, mark
     return page
 
 
+def whole_text(renderer: EmailRenderer, c: EditionContent, b: Branding, marks: Placeholders,
+               *, footer: bool) -> str:  # fmt: skip
+    """The plain-text edition as one Jinja render of edition.txt (the old way), each item's
+    slot line replaced by its fragment's text."""
+    context = {
+        "c": c, "b": b, "footer": footer, "email": marks.email,
+        "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
+        "slot": lambda item_id: f"frag-REF-{item_id}", "cut": lambda name: "",
+    }  # fmt: skip
+    with use_locale(c.locale):
+        text = renderer._text.get_template("edition.txt").render(context)
+    for s in c.sections:
+        for it in s.items:
+            text = text.replace(f"frag-REF-{it.id}\n", renderer.item_fragment(it, c.locale).text, 1)
+    return text
+
+
 @settings(max_examples=150, deadline=None)
 @given(content=contents(), footer=st.booleans(), site=VALUE, postal=VALUE)
 def test_a_filled_frame_equals_the_whole_document_inlined(
     content: EditionContent, footer: bool, site: str, postal: str
 ) -> None:
+    """Both bodies: the HTML frame against the whole document inlined, the plain-text frame
+    (its wrapped notes and footer line, the subject's underline) against edition.txt whole."""
     renderer = default_renderer()
     branding = Branding(site, "https://news.example.org", postal)
     marks = Placeholders.fresh()
@@ -81,6 +102,7 @@ def test_a_filled_frame_equals_the_whole_document_inlined(
         footer=footer,
     )  # fmt: skip
     assert made.html == whole_document(renderer, content, branding, marks, footer=footer)
+    assert made.text == whole_text(renderer, content, branding, marks, footer=footer)
 
 
 def test_the_frame_is_rendered_once_per_language() -> None:

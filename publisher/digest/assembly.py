@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from babel.support import NullTranslations
+
 from publisher.digest.windows import week_start_date
-from publisher.i18n import ngettext, use_locale
 from publisher.i18n.context import pick_locale as pick_supported
+from publisher.i18n.context import translations_of
 from publisher.i18n.formats import format_range
 from publisher.models import ItemPublic
 
@@ -63,8 +65,13 @@ def order_items(items: Sequence[ItemPublic]) -> list[ItemPublic]:
 
 def count_label(n: int, locale: str) -> str:
     """E.g. "3 new items" / "3 noticias nuevas"."""
-    with use_locale(pick_locale(locale)):
-        return ngettext("%(num)d new item", "%(num)d new items", n) % {"num": n}
+    return _count_label(n, translations_of(pick_locale(locale)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _count_label(n: int, translations: NullTranslations) -> str:
+    """Cached per catalog: every section of ten thousand editions is labelled."""
+    return translations.ngettext("%(num)d new item", "%(num)d new items", n) % {"num": n}
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,14 +16,16 @@ import hashlib
 import html as html_lib
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.filters import do_wordwrap
+from jinja2.runtime import Context
 
 from publisher.digest.assembly import DigestItem, pick_locale
 from publisher.digest.edition_content import EditionContent
@@ -113,16 +115,14 @@ class _Frame:
 
     parts: dict[str, tuple[str | tuple[str, str], ...]]
     item: tuple[str, str]  # the item row around its fragment
+    text: _TextFrame
     literals: dict[str, Fragment] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def cut(cls, page: str, key: str, mark: Mapping[str, str]) -> _Frame:
+    def cut(cls, page: str, key: str, mark: Mapping[str, str], plain: _TextFrame) -> _Frame:
         names = {v: k for k, v in mark.items()}
         hole = re.compile("|".join(re.escape(v) for v in mark.values()))
-        pieces = re.split(f"<!--cut-{key}-([a-z-]+)-->", page)
-        found = dict(zip(["head", *pieces[1::2]], pieces[0::2], strict=True))
-        if sorted(found) != sorted(_FRAME_PARTS):
-            raise RuntimeError(f"edition.html is missing cut points: {sorted(found)}")
+        found = _cut_parts(page, f"<!--cut-{key}-([a-z-]+)-->", "edition.html")
         parts: dict[str, tuple[str | tuple[str, str], ...]] = {}
         for name, text in found.items():
             split: list[str | tuple[str, str]] = []
@@ -138,7 +138,7 @@ class _Frame:
             split.append(text[at:])
             parts[name] = tuple(split)
         before, _, after = found["item"].partition(f"<!--slot-{key}-->")
-        return cls(parts, (before, after))
+        return cls(parts, (before, after), plain)
 
     def fill(
         self, part: str, values: Mapping[str, str], named: Callable[[Fragment], str] | None = None
@@ -161,6 +161,82 @@ class _Frame:
         return found
 
 
+def _cut_parts(page: str, cut: str, name: str) -> dict[str, str]:
+    """``page`` cut at its ``cut()`` points into the frame's parts, by name."""
+    pieces = re.split(cut, page)
+    found = dict(zip(["head", *pieces[1::2]], pieces[0::2], strict=True))
+    if sorted(found) != sorted(_FRAME_PARTS):
+        raise RuntimeError(f"{name} is missing cut points: {sorted(found)}")
+    return found
+
+
+Wrap = Callable[[str], str]
+TextPiece = str | tuple[str] | tuple[Wrap, tuple["TextPiece", ...]]
+"""Literal text, a value's hole (its name), or a filter applied to what its pieces make."""
+
+
+@dataclass(frozen=True, slots=True)
+class _TextFrame:
+    """The plain-text edition of one language cut into the same parts as the HTML frame. A
+    value a filter reshapes (a wrapped note or footer line, the subject's underline) is a span
+    that the filter is applied to once its holes are filled, so a filled frame equals the
+    template rendered whole."""
+
+    parts: dict[str, tuple[TextPiece, ...]]
+
+    @classmethod
+    def cut(cls, text: str, key: str, mark: Mapping[str, str], spans: Sequence[Wrap]) -> _TextFrame:
+        names = {v: k for k, v in mark.items()}
+        token = re.compile(
+            "|".join([f"zs{key}(?P<open>[0-9]+)s", f"(?P<close>zs{key}e)",
+                      *(re.escape(v) for v in mark.values())])
+        )  # fmt: skip
+        found = _cut_parts(text, f"<cut-{key}-([a-z-]+)>", "edition.txt")
+        if found["item"] != f"slot-{key}\n":
+            raise RuntimeError("edition.txt: an item's part must be its slot alone on a line")
+        parts: dict[str, tuple[TextPiece, ...]] = {}
+        for name, part in found.items():
+            stack: list[tuple[Wrap | None, list[TextPiece]]] = [(None, [])]
+            at = 0
+            for m in token.finditer(part):
+                stack[-1][1].append(part[at : m.start()])
+                at = m.end()
+                if m.group("open") is not None:
+                    stack.append((spans[int(m.group("open"))], []))
+                elif m.group("close") is not None:
+                    wrap, inner = stack.pop()
+                    if wrap is None:
+                        raise RuntimeError("edition.txt: a filter span closes twice")
+                    stack[-1][1].append((wrap, tuple(p for p in inner if p != "")))
+                else:
+                    stack[-1][1].append((names[m.group()],))
+            stack[-1][1].append(part[at:])
+            if len(stack) != 1:
+                raise RuntimeError("edition.txt: a filter span is not closed")
+            parts[name] = tuple(p for p in stack[0][1] if p != "")
+        return cls(parts)
+
+    def fill(self, part: str, values: Mapping[str, str]) -> str:
+        return _filled(self.parts[part], values)
+
+
+def _filled(pieces: tuple[TextPiece, ...], values: Mapping[str, str]) -> str:
+    out = []
+    for p in pieces:
+        if isinstance(p, str):
+            out.append(p)
+        elif len(p) == 1:
+            out.append(values[p[0]])
+        else:
+            out.append(p[0](_filled(p[1], values)))
+    return "".join(out)
+
+
+def _underline(value: str, char: str = "=") -> str:
+    """A line of ``char`` as long as ``value`` (a plain-text heading's rule)."""
+    return char * len(value)
+
+
 class EmailRenderer:
     """The template environments and CSS inliner, built once and reused."""
 
@@ -177,6 +253,15 @@ class EmailRenderer:
         self._html = i18n_jinja.install(Environment(autoescape=True, **common))
         # plain text only: "&amp;" would reach readers literally in text/plain
         self._text = i18n_jinja.install(Environment(autoescape=False, **common))  # noqa: S701
+        self._text.filters["underline"] = _underline
+        # the plain-text frame: the same templates, with each reshaping filter marking a span
+        self._text_frame = i18n_jinja.install(Environment(autoescape=False, **common))  # noqa: S701
+        self._text_frame.filters["wordwrap"] = self._span(
+            lambda a, k: lambda value: do_wordwrap(self._text, value, *a, **k)
+        )
+        self._text_frame.filters["underline"] = self._span(
+            lambda a, k: lambda value: _underline(value, *a, **k)
+        )
         self._inliner = css_inline.CSSInliner(
             load_remote_stylesheets=False, keep_style_tags=False, keep_link_tags=False
         )
@@ -184,6 +269,20 @@ class EmailRenderer:
         found = _STYLE.search(base)
         self._css = found.group(1) if found else ""
         self._frames: dict[tuple[str, Branding, bool, int], _Frame] = {}
+
+    @staticmethod
+    def _span(make: Callable[[tuple[Any, ...], dict[str, Any]], Wrap]) -> Callable[..., str]:
+        """A frame filter: the value between span marks, the filter (with its arguments) kept
+        in the render's ``frame_spans`` to apply once the frame is filled."""
+
+        @pass_context
+        def span(context: Context, value: str, *args: Any, **kwargs: Any) -> str:
+            spans: list[Wrap] = context["frame_spans"]
+            key = context["frame_key"]
+            spans.append(make(args, kwargs))
+            return f"zs{key}{len(spans) - 1}s{value}zs{key}e"
+
+        return span
 
     def _both(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
         page = self._html.get_template(f"{name}.html").render(context)
@@ -232,34 +331,28 @@ class EmailRenderer:
             "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
         }  # fmt: skip
         literal = None if named is None else (lambda found: named(found, ("", "")))
+        text_frame = frame.text
         out = [frame.fill("head", values, literal)]
+        out_text = [text_frame.fill("head", values)]
         if content.note:
             out.append(frame.fill("note", values, literal))
+            out_text.append(text_frame.fill("note", values))
         out.append(frame.fill("sections", values, literal))
+        out_text.append(text_frame.fill("sections", values))
         for section in content.sections:
             part = {"section_name": section.name, "section_count": section.count_label,
                     "section_note": section.note}  # fmt: skip
-            out.append(frame.fill("section", part, literal))
-            if section.note:
-                out.append(frame.fill("section-note", part, literal))
-            out.append(frame.fill("section-end", part, literal))
-            out += (pieces[item.id][0] for item in section.items)
+            names = ("section", "section-note", "section-end") if section.note else (
+                "section", "section-end")  # fmt: skip
+            for name in names:
+                out.append(frame.fill(name, part, literal))
+                out_text.append(text_frame.fill(name, part))
+            for item in section.items:
+                html, text = pieces[item.id]
+                out.append(html)
+                out_text.append(text)
         out.append(frame.fill("tail", values, literal))
-        slot_key = secrets.token_hex(8)
-        context = {
-            "c": content, "b": branding, "footer": footer, "email": marks.email,
-            "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
-            "slot": lambda item_id: f"frag-{slot_key}-{item_id}",
-        }  # fmt: skip
-        with use_locale(content.locale):
-            text = self._text.get_template("edition.txt").render(context)
-        texts = {str(item_id): text for item_id, (_, text) in pieces.items()}
-        # split, not a regex: a pattern with this call's random key would be compiled per call
-        first, *slots = text.split(f"frag-{slot_key}-")
-        out_text = [first]
-        for slot in slots:
-            item_id, _, rest = slot.partition("\n")
-            out_text += (texts[item_id], rest)
+        out_text.append(text_frame.fill("tail", values))
         text = "".join(out_text)
         return RenderedEmail(content.subject, "".join(out), text, content.locale)
 
@@ -292,9 +385,14 @@ class EmailRenderer:
             "preferences_url": mark["preferences_url"], "slot": lambda _id: f"slot-{key}",
             "cut": lambda name: f"cut-{key}-{name}",
         }  # fmt: skip
+        spans: list[Wrap] = []
         with use_locale(locale):
             page = self._html.get_template("edition.html").render(context)
-        return _Frame.cut(self._inliner.inline(page), key, mark)
+            text = self._text_frame.get_template("edition.txt").render(
+                context, frame_key=key, frame_spans=spans, cut=lambda name: f"<cut-{key}-{name}>"
+            )
+        text_frame = _TextFrame.cut(text, key, mark, spans)
+        return _Frame.cut(self._inliner.inline(page), key, mark, text_frame)
 
     def confirmation(
         self, *, confirm_url: str, region_names: list[str], branding: Branding, locale: str = "en"

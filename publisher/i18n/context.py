@@ -61,7 +61,12 @@ def set_locale(locale: str) -> None:
 
 
 def _translations() -> NullTranslations:
-    locale = _current.get()
+    return translations_of(_current.get())
+
+
+def translations_of(locale: str) -> NullTranslations:
+    """The translations ``locale`` speaks now (its catalog, or the test's override): what a
+    cache of translated text keys on."""
     return _override.get(locale) or catalogs.translations(locale)
 
 

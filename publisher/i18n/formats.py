@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime
 
+from babel import Locale
 from babel.dates import format_date, format_interval
 from babel.lists import format_list
 
@@ -37,4 +38,10 @@ def format_names(names: list[str], locale: str | None = None) -> str:
 @functools.lru_cache(maxsize=1024)
 def _names(names: tuple[str, ...], locale: str) -> str:
     """Cached: an edition's subject and heading both name its regions, and Babel is slow."""
-    return format_list(list(names), locale=locale)
+    return format_list(list(names), locale=_locale(locale))
+
+
+@functools.cache
+def _locale(tag: str) -> Locale:
+    """Parsed once: parsing the tag was most of formatting a list of region names."""
+    return Locale.parse(tag)
