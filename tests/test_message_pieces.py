@@ -1,7 +1,12 @@
-"""A body given in parts (its frame and the item fragments many digests share) must encode to
-exactly the bytes of the whole body: the sender reuses each shared run's base64 lines."""
+"""A body given in parts (its frame and the fragments many digests share) must carry exactly
+the bytes of the whole body: the sender reuses each shared part's base64 lines, and where two
+parts meet it may end a line early (RFC 2045 sets a maximum line length, not a fixed one)."""
 
 from __future__ import annotations
+
+import binascii
+import email
+from email import policy
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,27 +64,56 @@ def test_a_body_in_parts_encodes_to_the_whole_bodys_bytes(
         _template(parts, parts[::-1], shared)
     expected = _message(_template(whole, whole, None))
     got = _message(_template(parts, parts, shared))
-    assert got == expected
+    assert _payloads(got) == _payloads(expected)
+    assert got.split(b"\r\n\r\n", 1)[0] == expected.split(b"\r\n\r\n", 1)[0]  # headers
     assert is_wire_ready(got)
+    for line in _base64_lines(got):
+        assert 0 < len(line) <= 76 and len(line) % 4 == 0
+        binascii.a2b_base64(line, strict_mode=True)  # a whole number of groups, no padding...
+    padded = [line for line in _base64_lines(got) if line.endswith(b"=")]
+    assert len(padded) <= 2  # ...but at the end of each of the two bodies
     assert body_length(parts) == len(whole) and body_end(parts, 64) == whole[-64:]
 
 
-def test_pieces_of_a_stored_body_name_runs_of_adjacent_fragments() -> None:
-    """A section's items are one shared part; expanding the parts gives the whole body."""
+def _payloads(message: bytes) -> list[bytes]:
+    """Each body part's bytes, decoded as a mail reader decodes them."""
+    parsed = email.message_from_bytes(message, policy=policy.SMTP)
+    return [part.get_payload(decode=True) for part in parsed.walk() if not part.is_multipart()]
+
+
+def _base64_lines(message: bytes) -> list[bytes]:
+    """The base64 lines of both bodies (between each part's blank line and the boundary)."""
+    lines: list[bytes] = []
+    for part in message.split(b"\r\n--=_publisher_")[1:]:
+        head, _, body = part.partition(b"\r\n\r\n")
+        if b"base64" in head:
+            lines += [line for line in body.split(b"\r\n") if line]
+    return lines
+
+
+def test_pieces_of_a_stored_body_name_each_fragment_apart() -> None:
+    """Each fragment (a section, an item of an older body) is a shared part of its own, even
+    next to another: joined, the two would make a part no other body has."""
     key = "k" * 20
     one, two, three = (Fragment.of(f"<tr>{n}</tr>", f"{n}\n") for n in ("one", "two", "three"))
-    known = {f.sha: f for f in (one, two, three)}
+    empty = Fragment.of("<tr>four</tr>", "")
+    known = {f.sha: f for f in (one, two, three, empty)}
 
     def mark(f: Fragment) -> str:
         return f"<!--fragment-{key}-{f.sha}-->"
 
-    body = f"<h2>A</h2>{mark(one)}{mark(two)}<h2>B</h2>{mark(three)}"
+    body = f"<h2>A</h2>{mark(one)}{mark(two)}<h2>B</h2>{mark(three)}{mark(empty)}"
     got = pieces(body, key, known, html=True)
     assert got == [
         ("<h2>A</h2>", None),
-        ("<tr>one</tr><tr>two</tr>", f"h{one.sha}{two.sha}"),
+        ("<tr>one</tr>", f"h{one.sha}"),
+        ("<tr>two</tr>", f"h{two.sha}"),
         ("<h2>B</h2>", None),
         ("<tr>three</tr>", f"h{three.sha}"),
+        ("<tr>four</tr>", f"h{empty.sha}"),
     ]
     assert "".join(t for t, _ in got) == expand(body, key, known, html=True)
-    assert pieces(body, key, known, html=False)[1] == ("one\ntwo\n", f"t{one.sha}{two.sha}")
+    text = pieces(body, key, known, html=False)
+    assert text[1:3] == [("one\n", f"t{one.sha}"), ("two\n", f"t{two.sha}")]
+    assert len(text) == 5  # the HTML-only fragment has no text part
+    assert "".join(t for t, _ in text) == expand(body, key, known, html=False)

@@ -1,10 +1,12 @@
-"""Frozen digest bodies that name their items' fragments instead of holding them.
+"""Frozen digest bodies that name their sections' fragments instead of holding them.
 
-An edition body is its frame (header, section headings, footer) around item fragments that
-thousands of editions share. The body a fire stores holds, in each item's place, a marker
+An edition body is its frame (header, footer) around sections (a heading and its items) that
+thousands of editions share. The body a fire stores holds, in each section's place, a marker
 made of the digest's random placeholder key and the fragment's content hash; the fragments are
-stored once (publisher.store.edition_fragments). ``expand`` puts them back. Item text cannot
-forge a marker: it cannot know the key, which is chosen after the items are fixed.
+stored once (publisher.store.edition_fragments). ``expand`` puts them back. Bodies stored
+before sections were fragments name each item's fragment instead, and read back the same way.
+Item text cannot forge a marker: it cannot know the key, which is chosen after the items are
+fixed.
 """
 
 from __future__ import annotations
@@ -45,15 +47,15 @@ def expand(body: str, key: str | None, fragments: Mapping[str, Fragment], *, htm
 def pieces(
     body: str, key: str | None, fragments: Mapping[str, Fragment], *, html: bool
 ) -> list[Piece]:
-    """``expand`` in parts: the body's own text, and each run of adjacent fragments (a
-    section's items) keyed by their hashes, so the message template can reuse the run's
-    encoding (empty parts left out)."""
+    """``expand`` in parts: the body's own text, and each fragment (a section, an item of a
+    body stored before sections were, a constant piece of the frame) keyed by its hash, so the
+    message template can reuse its encoding (empty parts left out). Adjacent fragments stay
+    apart: joined, they would make a part that only this body has."""
     if not key:
         return [(body, None)]
     parts = body.split(_opening(key))
     out: list[Piece] = [(parts[0], None)] if parts[0] else []
     width = SHA_CHARS + len(_END)
-    run: list[Fragment] = []
     for part in parts[1:]:
         if part[SHA_CHARS:width] != _END:
             raise ValueError("a fragment marker is cut short")
@@ -61,19 +63,12 @@ def pieces(
         found = fragments.get(sha)
         if found is None:
             raise LookupError(f"the body names fragment {sha}, which is not stored")
-        run.append(found)
+        text = found.html if html else found.text
+        if text:
+            out.append((text, ("h" if html else "t") + sha))
         if len(part) > width:
-            out.append(_run(run, html))
             out.append((part[width:], None))
-            run = []
-    if run:
-        out.append(_run(run, html))
     return out
-
-
-def _run(run: list[Fragment], html: bool) -> Piece:
-    text = "".join(f.html if html else f.text for f in run)
-    return text, ("h" if html else "t") + "".join(f.sha for f in run)
 
 
 def expand_email(

@@ -142,8 +142,8 @@ Body = str | Sequence[Piece]
 
 
 class SharedPieces:
-    """The base64 of body parts that thousands of bodies share (item fragments), encoded once
-    per 57-byte alignment they start at, so a body of ten thousand region sets encodes only its
+    """The base64 of body parts that thousands of bodies share (section fragments), encoded once
+    per 3-byte alignment they start at, so a body of ten thousand region sets encodes only its
     own frame. Thread-safe enough: a lost race encodes a part twice, never wrongly."""
 
     def __init__(self, limit: int = 64 << 20) -> None:
@@ -206,8 +206,9 @@ def body_end(body: Body, size: int) -> str:
 class _Body:
     """A body whose constant prefix is base64-encoded once; the tail holds the placeholders.
 
-    A body given in parts encodes to the same bytes as the whole: the shared parts' lines come
-    from ``shared`` and only the bytes where two parts meet are encoded here.
+    A body given in parts decodes to the same bytes as the whole: the shared parts' lines come
+    from ``shared`` and only the bytes where two parts meet are encoded here, in a line that
+    may be shorter than 76 characters (RFC 2045 sets a maximum only).
     """
 
     __slots__ = ("placeholders", "prefix", "tail")
@@ -240,11 +241,14 @@ class _Body:
                     tail = [carry]
             else:
                 data = shared.data(key, text)
-                head = (57 - len(carry)) % 57
+                # what is left of the part before ends in a line of its own, short but a whole
+                # number of 3-byte groups (base64 has no padding mid-stream), so the shared
+                # part's lines depend on 3 alignments, not 57, and a cache of them fills
+                head = (3 - len(carry) % 3) % 3
                 if len(data) < head:
                     carry += data
                     continue
-                if head:  # one line: where the part before meets this one
+                if carry:  # one line: where the part before meets this one
                     out += (binascii.b2a_base64(carry + data[:head], newline=False), b"\r\n")
                 lines, carry = shared.lines(key, head, data)
                 out.append(lines)
