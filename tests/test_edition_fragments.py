@@ -1,4 +1,4 @@
-"""Stored edition bodies name their items' fragments, stored once: on SQLite and PostgreSQL,
+"""Stored edition bodies name their sections' fragments, stored once: on SQLite and PostgreSQL,
 what readers get is whole, each fragment is stored once however many region sets share it,
 and item text cannot forge a marker."""
 
@@ -61,8 +61,19 @@ def test_many_region_sets_store_each_fragment_once_and_readers_get_whole_bodies(
         fragments = list(session.exec(select(EditionFragment)))
         assert len(digests) == len(sets)
         assert len(fragments) == len({f.sha for f in fragments})  # none stored twice
-        # 3 items in English, 2 of them (gt edition) in Spanish
-        assert len([f for f in fragments if f.text]) == 5
+        # sections, each stored once: Guatemala (its item and the Americas one), which the gt,
+        # gt+hn and gt+mx editions share (Mexico has no items: no section), Honduras with
+        # both items and with its own only (after Guatemala's), El Salvador; Guatemala in
+        # Spanish
+        sections = [f for f in fragments if f.text]
+        assert sorted(f.text.split("\n")[0] for f in sections) == [
+            "## El Salvador (1 new item)", "## Guatemala (2 new items)",
+            "## Guatemala (2 noticias nuevas)", "## Honduras (1 new item)",
+            "## Honduras (2 new items)",
+        ]  # fmt: skip
+        named_by = {d.regions: named(d.text, d.placeholder_key) for d in digests}
+        assert named_by["gt"] == named_by["gt mx"] == named_by["gt hn"][:1]
+        assert len(named_by["gt hn"]) == 2
         # the frame's long constant HTML (head and styles, wrapper, section rows, footer):
         # HTML only, the same few pieces per language whatever the number of sets
         frame = [f for f in fragments if not f.text]
@@ -120,7 +131,7 @@ def test_the_preview_equals_the_stored_body_made_whole(runtime: FixedClockRuntim
         kinds = [
             bool(f.text) for f in fragments_of(session, named(digest.html, marks.key)).values()
         ]
-    # one item, and the frame's long constant pieces (HTML only); none left once made whole
+    # one section, and the frame's long constant pieces (HTML only); none left once made whole
     assert kinds.count(True) == 1 and kinds.count(False) >= 4
     assert not named(stored.html, marks.key)
     for seen in ("Guatemala shelter", "About Guatemala shelter."):

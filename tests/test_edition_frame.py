@@ -19,8 +19,9 @@ from publisher.i18n import use_locale
 TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 NASTY = st.sampled_from(["", "a & b", "<b>x</b>", '"q" \'s\'', "\xa0nbsp", "l1\r\nl2\rl3",
                          "nul\x00", "\u202eevil", "&amp; &lt;", "Petén · Ñ"])  # fmt: skip
-WORDS = st.lists(st.sampled_from(["word", "a", "longer-hyphenated-word", "x" * 80, "Ñandú", "\n",
-                                  "  ", "tab\tbed", "end."]), max_size=40).map(" ".join)  # fmt: skip
+WORD = st.sampled_from(["word", "a", "longer-hyphenated-word", "x" * 80, "Ñandú", "\n", "  ",
+                        "tab\tbed", "end."])  # fmt: skip
+WORDS = st.lists(WORD, max_size=40).map(" ".join)
 VALUE = st.one_of(NASTY, TEXT, WORDS)
 URL = st.builds(lambda s: f"https://news.example.org/editions/{s}",
                 st.text("ab&\"<>'% ", max_size=8))  # fmt: skip

@@ -28,7 +28,7 @@ from jinja2.filters import do_wordwrap
 from jinja2.runtime import Context
 
 from publisher.digest.assembly import DigestItem, pick_locale
-from publisher.digest.edition_content import EditionContent
+from publisher.digest.edition_content import EditionContent, SectionContent
 from publisher.email.placeholders import LEGACY, Placeholders
 from publisher.i18n import gettext, use_locale
 from publisher.i18n import jinja as i18n_jinja
@@ -83,6 +83,7 @@ class RenderedEmail:
     language: str = ""
 
 
+_SECTIONS = 4096  # sections kept per frame (a fire sees a few hundred distinct ones)
 _FRAMES = 64  # frames kept per renderer: languages x (footer or not) x "more items" counts
 # constant frame HTML this long is stored once as a fragment, not in every body (the head and
 # its styles, the wrapper, each section's heading row, the footer: 4 of an edition's 6 KB)
@@ -117,6 +118,7 @@ class _Frame:
     item: tuple[str, str]  # the item row around its fragment
     text: _TextFrame
     literals: dict[str, Fragment] = field(default_factory=dict, compare=False)
+    sections: dict[tuple[str, ...], Fragment] = field(default_factory=dict, compare=False)
 
     @classmethod
     def cut(cls, page: str, key: str, mark: Mapping[str, str], plain: _TextFrame) -> _Frame:
@@ -151,6 +153,28 @@ class _Frame:
             else _serialized(values[p[0]], p[1])
             for p in self.parts[part]
         )
+
+    def section(self, section: SectionContent, fragment: FragmentOf) -> Fragment:
+        """One section whole, heading and items, HTML and text: a fragment that every edition
+        showing the same heading, note and items shares (a stored body names it once, and a
+        sender encodes it once for thousands of region sets)."""
+        found = [fragment(it) for it in section.items]
+        key = (section.name, section.count_label, section.note, *(f.sha for f in found))
+        made = self.sections.get(key)
+        if made is None:
+            part = {"section_name": section.name, "section_count": section.count_label,
+                    "section_note": section.note}  # fmt: skip
+            names = ("section", "section-note", "section-end") if section.note else (
+                "section", "section-end")  # fmt: skip
+            before, after = self.item
+            html = [self.fill(name, part) for name in names]
+            html += (before + f.html + after for f in found)
+            text = [self.text.fill(name, part) for name in names]
+            text += (f.text for f in found)
+            if len(self.sections) >= _SECTIONS:
+                self.sections.clear()
+            made = self.sections[key] = Fragment.of("".join(html), "".join(text))
+        return made
 
     def literal(self, text: str) -> Fragment:
         """A long piece of the frame's constant HTML as a fragment (HTML only): every stored
@@ -310,19 +334,11 @@ class EmailRenderer:
         """An edition composed from its items' fragments and its language's frame (header,
         notes, section headings, footer: rendered and inlined once, ``_Frame``), so an edition
         costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy.
-        ``named``: what stands instead of each item (a stored body's marker), given its fragment
-        and the frame's HTML around it (the item's table row), which the marker also covers; the
-        frame's long constant pieces are named too (fragments of HTML only)."""
+        ``named``: what stands instead of each section (a stored body's marker), given the
+        section's fragment (heading and items, the same in every edition that shows that section
+        so) and the HTML around it (none); the frame's long constant pieces are named too
+        (fragments of HTML only)."""
         frame = self._frame(content.locale, branding, footer=footer, more=content.more)
-        before, after = frame.item
-
-        def body(item: DigestItem) -> tuple[str, str]:
-            found = fragment(item)
-            if named is None:
-                return before + found.html + after, found.text
-            return (named(found, frame.item),) * 2
-
-        pieces = {it.id: body(it) for section in content.sections for it in section.items}
         values = {
             "subject": content.subject, "preheader": content.preheader,
             "regions_label": content.regions_label, "period_label": content.period_label,
@@ -340,17 +356,13 @@ class EmailRenderer:
         out.append(frame.fill("sections", values, literal))
         out_text.append(text_frame.fill("sections", values))
         for section in content.sections:
-            part = {"section_name": section.name, "section_count": section.count_label,
-                    "section_note": section.note}  # fmt: skip
-            names = ("section", "section-note", "section-end") if section.note else (
-                "section", "section-end")  # fmt: skip
-            for name in names:
-                out.append(frame.fill(name, part, literal))
-                out_text.append(text_frame.fill(name, part))
-            for item in section.items:
-                html, text = pieces[item.id]
-                out.append(html)
-                out_text.append(text)
+            whole = frame.section(section, fragment)
+            if named is None:
+                out.append(whole.html)
+                out_text.append(whole.text)
+            else:
+                out_text.append(named(whole, ("", "")))
+                out.append(out_text[-1])
         out.append(frame.fill("tail", values, literal))
         out_text.append(text_frame.fill("tail", values))
         text = "".join(out_text)

@@ -32,7 +32,7 @@ def digest_item_ids(digest: Digest) -> list[int]:
 
 def stored_rendition(session: Session, digest: Digest, language: str) -> RenderedEmail:
     """A rendering made when rows were queued (workers only read); the digest's own otherwise;
-    whole (the item fragments its stored bodies name put back)."""
+    whole (the fragments its stored bodies name put back)."""
     found = None
     if language != digest.locale and digest.id is not None:
         found = find_rendition(session, digest_id=digest.id, locale=language)
@@ -40,7 +40,7 @@ def stored_rendition(session: Session, digest: Digest, language: str) -> Rendere
 
 
 def whole(session: Session, digest: Digest, rendered: RenderedEmail) -> RenderedEmail:
-    """``rendered`` (a stored body of ``digest``) with the item fragments it names put back."""
+    """``rendered`` (a stored body of ``digest``) with the fragments it names put back."""
     return wholes(session, [(digest, rendered)])[0]
 
 

@@ -94,9 +94,9 @@ class EditionRenderer:
         stored: bool = False,
     ) -> RenderedEmail:
         """``plan`` in ``language`` with ``marks`` where each reader differs (the web copy:
-        no footer, every item). ``stored``: the body a fire stores, naming each item's
-        fragment by a marker (publisher.email.fragments) instead of holding it; the fragments
-        it names are in ``self.by_sha``."""
+        no footer, every item). ``stored``: the body a fire stores, naming each section's
+        fragment (heading and items) by a marker (publisher.email.fragments) instead of holding
+        it; the fragments it names are in ``self.by_sha``."""
         lang = pick_locale(language)
         content = build_edition(
             plan, locale=lang, name_of=lambda slug: self.tree.get(slug).name(lang),

@@ -4,7 +4,7 @@ Small groups share a transaction (up to CHUNK readers), big ones are split into 
 frozen digest is made once per fire (or read back when another process made it first) and
 rendered once per language its readers need. A transaction writes its digests, renditions and
 edition rows with one statement each (publisher.store.edition_digests), not per group, and the
-item fragments their bodies name (publisher.email.fragments), each once per fire. Edition
+section fragments their bodies name (publisher.email.fragments), each once per fire. Edition
 and ledger rows go in together, both guarded by UNIQUE(subscriber_id, week), and only the rows
 this fire won get a ledger row.
 """
@@ -149,7 +149,7 @@ class EditionWriter:
             report.queued_by_digest[digest_id] = report.queued_by_digest.get(digest_id, 0) + added
 
     def _store_fragments(self, session: Session) -> None:
-        """The item fragments the batch's bodies name and this fire has not stored yet, in
+        """The fragments the batch's bodies name and this fire has not stored yet, in
         the same transaction as the bodies (a body never names a fragment that is not there)."""
         new = [f for sha, f in self.renderer.by_sha.items() if sha not in self.fragments_stored]
         if not new:

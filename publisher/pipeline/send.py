@@ -42,7 +42,7 @@ from publisher.store.deliveries import IdRuns
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.edition_digests import digest_summaries, digests_to_send
 
-FRAGMENTS_KEPT = 50_000  # item fragments a sender keeps (a few KB each)
+FRAGMENTS_KEPT = 50_000  # fragments a sender keeps (sections, a few KB each)
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
 
@@ -170,7 +170,7 @@ class _Loaded:
 def digest_messenger(rt: Runtime) -> DigestMessenger:
     """A messenger reading digests from the store when first needed (also for scale-out workers).
 
-    The item fragments stored bodies name are read once per process (thousands of digests
+    The fragments stored bodies name are read once per process (thousands of digests
     share them) and kept, up to FRAGMENTS_KEPT.
     """
     known: dict[str, Fragment] = {}
