@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
@@ -165,8 +165,10 @@ class EditionWriter:
 
     def _freeze(self, session: Session) -> None:
         """Create the batch's new frozen digests (default language) in one insert, or use the
-        ones another process made first for the same region set and window; render ours once
-        their ids are known (the web copy's link holds the id) and store the bodies at once."""
+        ones another process made first for the same region set and window. The bodies need
+        the ids (the web copy's link holds it): on PostgreSQL the ids are reserved first and
+        each row is written once, whole; on SQLite the rows go in empty and get their bodies
+        once their ids are known."""
         language = self.rt.settings.default_locale
         new: dict[DigestKey, EditionPlan] = {}
         for plan, _ in self.batch:
@@ -175,14 +177,22 @@ class EditionWriter:
         if not new:
             return
         marks = {key: Placeholders.fresh().key for key in new}
-        found = batches.add_digests(session, [
-            {"region": plan.regions[0], "regions": key[0], "week": plan.week,
-             "status": ASSEMBLED, "window_start": plan.window_start, "window_end": plan.cutoff,
-             "item_ids": json.dumps(list(plan.item_ids)), "created": plan.cutoff,
-             "locale": language, "placeholder_key": marks[key], "subject": "", "html": "",
-             "text": ""}
+        rows: dict[DigestKey, dict[str, Any]] = {
+            key: {"region": plan.regions[0], "regions": key[0], "week": plan.week,
+                  "status": ASSEMBLED, "window_start": plan.window_start,
+                  "window_end": plan.cutoff, "item_ids": json.dumps(list(plan.item_ids)),
+                  "created": plan.cutoff, "locale": language, "placeholder_key": marks[key],
+                  "subject": "", "html": "", "text": ""}
             for key, plan in new.items()
-        ])  # fmt: skip
+        }  # fmt: skip
+        ids = batches.reserve_digest_ids(session, len(new))
+        if ids is not None:
+            for (key, plan), digest_id in zip(new.items(), ids, strict=True):
+                made = self._render(plan, StoredDigest(digest_id, language, marks[key],
+                                                       plan.cutoff), language)  # fmt: skip
+                rows[key].update(id=digest_id, subject=made.subject[:300], html=made.html,
+                                 text=made.text)  # fmt: skip
+        found = batches.add_digests(session, list(rows.values()))
         if len(found) < len(new):  # another process made some first: use theirs
             found.update(batches.find_digests(session, new.keys() - found.keys()))
         bodies = []
@@ -193,7 +203,7 @@ class EditionWriter:
             own = digest.placeholder_key == marks[key]
             self.frozen[key] = _Frozen(digest, own)
             self.report.digest_ids.append(digest.id)
-            if own:
+            if own and ids is None:
                 made = self._render(plan, digest, language)
                 bodies.append({"id": digest.id, "subject": made.subject[:300],
                                "html": made.html, "text": made.text})  # fmt: skip

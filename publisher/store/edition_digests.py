@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from publisher.models import Digest, DigestRendition, Edition
 from publisher.store.deliveries import _insert as dialect_insert
-from publisher.store.sql import batched, one_of, parts, tuple_of
+from publisher.store.sql import batched, is_postgres, one_of, parts, tuple_of
 
 _D: sa.Table = Digest.__table__  # type: ignore[attr-defined]
 _R: sa.Table = DigestRendition.__table__  # type: ignore[attr-defined]
@@ -58,6 +58,19 @@ def add_digests(session: Session, rows: Sequence[dict[str, Any]]) -> dict[Digest
         ):
             made[(regions, week, start, end)] = StoredDigest(id_, locale, key, created)
     return made
+
+
+def reserve_digest_ids(session: Session, count: int) -> list[int] | None:
+    """``count`` ids for new digests, taken from PostgreSQL's sequence before the rows exist, so
+    a fire renders each body (its web link holds the id) and writes the row once, instead of
+    inserting it empty and updating it: ten thousand updates of 3 KB bodies, each a new row
+    version. None on SQLite, whose ids are only known once a row is in (an id taken there by
+    hand could be taken by another process first)."""
+    if not is_postgres(session) or count <= 0:
+        return None
+    sequence = sa.func.pg_get_serial_sequence(_D.name, "id")
+    stmt = sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count))
+    return [int(i) for i in session.execute(stmt).scalars()]
 
 
 def find_digests(session: Session, keys: Collection[DigestKey]) -> dict[DigestKey, StoredDigest]:

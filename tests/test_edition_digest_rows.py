@@ -1,0 +1,90 @@
+"""A fire's frozen digests: on PostgreSQL each row is written once, whole (its id reserved
+first, since the web copy's link holds it); on SQLite it goes in empty and gets its bodies. On
+both, a digest another process made first for the same region set and window is the one used."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from publisher.models import Digest, Edition
+from publisher.pipeline import edition_writer
+from publisher.pipeline.editions import fire_editions
+from publisher.store import edition_digests as batches
+from tests.conftest import FixedClockRuntime
+from tests.edition_support import MONDAY, add_item, add_reader, ledger
+from tests.test_editions import FRIDAY
+
+
+@contextmanager
+def statements(rt: FixedClockRuntime) -> Iterator[list[str]]:
+    """The SQL statements sent while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(rt.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(rt.engine, "before_cursor_execute", record)
+
+
+def test_each_digest_is_written_with_a_link_to_itself(runtime: FixedClockRuntime) -> None:
+    add_item(runtime, "Guatemala shelter", ["gt"], published=FRIDAY, arrives=FRIDAY)
+    add_item(runtime, "Honduras road", ["hn"], published=FRIDAY, arrives=FRIDAY)
+    for n, regions in enumerate([["gt"], ["hn"], ["gt", "hn"]]):
+        add_reader(runtime, f"r{n}@example.org", regions)
+    runtime.fixed_now = MONDAY
+    with statements(runtime) as seen:
+        report = fire_editions(runtime, now=MONDAY, zone=None, runner="test")
+    assert report.queued == 3 and len(report.digest_ids) == 3
+    updates = [s for s in seen if re.match(r"\s*UPDATE digests\b", s)]
+    if runtime.engine.dialect.name == "postgresql":
+        assert updates == []  # ids reserved: each row inserted whole, never rewritten
+    else:
+        assert len(updates) == 1  # one executemany of the bodies, once the ids are known
+    with runtime.session() as session:
+        digests = list(session.exec(select(Digest)))
+    assert sorted(d.id for d in digests) == sorted(report.digest_ids)  # type: ignore[type-var]
+    for digest in digests:
+        assert digest.subject.startswith("Your news:") and digest.html and digest.text
+        (token,) = set(re.findall(r"/editions/([A-Za-z0-9_.-]+)", digest.text))
+        assert runtime.tokens.read_edition(token) == (digest.id, "en")
+
+
+def test_a_digest_another_process_made_first_is_used(
+    runtime: FixedClockRuntime, monkeypatch: Any
+) -> None:
+    """Between this fire's reading and its insert, another process commits the digest of the
+    same region set and window: the fire keeps theirs (its reserved id, if any, stays unused)
+    and queues its reader for it; nobody's edition names a digest that does not exist."""
+    add_item(runtime, "Guatemala shelter", ["gt"], published=FRIDAY, arrives=FRIDAY)
+    reader = add_reader(runtime, "r@example.org", ["gt"])
+    runtime.fixed_now = MONDAY
+    real_add = batches.add_digests
+    theirs: list[int] = []
+
+    def first_elsewhere(session: Any, rows: Any) -> Any:
+        with runtime.session() as other:  # another process's transaction, committed first
+            row = {k: v for k, v in rows[0].items() if k != "id"}
+            row.update(placeholder_key="theirs0000000000000a", subject="Their subject",
+                       html="<p>theirs</p>", text="theirs")  # fmt: skip
+            other.execute(sa.insert(Digest), [row])
+            theirs.append(int(other.exec(sa.select(Digest.id)).scalar_one()))
+        return real_add(session, rows)
+
+    monkeypatch.setattr(edition_writer.batches, "add_digests", first_elsewhere)
+    report = fire_editions(runtime, now=MONDAY, zone=None, runner="test")
+    assert report.digest_ids == theirs and report.queued == 1
+    with runtime.session() as session:
+        assert [d.subject for d in session.exec(select(Digest))] == ["Their subject"]
+        (edition,) = session.exec(select(Edition).where(Edition.subscriber_id == reader))
+    assert edition.digest_id == theirs[0]
+    assert [(d.digest_id, d.subscriber_id) for d in ledger(runtime)] == [(theirs[0], reader)]
