@@ -83,7 +83,7 @@ class RenderedEmail:
     language: str = ""
 
 
-_SECTIONS = 4096  # sections kept per frame (a fire sees a few hundred distinct ones)
+_SECTIONS = 512  # sections kept per frame (a fire sees tens to hundreds; each is a few KB)
 _FRAMES = 64  # frames kept per renderer: languages x (footer or not) x "more items" counts
 # constant frame HTML this long is stored once as a fragment, not in every body (the head and
 # its styles, the wrapper, each section's heading row, the footer: 4 of an edition's 6 KB)
