@@ -329,15 +329,14 @@ class EmailRenderer:
         fragment: FragmentOf,
         *,
         footer: bool = True,
-        named: Callable[[Fragment, tuple[str, str]], str] | None = None,
+        named: Callable[[Fragment], str] | None = None,
     ) -> RenderedEmail:
         """An edition composed from its items' fragments and its language's frame (header,
         notes, section headings, footer: rendered and inlined once, ``_Frame``), so an edition
         costs string joins, not Jinja and CSS inlining. ``footer=False``: the web copy.
         ``named``: what stands instead of each section (a stored body's marker), given the
         section's fragment (heading and items, the same in every edition that shows that section
-        so) and the HTML around it (none); the frame's long constant pieces are named too
-        (fragments of HTML only)."""
+        so); the frame's long constant pieces are named too (fragments of HTML only)."""
         frame = self._frame(content.locale, branding, footer=footer, more=content.more)
         values = {
             "subject": content.subject, "preheader": content.preheader,
@@ -346,14 +345,13 @@ class EmailRenderer:
             "note": content.note, "email": marks.email,
             "unsubscribe_url": marks.unsubscribe_url, "preferences_url": marks.preferences_url,
         }  # fmt: skip
-        literal = None if named is None else (lambda found: named(found, ("", "")))
         text_frame = frame.text
-        out = [frame.fill("head", values, literal)]
+        out = [frame.fill("head", values, named)]
         out_text = [text_frame.fill("head", values)]
         if content.note:
-            out.append(frame.fill("note", values, literal))
+            out.append(frame.fill("note", values, named))
             out_text.append(text_frame.fill("note", values))
-        out.append(frame.fill("sections", values, literal))
+        out.append(frame.fill("sections", values, named))
         out_text.append(text_frame.fill("sections", values))
         for section in content.sections:
             whole = frame.section(section, fragment)
@@ -361,9 +359,9 @@ class EmailRenderer:
                 out.append(whole.html)
                 out_text.append(whole.text)
             else:
-                out_text.append(named(whole, ("", "")))
+                out_text.append(named(whole))
                 out.append(out_text[-1])
-        out.append(frame.fill("tail", values, literal))
+        out.append(frame.fill("tail", values, named))
         out_text.append(text_frame.fill("tail", values))
         text = "".join(out_text)
         return RenderedEmail(content.subject, "".join(out), text, content.locale)

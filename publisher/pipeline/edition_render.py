@@ -51,7 +51,6 @@ class EditionRenderer:
         self._views: dict[tuple[int, str], DigestItem] = {}
         self._fragments: dict[tuple[int, str], Fragment] = {}
         self.by_sha: dict[str, Fragment] = {}
-        self._wrapped: dict[tuple[str, tuple[str, str]], Fragment] = {}
         self.fragments_rendered = 0
 
     def _view(self, item: ItemPublic, language: str) -> DigestItem:
@@ -72,14 +71,11 @@ class EditionRenderer:
             self.fragments_rendered += 1
         return found
 
-    def _named(self, key: str, found: Fragment, around: tuple[str, str]) -> str:
-        """The marker of ``found`` in its table row (what a stored body names), kept in
-        ``by_sha`` for the writer to store."""
-        wrapped = self._wrapped.get((found.sha, around))
-        if wrapped is None:
-            wrapped = Fragment.of(around[0] + found.html + around[1], found.text)
-            self._wrapped[(found.sha, around)] = self.by_sha[wrapped.sha] = wrapped
-        return marker(key, wrapped.sha)
+    def _named(self, key: str, found: Fragment) -> str:
+        """The marker of ``found`` (what a stored body names), kept in ``by_sha`` for the
+        writer to store."""
+        self.by_sha[found.sha] = found
+        return marker(key, found.sha)
 
     def render(
         self,
@@ -106,7 +102,7 @@ class EditionRenderer:
         key = marks.key if stored else None
         return self.renderer.edition(
             content, self.branding, marks, lambda it: self._fragment(it, lang), footer=footer,
-            named=None if key is None else (lambda found, around: self._named(key, found, around)),
+            named=None if key is None else (lambda found: self._named(key, found)),
         )  # fmt: skip
 
 
