@@ -4,13 +4,14 @@ both, a digest another process made first for the same region set and window is 
 
 from __future__ import annotations
 
+import email
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from publisher.models import Digest, Edition
 from publisher.pipeline import edition_writer
@@ -88,3 +89,66 @@ def test_a_digest_another_process_made_first_is_used(
         (edition,) = session.exec(select(Edition).where(Edition.subscriber_id == reader))
     assert edition.digest_id == theirs[0]
     assert [(d.digest_id, d.subscriber_id) for d in ledger(runtime)] == [(theirs[0], reader)]
+
+
+def _fire_sets(runtime: FixedClockRuntime, sets: list[list[str]]) -> list[int]:
+    """One reader per region set, fired on MONDAY; the digest ids in order."""
+    for slug in {s for regions in sets for s in regions}:
+        add_item(runtime, f"News of {slug}", [slug], published=FRIDAY, arrives=FRIDAY)
+    for n, regions in enumerate(sets):
+        add_reader(runtime, f"r{n}@example.org", regions)
+    runtime.fixed_now = MONDAY
+    report = fire_editions(runtime, now=MONDAY, zone=None, runner="test")
+    return sorted(report.digest_ids)
+
+
+def test_digests_are_read_ahead_in_their_own_language_skipping_skipped_ones(
+    runtime: FixedClockRuntime,
+) -> None:
+    ids = _fire_sets(runtime, [["gt"], ["hn"], ["sv"], ["gt", "hn"], ["gt", "sv"]])
+    assert len(ids) == 5
+    with runtime.session() as session:
+        third = session.get(Digest, ids[2])
+        assert third is not None
+        skipped = {k: v for k, v in third.model_dump().items() if k != "id"}
+        skipped.update(status="skipped", regions="zz", week="2026-W40")
+        session.execute(sa.insert(Digest), [skipped])
+        session.execute(sa.update(Digest).where(col(Digest.id) == ids[2]).values(status="skipped"))
+    with runtime.session() as session:
+        alone = batches.digests_to_send(session, [(ids[0], "es")])
+        ahead = batches.digests_to_send(session, [(ids[0], "es")], ahead=3)
+        last = batches.digests_to_send(session, [(ids[-1], "en")], ahead=3)
+    assert list(alone) == [(ids[0], "es")]
+    # asked for: in the language asked; read ahead: the next sendable ones in their own
+    assert list(ahead) == [(ids[0], "es"), (ids[1], "en"), (ids[3], "en"), (ids[4], "en")]
+    assert all(ahead[(d, loc)][0].id == d for d, loc in ahead)
+    assert list(last) == [(ids[-1], "en")]  # nothing sendable after the last: none read
+
+
+def test_a_sender_loads_the_next_chunks_digests_with_this_ones(
+    runtime: FixedClockRuntime,
+) -> None:
+    """Chunks claimed one after another, each with the next digest: one read of digests in
+    all, and each message is still its own digest's."""
+    from datetime import UTC, datetime
+
+    from publisher.delivery.ledger import Claimed, Recipient
+    from publisher.pipeline.send import digest_messenger
+
+    ids = _fire_sets(runtime, [["gt"], ["hn"], ["sv"], ["gt", "hn"]])
+    messenger = digest_messenger(runtime)
+    with statements(runtime) as seen:
+        built = []
+        for n, digest_id in enumerate(ids, start=1):
+            claimed = Claimed(n, digest_id, n, 1, datetime(2026, 12, 1, tzinfo=UTC), f"<{n}@x>")
+            recipient = Recipient(claimed, f"r{n}@example.org", f"{n:032x}")
+            messenger.prepare([recipient])
+            built.append(bytes(messenger.build(recipient)))
+    assert len([s for s in seen if re.search(r"\bFROM digests\b", s)]) == 1
+    assert messenger.loads == len(ids)
+    for digest_id, message in zip(ids, built, strict=True):
+        text = next(p for p in email.message_from_bytes(message).walk()
+                    if p.get_content_type() == "text/plain")  # fmt: skip
+        body = bytes(text.get_payload(decode=True)).decode()
+        (token,) = set(re.findall(r"/editions/([A-Za-z0-9_.-]+)", body))
+        assert runtime.tokens.read_edition(token) == (digest_id, "en")

@@ -38,11 +38,12 @@ from publisher.runtime import Runtime
 from publisher.settings import Settings
 from publisher.store import deliveries
 from publisher.store import editions as edition_store
-from publisher.store.deliveries import IdRuns
 from publisher.store.delivery_counts import counts as delivery_counts
 from publisher.store.edition_digests import digest_summaries, digests_to_send
+from publisher.store.sql import IdRuns
 
 FRAGMENTS_KEPT = 50_000  # fragments a sender keeps (sections, a few KB each)
+READ_AHEAD = 256  # digests loaded with a chunk's own, for the chunks after it
 STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "skipped")
 
 
@@ -190,7 +191,7 @@ def digest_messenger(rt: Runtime) -> DigestMessenger:
 
     def load_many(pairs: Collection[tuple[int, str]]) -> dict[tuple[int, str], DigestMail]:
         with rt.session() as session:
-            found = digests_to_send(session, pairs)
+            found = digests_to_send(session, pairs, ahead=READ_AHEAD)
             bodies = {key: (d, rendered_of(d, r)) for key, (d, r) in found.items()}
             wanted = needed(
                 (body, d.placeholder_key) for d, r in bodies.values() for body in (r.html, r.text)

@@ -13,7 +13,7 @@ this row now"; ``recover`` and ``resend_unknown`` are the queries of crash recov
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlmodel import Session
 
 from publisher.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
-from publisher.store.sql import batched, one_of, parts
+from publisher.store.sql import IdRuns, among, batched, one_of, parts
 from publisher.store.subscribers import suppress_bounced
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
@@ -275,51 +275,6 @@ def refresh_statistics(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text(f"ANALYZE {T.name}"))
-
-
-class IdRuns(Collection[int]):
-    """Ids kept as runs of consecutive ids, worked out once: a send filters every claim by the
-    ten thousand consecutive digest ids of a fire, and must not sort them again per claim."""
-
-    __slots__ = ("_size", "runs")
-
-    def __init__(self, ids: Iterable[int]) -> None:
-        runs: list[list[int]] = []
-        for i in sorted(set(ids)):
-            if runs and runs[-1][1] == i - 1:
-                runs[-1][1] = i
-            else:
-                runs.append([i, i])
-        self.runs = tuple((lo, hi) for lo, hi in runs)
-        self._size = sum(hi - lo + 1 for lo, hi in self.runs)
-
-    @classmethod
-    def of(cls, ids: Collection[int]) -> IdRuns:
-        return ids if isinstance(ids, IdRuns) else cls(ids)
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[int]:
-        return (i for lo, hi in self.runs for i in range(lo, hi + 1))
-
-    def __contains__(self, value: object) -> bool:
-        return any(lo <= value <= hi for lo, hi in self.runs) if isinstance(value, int) else False
-
-
-def among(column: sa.ColumnElement[int], ids: Collection[int]) -> sa.ColumnElement[bool]:
-    """``column IN ids`` with runs of three or more consecutive ids as ranges, so a claim binds
-    a few numbers, not ten thousand."""
-    singles: list[int] = []
-    ranges: list[sa.ColumnElement[bool]] = []
-    for lo, hi in IdRuns.of(ids).runs:
-        if hi - lo >= 2:
-            ranges.append(column.between(lo, hi))
-        else:
-            singles += range(lo, hi + 1)
-    if singles:
-        ranges.append(column.in_(singles))
-    return sa.or_(*ranges) if ranges else sa.false()
 
 
 def claim_batch(

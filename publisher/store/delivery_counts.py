@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from publisher.models import Delivery, Digest
 from publisher.store import tallies
+from publisher.store.sql import among
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 D: sa.Table = Digest.__table__  # type: ignore[attr-defined]
@@ -28,7 +29,7 @@ def counts(
         return tallies.ledger(session, digest_ids=digest_ids)
     stmt = sa.select(T.c.digest_id, T.c.state, sa.func.count()).group_by(T.c.digest_id, T.c.state)
     if digest_ids is not None:
-        stmt = stmt.where(T.c.digest_id.in_(list(digest_ids)))
+        stmt = stmt.where(among(T.c.digest_id, digest_ids))
     result: dict[int, dict[str, int]] = defaultdict(dict)
     for digest_id, state, n in session.execute(stmt):
         result[digest_id][state] = n

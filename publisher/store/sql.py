@@ -4,7 +4,8 @@ Binding thousands of parameters is slow on PostgreSQL (each is rendered, sent an
 own, and the statement text differs with every count), while SQLite has no arrays and a limit on
 how many parameters a statement may bind. A fire asks about thousands of readers a page, so its
 queries take their id lists through ``one_of`` and ``parts``: one array per query on
-PostgreSQL, the familiar batches on SQLite.
+PostgreSQL, the familiar batches on SQLite. Consecutive ids (a fire's digests) go as ranges
+through ``among``: a few numbers, whatever the count.
 """
 
 from __future__ import annotations
@@ -67,3 +68,48 @@ def tuple_of(
     arrays = (array([v[i] for v in values], c.type) for i, c in enumerate(columns))
     given = sa.func.unnest(*arrays).table_valued(*names).render_derived()
     return sa.tuple_(*columns).in_(sa.select(*given.c))
+
+
+class IdRuns(Collection[int]):
+    """Ids kept as runs of consecutive ids, worked out once: a send filters every claim by the
+    ten thousand consecutive digest ids of a fire, and must not sort them again per claim."""
+
+    __slots__ = ("_size", "runs")
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        runs: list[list[int]] = []
+        for i in sorted(set(ids)):
+            if runs and runs[-1][1] == i - 1:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i])
+        self.runs = tuple((lo, hi) for lo, hi in runs)
+        self._size = sum(hi - lo + 1 for lo, hi in self.runs)
+
+    @classmethod
+    def of(cls, ids: Collection[int]) -> IdRuns:
+        return ids if isinstance(ids, IdRuns) else cls(ids)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for lo, hi in self.runs for i in range(lo, hi + 1))
+
+    def __contains__(self, value: object) -> bool:
+        return any(lo <= value <= hi for lo, hi in self.runs) if isinstance(value, int) else False
+
+
+def among(column: sa.ColumnElement[int], ids: Collection[int]) -> sa.ColumnElement[bool]:
+    """``column IN ids`` with runs of three or more consecutive ids as ranges, so a claim binds
+    a few numbers, not ten thousand."""
+    singles: list[int] = []
+    ranges: list[sa.ColumnElement[bool]] = []
+    for lo, hi in IdRuns.of(ids).runs:
+        if hi - lo >= 2:
+            ranges.append(column.between(lo, hi))
+        else:
+            singles += range(lo, hi + 1)
+    if singles:
+        ranges.append(column.in_(singles))
+    return sa.or_(*ranges) if ranges else sa.false()

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from publisher.models import Digest, FollowerTally, LedgerTally, SubscriberStatus, ZoneTally
+from publisher.store.sql import among
 
 F: sa.Table = FollowerTally.__table__  # type: ignore[attr-defined]
 L: sa.Table = LedgerTally.__table__  # type: ignore[attr-defined]
@@ -60,7 +61,7 @@ def ledger(
     n = sa.func.sum(L.c.n)
     stmt = sa.select(L.c.digest_id, L.c.state, n).group_by(L.c.digest_id, L.c.state).having(n != 0)
     if digest_ids is not None:
-        stmt = stmt.where(L.c.digest_id.in_(list(digest_ids)))
+        stmt = stmt.where(among(L.c.digest_id, digest_ids))
     table: dict[int, dict[str, int]] = defaultdict(dict)
     for digest_id, state, count in session.execute(stmt):
         table[int(digest_id)][state] = int(count)
