@@ -152,3 +152,30 @@ def test_a_sender_loads_the_next_chunks_digests_with_this_ones(
         body = bytes(text.get_payload(decode=True)).decode()
         (token,) = set(re.findall(r"/editions/([A-Za-z0-9_.-]+)", body))
         assert runtime.tokens.read_edition(token) == (digest_id, "en")
+
+
+def test_digest_rows_keep_every_character_and_instant(runtime: FixedClockRuntime) -> None:
+    """Rows go to PostgreSQL as one JSON document: quotes, backslashes, braces, line and
+    paragraph separators, bidi controls, emoji and CR/LF come back as they went in, and an
+    aware time in another zone is stored as the same instant."""
+    from datetime import timedelta, timezone
+
+    body = 'a "q" \\ \\" {x},{y} \u2028\u2029 \u202e\u202c 🗞 \r\n</p> \'s [1,2] null'
+    cutoff = MONDAY.astimezone(timezone(timedelta(hours=-6)))  # Central America
+    row = {"region": "gt", "regions": "gt", "week": "2026-W48", "status": "assembled",
+           "window_start": cutoff - timedelta(days=7), "window_end": cutoff, "item_ids": "[1]",
+           "created": cutoff, "locale": "es", "placeholder_key": "0123456789abcdef0123",
+           "subject": body[:300], "html": body, "text": body}  # fmt: skip
+    with runtime.session() as session:
+        ids = batches.reserve_digest_ids(session, 1)
+        if ids is not None:
+            row["id"] = ids[0]
+        made = batches.add_digests(session, [row])
+    ((key, stored),) = made.items()
+    assert key == ("gt", "2026-W48", MONDAY - timedelta(days=7), MONDAY)
+    assert stored.created == MONDAY and stored.locale == "es"
+    with runtime.session() as session:
+        digest = session.get(Digest, stored.id)
+        assert digest is not None
+        assert (digest.html, digest.text, digest.subject) == (body, body, body)
+        assert digest.window_end == MONDAY
