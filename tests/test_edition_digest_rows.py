@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
@@ -152,6 +153,34 @@ def test_a_sender_loads_the_next_chunks_digests_with_this_ones(
         body = bytes(text.get_payload(decode=True)).decode()
         (token,) = set(re.findall(r"/editions/([A-Za-z0-9_.-]+)", body))
         assert runtime.tokens.read_edition(token) == (digest_id, "en")
+
+
+def test_a_digest_read_ahead_that_cannot_be_built_does_not_fail_the_chunk(
+    runtime: FixedClockRuntime,
+) -> None:
+    """The digest after this chunk's names a lost fragment: this chunk still loads in one
+    go, and the broken one is left to fail alone when its own readers come."""
+    from datetime import UTC, datetime
+
+    from publisher.delivery.ledger import Claimed, Recipient
+    from publisher.email.fragments import named
+    from publisher.models import EditionFragment
+    from publisher.pipeline.send import digest_messenger
+
+    first, broken = _fire_sets(runtime, [["gt"], ["hn"]])
+    with runtime.session() as session:
+        a, b = session.get(Digest, first), session.get(Digest, broken)
+        assert a is not None and b is not None
+        gone = set(named(b.html, b.placeholder_key)) - set(named(a.html, a.placeholder_key))
+        assert gone
+        session.execute(sa.delete(EditionFragment).where(col(EditionFragment.sha).in_(gone)))
+    messenger = digest_messenger(runtime)
+    claimed = Claimed(1, first, 1, 1, datetime(2026, 12, 1, tzinfo=UTC), "<1@x>")
+    recipient = Recipient(claimed, "r1@example.org", f"{1:032x}")
+    messenger.prepare([recipient])  # no exception: the chunk's own digest is loaded
+    assert messenger.loads == 1 and bytes(messenger.build(recipient))
+    with pytest.raises(LookupError, match="not stored"):
+        messenger.mail(broken)
 
 
 def test_digest_rows_keep_every_character_and_instant(runtime: FixedClockRuntime) -> None:

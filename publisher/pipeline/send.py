@@ -205,7 +205,16 @@ def digest_messenger(rt: Runtime) -> DigestMessenger:
                     if len(known) + len(loaded) > FRAGMENTS_KEPT:
                         known.clear()
                     known.update(loaded)
-        return {key: made(d, rendered, have) for key, (d, rendered) in bodies.items()}
+        mails: dict[tuple[int, str], DigestMail] = {}
+        asked = set(pairs)
+        for key, (d, rendered) in bodies.items():
+            try:
+                mails[key] = made(d, rendered, have)
+            except (LookupError, ValueError):
+                if key in asked:
+                    raise
+                # read ahead only: that digest fails alone when its own chunk comes
+        return mails
 
     def load(digest_id: int, locale: str) -> DigestMail:
         found = load_many([(digest_id, locale)]).get((digest_id, locale))
