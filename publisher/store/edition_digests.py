@@ -3,8 +3,9 @@
 Thousands of region sets mean thousands of digests per fire; one ORM insert and flush (in a
 savepoint) per digest cost more than rendering it. Here a page of groups is inserted in one
 statement with ON CONFLICT DO NOTHING, read back in one query (another process may have made
-some first: theirs are kept and used), and the bodies, rendered once the ids are known (the web
-copy's link holds the id), are written in one executemany.
+some first: theirs are kept and used). The bodies need the ids (the web copy's link holds
+it): on PostgreSQL the ids are reserved first and each page goes in whole, as one JSON document;
+on SQLite the rows go in empty and their bodies follow in one executemany.
 """
 
 from __future__ import annotations
@@ -185,7 +186,6 @@ def digests_to_send(
     sa.orm.configure_mappers()  # model_construct needs the mapped attributes ready (a fresh worker)
     ids = sorted({d for d, _ in pairs})
     digests: dict[int, Digest] = {}
-    following: list[int] = []
     chunks = list(parts(session, ids, _CHUNK))
     for n, part in enumerate(chunks):
         where = one_of(session, _D.c.id, part)
@@ -202,8 +202,6 @@ def digests_to_send(
             # trusted columns: skip validation, ten times cheaper per digest
             fields = {c.name: row[c.name] for c in wanted}
             digests[int(row["id"])] = Digest.model_construct(**fields)
-            if row["id"] > ids[-1]:
-                following.append(int(row["id"]))
     foreign = sorted({(d, loc) for d, loc in pairs if d in digests and loc != digests[d].locale})
     made: dict[tuple[int, str], DigestRendition] = {}
     cols = (_R.c.digest_id, _R.c.locale, _R.c.subject, _R.c.html, _R.c.text, _R.c.created)
@@ -216,7 +214,7 @@ def digests_to_send(
                 created=created,
             )  # fmt: skip
     found = {(d, loc): (digests[d], made.get((d, loc))) for d, loc in pairs if d in digests}
-    for d in following:
+    for d in sorted(d for d in digests if d > ids[-1]):  # read ahead
         found.setdefault((d, digests[d].locale), (digests[d], None))
     return found
 
@@ -237,7 +235,7 @@ def digest_summaries(session: Session, digest_ids: Collection[int]) -> list[Dige
     """The digests of ``digest_ids`` without their bodies, by id."""
     found: list[DigestSummary] = []
     cols = (_D.c.id, _D.c.region, _D.c.regions, _D.c.week, _D.c.status, _D.c.subject)
-    for part in batched(IdRuns.of(digest_ids), _CHUNK):
+    for part in parts(session, IdRuns.of(digest_ids), _CHUNK):
         stmt = sa.select(*cols).where(among(_D.c.id, part)).order_by(_D.c.id)
         found += [DigestSummary(*row) for row in session.execute(stmt)]
     return found
