@@ -208,3 +208,50 @@ def test_digest_rows_keep_every_character_and_instant(runtime: FixedClockRuntime
         assert digest is not None
         assert (digest.html, digest.text, digest.subject) == (body, body, body)
         assert digest.window_end == MONDAY
+
+
+def test_a_send_builds_the_digests_its_fire_froze_without_reading_them_back(
+    runtime: FixedClockRuntime,
+) -> None:
+    """The fire hands its frozen digests to the messenger of the same send: each message is
+    byte for byte the one built from the stored row, no digest row is read for the digests'
+    own language, and a reader of another language still gets the stored rendition."""
+    from datetime import UTC, datetime
+
+    from publisher.delivery.ledger import Claimed, Recipient
+    from publisher.pipeline.send import digest_messenger
+
+    sets = [["gt"], ["hn"], ["gt", "hn"]]
+    for slug in ("gt", "hn"):
+        add_item(runtime, f"News of {slug}", [slug], published=FRIDAY, arrives=FRIDAY)
+    for n, regions in enumerate(sets):
+        add_reader(runtime, f"r{n}@example.org", regions)
+    add_reader(runtime, "es@example.org", ["gt"], locale="es")
+    runtime.fixed_now = MONDAY
+    report = fire_editions(runtime, now=MONDAY, zone=None, runner="test", keep_frozen=True)
+    ids = sorted(report.digest_ids)
+    assert sorted(report.frozen) == ids and len(ids) == 3
+    assert fire_editions(runtime, now=MONDAY, zone=None, runner="test").frozen == {}
+
+    def recipient(n: int, digest_id: int, locale: str = "en") -> Recipient:
+        claimed = Claimed(n, digest_id, n, 1, datetime(2026, 12, 1, tzinfo=UTC), f"<{n}@x>",
+                          locale)  # fmt: skip
+        return Recipient(claimed, f"r{n}@example.org", f"{n:032x}")
+
+    kept, stored = digest_messenger(runtime, frozen=report.frozen), digest_messenger(runtime)
+    chunk = [recipient(n, d) for n, d in enumerate(ids, start=1)]
+    with statements(runtime) as seen:
+        kept.prepare(chunk[:1])  # the next ones come with the first, as read ahead
+        assert kept.loads == len(ids)
+        kept.prepare(chunk)
+        from_fire = [bytes(kept.build(r)) for r in chunk]
+    assert not [s for s in seen if re.search(r"\bFROM digests\b", s)]
+    assert kept.loads == len(ids)
+    stored.prepare(chunk)
+    assert from_fire == [bytes(stored.build(r)) for r in chunk]
+    spanish = recipient(9, ids[0], "es")
+    with statements(runtime) as seen:
+        kept.prepare([spanish])
+    assert [s for s in seen if re.search(r"\bFROM digest_renditions\b", s)]
+    message = email.message_from_bytes(bytes(kept.build(spanish)))
+    assert message["Content-Language"] == "es"

@@ -48,6 +48,7 @@ class EditionWriter:
     def __init__(
         self, rt: Runtime, report: FireReport, renderer: EditionRenderer,
         notes: dict[str, dict[str, str]], *, early: bool, replacing: Replacing | None = None,
+        keep_frozen: bool = False,
     ) -> None:  # fmt: skip
         self.rt, self.report, self.renderer, self.notes, self.early = (
             rt,
@@ -62,6 +63,7 @@ class EditionWriter:
         self.frozen: dict[DigestKey, _Frozen] = {}
         self.fragments_stored: set[str] = set()
         self.replacing = replacing
+        self.keep_frozen = keep_frozen
 
     def add(self, plan: EditionPlan, by_language: dict[str, list[int]]) -> None:
         report = self.report
@@ -207,6 +209,9 @@ class EditionWriter:
                 made = self._render(plan, digest, language)
                 bodies.append({"id": digest.id, "subject": made.subject[:300],
                                "html": made.html, "text": made.text})  # fmt: skip
+                rows[key].update(bodies[-1])
+            if own and self.keep_frozen:
+                self.report.frozen[digest.id] = rows[key]
         batches.set_bodies(session, bodies)
 
     def _render(self, plan: EditionPlan, digest: StoredDigest, language: str) -> RenderedEmail:

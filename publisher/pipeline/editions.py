@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from publisher.batch_gc import fewer_collections
@@ -67,6 +68,8 @@ class FireReport:
     fragments: int = 0  # item fragments rendered
     waiting: int = 0  # readers on whose clock the given week has not begun, or runs (not early)
     waiting_zones: set[str] = field(default_factory=set)
+    # the digests this fire froze, whole (columns by name), when the caller sends them next
+    frozen: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def mail_of(
@@ -118,6 +121,7 @@ def fire_editions(
     subscriber_ids: Collection[int] | None = None,
     starts: Mapping[int, datetime] | None = None,
     replace: Mapping[int, int] | None = None,
+    keep_frozen: bool = False,
 ) -> FireReport:
     """Assemble and queue the editions owed at ``now`` (the cutoff).
 
@@ -129,7 +133,8 @@ def fire_editions(
     ``replace``: a rebuild of ``week``: subscriber id -> their edition of it to replace. Those
     editions are dropped in the one transaction that writes the new ones (the whole fire is
     then one transaction), so a crash leaves them in place; a reader no longer owed one
-    (left, follows nothing) just loses theirs.
+    (left, follows nothing) just loses theirs. ``keep_frozen``: the digests this fire froze
+    stay in ``report.frozen``, for a send in the same process that need not read them back.
 
     Windows are half-open, [start, cutoff). ``now`` must not be later than the clock: the fence
     below waits for every import that stamped items before it, and any import after it stamps
@@ -169,7 +174,7 @@ def fire_editions(
             items = visible_between(session, after=min(k[1] for k in groups), until=now)
         notes = {w: notes_of_week(session, week=w) for w in {k[2] for k in groups}}
     writer = EditionWriter(rt, report, EditionRenderer(settings, tree), notes, early=early,
-                           replacing=replacing)  # fmt: skip
+                           replacing=replacing, keep_frozen=keep_frozen)  # fmt: skip
     planner = Planner(tree, items)
     for (regions, start, label), by_language in sorted(groups.items()):
         plan = planner.plan(regions, week=label, window_start=start, cutoff=now)
