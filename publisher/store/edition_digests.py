@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,7 +65,7 @@ def add_digests(session: Session, rows: Sequence[dict[str, Any]]) -> dict[Digest
     made: dict[DigestKey, StoredDigest] = {}
     for part in batched(rows, _CHUNK):
         if is_postgres(session):
-            found = session.execute(_from_json(stmt, part))
+            found = session.execute(_from_json(stmt, part, session.get_bind().dialect))
         else:
             found = session.execute(stmt, list(part))
         for regions, week, start, end, id_, locale, key, created in found:
@@ -73,13 +73,22 @@ def add_digests(session: Session, rows: Sequence[dict[str, Any]]) -> dict[Digest
     return made
 
 
-def _from_json(insert: Any, rows: Sequence[dict[str, Any]]) -> Any:
+def _from_json(insert: Any, rows: Sequence[dict[str, Any]], dialect: sa.Dialect) -> Any:
     """``insert`` of ``rows`` as one JSON document (PostgreSQL): rows as VALUES bind fourteen
     parameters each and psycopg parses that statement's text anew every time, and arrays of
     HTML bodies cost it a Python call per quote to escape; ``json.dumps`` and the server's
-    ``json_to_recordset`` do it all in C."""
+    ``json_to_recordset`` do it all in C. Each value is first bound as its column's type
+    would bind it (UTCDateTime: naive UTC, a naive one refused), timestamps in ISO form."""
     names = list(rows[0])
-    payload = json.dumps([{n: _plain(r[n]) for n in names} for r in rows], ensure_ascii=False)
+    binds = [(n, p) for n in names if (p := _D.c[n].type.bind_processor(dialect)) is not None]
+    documents = []
+    for row in rows:
+        plain = {n: row[n] for n in names}
+        for name, bind in binds:
+            value = bind(plain[name])
+            plain[name] = value.isoformat() if isinstance(value, datetime) else value
+        documents.append(plain)
+    payload = json.dumps(documents, ensure_ascii=False)
     columns = [sa.column(n, _D.c[n].type) for n in names]
     found = (
         sa.func.json_to_recordset(sa.cast(sa.bindparam(None, payload, sa.Text), postgresql.JSON))
@@ -87,15 +96,6 @@ def _from_json(insert: Any, rows: Sequence[dict[str, Any]]) -> Any:
         .render_derived(with_types=True)
     )
     return insert.from_select(names, sa.select(*(found.c[n] for n in names)))
-
-
-def _plain(value: Any) -> Any:
-    """A row value as JSON holds it: timestamps as naive UTC, as the store keeps them."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; attach a time zone")
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat()
-    return value
 
 
 def reserve_digest_ids(session: Session, count: int) -> list[int] | None:
