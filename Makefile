@@ -27,8 +27,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# axe-core and doiuse-email (pinned in package-lock.json) for the accessibility and email-client
+# checks; without npm, or offline, those tests skip and say why.
+JS_STAMP := node_modules/.package-lock.json
+
+$(JS_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error \
+	  || echo "npm ci failed: the axe-core and doiuse-email checks will skip"; \
+	else echo "npm not found: the axe-core and doiuse-email checks will skip"; fi
+
 # Two processes: tests wait on Chromium, PostgreSQL and SMTP as much as on the CPU.
-pytest: $(STAMP)
+pytest: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest -q -n 2
 
 bench: $(STAMP)
