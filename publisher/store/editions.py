@@ -89,7 +89,7 @@ def followed(session: Session, *, subscriber_ids: Sequence[int]) -> dict[int, li
             .group_by(_SUB.c.subscriber_id)
         )
         for sid, regions in session.execute(stmt):
-            found[int(sid)] = str(regions).split(" ")
+            found[int(sid)] = str(regions).split()
     return found
 
 
