@@ -25,7 +25,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlmodel import Session
 
 from publisher.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
-from publisher.store.sql import IdRuns, among, batched, one_of, parts
+from publisher.store.sql import IdRuns, among, array_value, batched, one_of, parts
 from publisher.store.subscribers import suppress_bounced
 
 T: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
@@ -203,8 +203,9 @@ def enqueue(
                 _UNNEST_INSERT,
                 {
                     "digest_id": digest_id, "locale": locale, "state": DeliveryState.pending,
-                    "week": week, "subscriber_ids": [r["subscriber_id"] for r in rows],
-                    "message_ids": [r["message_id"] for r in rows],
+                    "week": week,
+                    "subscriber_ids": array_value([r["subscriber_id"] for r in rows]),
+                    "message_ids": array_value([r["message_id"] for r in rows]),
                 },
             )  # fmt: skip
         else:
@@ -250,10 +251,12 @@ def enqueue_many(session: Session, rows: Sequence[Queued]) -> dict[int, int]:
         }
         if session.get_bind().dialect.name == "postgresql":
             session.execute(_UNNEST_MANY, {
-                "state": DeliveryState.pending, "digest_ids": [r.digest_id for r in part],
-                "subscriber_ids": [r.subscriber_id for r in part],
-                "message_ids": [r.message_id for r in part], "locales": [r.locale for r in part],
-                "weeks": [r.week for r in part],
+                "state": DeliveryState.pending,
+                "digest_ids": array_value([r.digest_id for r in part]),
+                "subscriber_ids": array_value([r.subscriber_id for r in part]),
+                "message_ids": array_value([r.message_id for r in part]),
+                "locales": array_value([r.locale for r in part]),
+                "weeks": array_value([r.week for r in part]),
             })  # fmt: skip
         else:
             session.execute(_insert(session)(T).on_conflict_do_nothing(), [

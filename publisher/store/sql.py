@@ -11,13 +11,16 @@ through ``among``: a few numbers, whatever the count.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 V = TypeVar("V")
+_PG = postgresql.psycopg.dialect()  # the one backend with arrays: what its types bind
 
 
 def batched(values: Iterable[V], size: int) -> Iterator[list[V]]:
@@ -41,10 +44,65 @@ def parts(session: Session, values: Iterable[V], size: int) -> Iterator[list[V]]
     return batched(values, size)
 
 
-def array(values: Iterable[Any], of: sa.types.TypeEngine[Any]) -> sa.BindParameter[Any]:
+def array(values: Iterable[Any], of: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
     """One bind parameter holding ``values`` as a PostgreSQL array of ``of`` (each value goes
-    through ``of``'s own conversion, e.g. an aware datetime to naive UTC)."""
-    return sa.bindparam(None, list(values), type_=sa.ARRAY(of))
+    through ``of``'s own conversion, e.g. an aware datetime to naive UTC): as the array's text
+    form, cast on the server, when ``array_literal`` can write it, else as a list for psycopg."""
+    items = list(values)
+    process = of.bind_processor(_PG)
+    literal = array_literal(items if process is None else [process(v) for v in items])
+    if literal is None:
+        return sa.bindparam(None, items, type_=sa.ARRAY(of))
+    # text, not VARCHAR(n): an explicit cast would cut a longer value to n characters
+    element = sa.Text() if isinstance(of, sa.String) or _impl(of, sa.String) else of
+    # untyped, so the server takes the parameter itself as the array (its text parsed once),
+    # where a cast of a VARCHAR parameter would be evaluated on every row it is compared with
+    return sa.cast(sa.bindparam(None, literal, type_=sa.types.NullType()), sa.ARRAY(element))
+
+
+def _impl(of: sa.types.TypeEngine[Any], kind: type[sa.types.TypeEngine[Any]]) -> bool:
+    return isinstance(of, sa.types.TypeDecorator) and isinstance(of.impl_instance, kind)
+
+
+def array_literal(values: Sequence[Any]) -> str | None:
+    """``values`` (ints, strings, booleans, naive datetimes or None) in PostgreSQL's array text
+    form, e.g. ``{1,2}`` or ``{"a","b \\"c\\""}``; None for any other kind of value.
+
+    psycopg dumps a list parameter element by element in Python, quoting check included: 2 to 4
+    µs per value, so a fire's dozen arrays of 100,000 readers cost seconds. Joined here with
+    str.join, the same arrays cost a fifth of that and the server parses them.
+    """
+    kinds = {type(v) for v in values}
+    if kinds <= {int}:
+        return "{" + ",".join(map(str, values)) + "}"
+    if kinds <= {str}:
+        plain = "".join(values)
+        if '"' in plain or "\\" in plain:
+            values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+        return '{"' + '","'.join(values) + '"}' if values else "{}"
+    if not kinds <= {int, str, bool, datetime, type(None)} or any(
+        isinstance(v, datetime) and v.tzinfo is not None for v in values
+    ):
+        return None
+    return "{" + ",".join(map(_element, values)) + "}"
+
+
+def array_value(values: Sequence[Any]) -> str | list[Any]:
+    """An array parameter of a text statement that casts it (``CAST(:ids AS integer[])``):
+    its text form where ``array_literal`` can write it, else the list for psycopg."""
+    literal = array_literal(values)
+    return list(values) if literal is None else literal
+
+
+def _element(value: int | str | bool | datetime | None) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    text = value.isoformat() if isinstance(value, datetime) else value
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def one_of(

@@ -32,6 +32,7 @@ from publisher.models import (
 from publisher.regions.tree import RegionTree
 from publisher.regions.zones import default_zone
 from publisher.store import tallies
+from publisher.store.sql import array_value
 
 _CHUNK = 1_000
 _S: sa.Table = Subscriber.__table__  # type: ignore[attr-defined]
@@ -339,8 +340,8 @@ def bulk_add(session: Session, *, rows: Sequence[NewSubscriber], now: datetime) 
         session.execute(
             _UNNEST_FOLLOWS,
             {
-                "ids": [f["subscriber_id"] for f in follows],
-                "regions": [f["region"] for f in follows],
+                "ids": array_value([f["subscriber_id"] for f in follows]),
+                "regions": array_value([f["region"] for f in follows]),
             },
         )
     elif follows:
