@@ -73,6 +73,10 @@ def test_mixed_kinds_nulls_booleans_and_times(engine: sa.Engine) -> None:
     assert read_back(engine, [True, False, None], sa.Boolean()) == [True, False, None]
     assert read_back(engine, ["a", None, 'q"'], sa.Text()) == ["a", None, 'q"']
     assert array_value([1, 2]) == "{1,2}"
+    # True in an integer array is 1; mixed with numbers it cannot be written for any other type
+    assert array_literal([True, 1]) is None
+    assert read_back(engine, [True, 2, None], sa.Integer()) == [1, 2, None]
+    assert read_back(engine, [True, False], sa.Integer()) == [1, 0]
     # kinds it cannot write go to psycopg as lists, and still arrive
     assert array_literal([1.5]) is None and array_value([1.5]) == [1.5]
     assert read_back(engine, [1.5, 2.25], sa.Float()) == [1.5, 2.25]
@@ -90,3 +94,46 @@ def test_a_lookup_by_a_longer_value_does_not_match_a_stored_prefix(engine: sa.En
         given = array(["abcdefghij", "a,b"], table.c.v.type)
         found = conn.execute(sa.select(table.c.v).where(table.c.v == sa.any_(given))).scalars()
         assert list(found) == ["a,b"]
+
+
+def test_the_array_goes_untyped_and_is_not_cast_again_per_row(engine: sa.Engine) -> None:
+    """A typed (VARCHAR) parameter cast to an array is parsed again for every row compared:
+    a fire's lookup of 100,000 readers then took ten minutes. The plan must hold the array."""
+    table = sa.Table("arrays_plan", sa.MetaData(), sa.Column("id", sa.Integer, index=True),
+                     sa.Column("v", AutoString(8)), prefixes=["TEMPORARY"])  # fmt: skip
+    stmt = sa.select(table.c.id).where(
+        table.c.id == sa.any_(array(range(500), sa.Integer())),
+        table.c.v == sa.any_(array(["a", "b"], table.c.v.type)),
+    )
+    compiled = stmt.compile(dialect=engine.dialect)
+    assert "::VARCHAR" not in str(compiled) and "AS TEXT[]" in str(compiled)
+    with engine.connect() as conn:
+        table.create(conn)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        plan = "\n".join(r[0] for r in raw.execute("EXPLAIN " + str(compiled), compiled.params))
+    assert "cstring" not in plan and "'{0,1,2," in plan  # a constant array, parsed once
+
+
+def test_string_types_other_than_plain_ones_keep_their_type_and_nothing_is_cut(
+    engine: sa.Engine,
+) -> None:
+    compiled = [
+        str(array(["ab"], of).compile(dialect=engine.dialect))
+        for of in (sa.CHAR(2), sa.Enum("ab", "cd", name="pair"), sa.String(5), AutoString(5))
+    ]
+    assert "CHAR(2)[]" in compiled[0] and "pair[]" in compiled[1]
+    assert all("TEXT[]" in c for c in compiled[2:])
+
+    class Word(str):
+        """A str subclass (as an enum of strings): psycopg's list path, still not cut."""
+
+    table = sa.Table("arrays_cut", sa.MetaData(), sa.Column("v", AutoString(3)),
+                     prefixes=["TEMPORARY"])  # fmt: skip
+    with engine.connect() as conn:
+        table.create(conn)
+        conn.execute(sa.insert(table), [{"v": "abc"}])
+        given = array([Word("abcdef")], table.c.v.type)
+        assert array_literal([Word("abcdef")]) is None
+        found = conn.execute(sa.select(table.c.v).where(table.c.v == sa.any_(given))).scalars()
+        assert list(found) == []

@@ -49,19 +49,27 @@ def array(values: Iterable[Any], of: sa.types.TypeEngine[Any]) -> sa.ColumnEleme
     through ``of``'s own conversion, e.g. an aware datetime to naive UTC): as the array's text
     form, cast on the server, when ``array_literal`` can write it, else as a list for psycopg."""
     items = list(values)
+    element = _unsized(of)
     process = of.bind_processor(_PG)
-    literal = array_literal(items if process is None else [process(v) for v in items])
-    if literal is None:
-        return sa.bindparam(None, items, type_=sa.ARRAY(of))
-    # text, not VARCHAR(n): an explicit cast would cut a longer value to n characters
-    element = sa.Text() if isinstance(of, sa.String) or _impl(of, sa.String) else of
+    bound = items if process is None else [process(v) for v in items]
+    if isinstance(element, sa.Integer) and any(type(v) is bool for v in bound):
+        bound = [int(v) if isinstance(v, bool) else v for v in bound]  # as psycopg's cast did
+    literal = array_literal(bound)
+    if literal is None:  # as a list: ``of`` converts each value, or TEXT takes them converted
+        return sa.bindparam(None, items if element is of else bound, type_=sa.ARRAY(element))
     # untyped, so the server takes the parameter itself as the array (its text parsed once),
     # where a cast of a VARCHAR parameter would be evaluated on every row it is compared with
     return sa.cast(sa.bindparam(None, literal, type_=sa.types.NullType()), sa.ARRAY(element))
 
 
-def _impl(of: sa.types.TypeEngine[Any], kind: type[sa.types.TypeEngine[Any]]) -> bool:
-    return isinstance(of, sa.types.TypeDecorator) and isinstance(of.impl_instance, kind)
+_PLAIN_STRINGS = (sa.String, sa.VARCHAR, sa.Unicode, sa.Text, sa.UnicodeText)
+
+
+def _unsized(of: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
+    """TEXT for a plain string type: a cast to VARCHAR(n)[] cuts a longer value to n characters,
+    so a lookup would match its stored prefix. Other types (enums, CHAR, numbers) stay."""
+    impl = of.impl_instance if isinstance(of, sa.types.TypeDecorator) else of
+    return sa.Text() if type(impl) in _PLAIN_STRINGS else of
 
 
 def array_literal(values: Sequence[Any]) -> str | None:
@@ -80,8 +88,10 @@ def array_literal(values: Sequence[Any]) -> str | None:
         if '"' in plain or "\\" in plain:
             values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
         return '{"' + '","'.join(values) + '"}' if values else "{}"
-    if not kinds <= {int, str, bool, datetime, type(None)} or any(
-        isinstance(v, datetime) and v.tzinfo is not None for v in values
+    if (
+        not kinds <= {int, str, bool, datetime, type(None)}
+        or {int, bool} <= kinds  # an integer array's True is 1, a boolean array's 1 is true
+        or any(isinstance(v, datetime) and v.tzinfo is not None for v in values)
     ):
         return None
     return "{" + ",".join(map(_element, values)) + "}"
