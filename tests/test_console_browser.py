@@ -62,7 +62,9 @@ def test_keyboard_only_login_and_editor_refused_admin_pages(console_server: Cons
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 375, "height": 812})
         page.goto(base + "/admin/login?next=/admin/audit")
-        # The email field has focus on arrival; Tab goes to the password, Enter sends.
+        # The email field has focus on arrival (Chromium runs autofocus in a task after the
+        # load event, so it is waited for); Tab goes to the password, Enter sends.
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'email'")
         assert page.evaluate("document.activeElement.id") == "email"
         page.keyboard.type(email)
         page.keyboard.press("Tab")
