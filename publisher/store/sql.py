@@ -86,7 +86,7 @@ def array_literal(values: Sequence[Any]) -> str | None:
     if kinds <= {str}:
         plain = "".join(values)
         if '"' in plain or "\\" in plain:
-            values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+            values = [_escaped(v) for v in values]
         return '{"' + '","'.join(values) + '"}' if values else "{}"
     if (
         not kinds <= {int, str, bool, datetime, type(None)}
@@ -111,8 +111,12 @@ def _element(value: int | str | bool | datetime | None) -> str:
         return "t" if value else "f"
     if isinstance(value, int):
         return str(value)
-    text = value.isoformat() if isinstance(value, datetime) else value
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + _escaped(value.isoformat() if isinstance(value, datetime) else value) + '"'
+
+
+def _escaped(text: str) -> str:
+    """``text`` as it goes between the double quotes of an array element."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def one_of(
