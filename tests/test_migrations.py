@@ -92,3 +92,46 @@ def test_0022_drops_the_redundant_ledger_indexes_and_downgrade_restores_them(
         assert redundant <= indexes()
     finally:
         engine.dispose()
+
+
+def test_0023_compresses_bodies_with_lz4_on_postgresql_and_downgrade_restores_the_default(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    query = sa.text(
+        "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute"
+        " WHERE attrelid IN ('digests'::regclass, 'digest_renditions'::regclass)"
+        " AND attname IN ('html', 'text')"
+    )
+
+    def methods() -> dict[str, str]:
+        with engine.connect() as conn:
+            return {str(name): str(method) for name, method in conn.execute(query)}
+
+    try:
+        config = alembic_config(engine)
+        command.upgrade(config, "0023")
+        if engine.dialect.name != "postgresql":
+            return  # nothing to set: the migration runs and changes nothing
+        assert set(methods().values()) == {"l"}  # pg_attribute: l = lz4
+        body = "".join(f"<p>item {n}: news of the week</p>\n" for n in range(400))
+        with engine.begin() as conn:  # a body the server compresses reads back whole
+            conn.execute(sa.text(
+                "INSERT INTO regions (slug, m49, level, name_en, name_es) VALUES"
+                " ('zz-lz4', '999', 'country', 'LZ4', 'LZ4')"
+            ))  # fmt: skip
+            conn.execute(sa.text(
+                "INSERT INTO digests (region, week, status, window_start, window_end, item_ids,"
+                " subject, html, text, created, locale, regions) VALUES ('zz-lz4', '2026-W49',"
+                " 'assembled', :t, :t, '[]', 's', :body, :body, :t, 'en', 'zz-lz4')"
+            ), {"t": NAIVE, "body": body})  # fmt: skip
+            stored, method = conn.execute(sa.text(
+                "SELECT html, pg_column_compression(html) FROM digests WHERE region = 'zz-lz4'"
+            )).one()  # fmt: skip
+            assert (stored, method) == (body, "lz4")
+            conn.execute(sa.text("DELETE FROM digests WHERE region = 'zz-lz4'"))
+            conn.execute(sa.text("DELETE FROM regions WHERE slug = 'zz-lz4'"))
+        command.downgrade(config, "0022")
+        assert set(methods().values()) == {""}  # the server's default again
+    finally:
+        engine.dispose()

@@ -6,13 +6,17 @@ rendered once per language its readers need. A transaction writes its digests, r
 edition rows with one statement each (publisher.store.edition_digests), not per group, and the
 section fragments their bodies name (publisher.email.fragments), each once per fire. Edition
 and ledger rows go in together, both guarded by UNIQUE(subscriber_id, week), and only the rows
-this fire won get a ledger row.
+this fire won get a ledger row. On PostgreSQL a batch's edition and ledger rows are written
+on a second thread, in the batch's own transaction, while the next batch is rendered: the
+server does most of that writing, so the two overlap (SQLite takes one writer at a time).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +37,8 @@ from publisher.store.edition_digests import DigestKey, StoredDigest
 
 if TYPE_CHECKING:
     from publisher.pipeline.editions import FireReport
+
+Batch = list[tuple[EditionPlan, dict[str, list[int]]]]
 
 # readers per transaction: those of thousands of region sets land scattered over the indexes
 # by subscriber, and each commit writes every index page it touched; 10,000 instead of 2,000
@@ -58,8 +64,11 @@ class EditionWriter:
             early,
         )
         self.domain = sender(rt.settings.from_).domain.lower()
-        self.batch: list[tuple[EditionPlan, dict[str, list[int]]]] = []
+        self.batch: Batch = []
         self.size = 0
+        self.behind = rt.engine.dialect.name == "postgresql"
+        self._pool: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
         self.frozen: dict[DigestKey, _Frozen] = {}
         self.fragments_stored: set[str] = set()
         self.replacing = replacing
@@ -81,32 +90,72 @@ class EditionWriter:
             self.batch.append((plan, piece))
             self.size += len(part)
             if self.size >= CHUNK and self.replacing is None:
-                self.flush()
+                self._flush()
 
     def flush(self) -> None:
+        """Write what is left and wait until every batch is written (an error of any is raised
+        here or by ``add``: the batches before it stay written, as they would one by one)."""
+        self._flush()
+        self._wait()
+
+    def close(self) -> None:
+        """Let a batch still being written finish (a fire that failed meanwhile raises its
+        own error), and end the writing thread."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _flush(self) -> None:
         """Write the batch in one transaction. A rebuild (``replacing``) writes everything here,
         once, after dropping the editions it replaces in the same transaction: a crash leaves
         them all in place, and the rebuild can simply run again."""
         replacing, self.replacing = self.replacing, None
-        if not self.batch and replacing is None:
+        batch, self.batch, self.size = self.batch, [], 0
+        if not batch and replacing is None:
             return
-        with self.rt.session() as session:
-            if replacing is not None:
-                kept = store.replace_editions(session, week=replacing.week,
-                                              editions=replacing.editions)  # fmt: skip
-                self._leave_out(kept)
-            self._freeze(session)
-            self._renditions(session)
-            self._store_fragments(session)
-            self._write(session)
-        self.batch, self.size = [], 0
+        if replacing is not None or not self.behind:
+            with self.rt.session() as session:
+                if replacing is not None:
+                    kept = store.replace_editions(session, week=replacing.week,
+                                                  editions=replacing.editions)  # fmt: skip
+                    batch = self._leave_out(batch, kept)
+                self._prepare(session, batch)
+                self._write(session, batch)
+            return
+        transaction = ExitStack()
+        session = transaction.enter_context(self.rt.session())
+        try:
+            self._prepare(session, batch)
+            self._wait()  # one batch behind at most: this one's digests are in its transaction
+        except BaseException as error:
+            transaction.__exit__(type(error), error, error.__traceback__)  # rolls back
+            raise
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="edition-writer")
+        self._writing = self._pool.submit(self._finish, transaction, session, batch)
 
-    def _leave_out(self, kept: set[int]) -> None:
+    def _prepare(self, session: Session, batch: Batch) -> None:
+        """The batch's frozen digests, their renditions and the fragments they name."""
+        self._freeze(session, batch)
+        self._renditions(session, batch)
+        self._store_fragments(session)
+
+    def _finish(self, transaction: ExitStack, session: Session, batch: Batch) -> None:
+        """The batch's edition and ledger rows, then its commit (a rollback on any error)."""
+        with transaction:
+            self._write(session, batch)
+
+    def _wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def _leave_out(self, batch: Batch, kept: set[int]) -> Batch:
         """Take readers whose message left meanwhile (their edition stays) out of the batch."""
         if not kept:
-            return
-        batch = []
-        for plan, by_language in self.batch:
+            return batch
+        rest_of_batch: Batch = []
+        for plan, by_language in batch:
             rest: dict[str, list[int]] = {}
             for lang, ids in by_language.items():
                 left = [s for s in ids if s not in kept]
@@ -115,25 +164,25 @@ class EditionWriter:
                 if left:
                     rest[lang] = left
             if rest:
-                batch.append((plan, rest))
-        self.batch = batch
+                rest_of_batch.append((plan, rest))
+        return rest_of_batch
 
-    def _write(self, session: Session) -> None:
+    def _write(self, session: Session, batch: Batch) -> None:
         """The batch's edition rows in one insert; its ledger rows for the editions it won."""
         report = self.report
         rows: list[dict[str, object]] = []
-        for plan, by_language in self.batch:
+        for plan, by_language in batch:
             base = {"week": plan.week, "window_start": plan.window_start, "cutoff": plan.cutoff,
                     "regions": " ".join(plan.regions), "created": report.cutoff,
                     "early": self.early, "digest_id": self._digest_id(plan)}  # fmt: skip
             rows += [{**base, "subscriber_id": sid} for ids in by_language.values() for sid in ids]
         store.add_editions(session, rows=rows)
         held = batches.edition_owners(
-            session, weeks={plan.week for plan, _ in self.batch},
+            session, weeks={plan.week for plan, _ in batch},
             subscriber_ids=[int(str(row["subscriber_id"])) for row in rows],
         )  # fmt: skip
         queued: list[Queued] = []
-        for plan, by_language in self.batch:
+        for plan, by_language in batch:
             digest_id = self._digest_id(plan)
             ours = (digest_id, plan.cutoff)
             mine = {sid for ids in by_language.values() for sid in ids
@@ -165,7 +214,7 @@ class EditionWriter:
     def _digest_id(self, plan: EditionPlan) -> int | None:
         return None if plan.empty else self.frozen[_key(plan)].digest.id
 
-    def _freeze(self, session: Session) -> None:
+    def _freeze(self, session: Session, batch: Batch) -> None:
         """Create the batch's new frozen digests (default language) in one insert, or use the
         ones another process made first for the same region set and window. The bodies need
         the ids (the web copy's link holds it): on PostgreSQL the ids are reserved first and
@@ -173,7 +222,7 @@ class EditionWriter:
         once their ids are known."""
         language = self.rt.settings.default_locale
         new: dict[DigestKey, EditionPlan] = {}
-        for plan, _ in self.batch:
+        for plan, _ in batch:
             if not plan.empty and _key(plan) not in self.frozen:
                 new.setdefault(_key(plan), plan)
         if not new:
@@ -222,11 +271,11 @@ class EditionWriter:
             web_url=web_url(self.rt.settings, self.rt.tokens, digest.id, language),
         )  # fmt: skip
 
-    def _renditions(self, session: Session) -> None:
+    def _renditions(self, session: Session, batch: Batch) -> None:
         """Each digest of the batch in every other language its readers need, stored once (a
         rendition another process stored first is kept)."""
         wanted: list[tuple[_Frozen, EditionPlan, str]] = []
-        for plan, by_language in self.batch:
+        for plan, by_language in batch:
             if plan.empty:
                 continue
             frozen = self.frozen[_key(plan)]

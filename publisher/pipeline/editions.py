@@ -176,10 +176,13 @@ def fire_editions(
     writer = EditionWriter(rt, report, EditionRenderer(settings, tree), notes, early=early,
                            replacing=replacing, keep_frozen=keep_frozen)  # fmt: skip
     planner = Planner(tree, items)
-    for (regions, start, label), by_language in sorted(groups.items()):
-        plan = planner.plan(regions, week=label, window_start=start, cutoff=now)
-        writer.add(plan, by_language)
-    writer.flush()
+    try:
+        for (regions, start, label), by_language in sorted(groups.items()):
+            plan = planner.plan(regions, week=label, window_start=start, cutoff=now)
+            writer.add(plan, by_language)
+        writer.flush()
+    finally:
+        writer.close()
     renderer = writer.renderer
     report.fragments = renderer.fragments_rendered
     if report.queued >= ANALYZE_AFTER and not dry_run:

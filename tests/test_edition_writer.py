@@ -1,0 +1,99 @@
+"""The fire's writer: on PostgreSQL a batch's edition and ledger rows are written on a second
+thread while the next batch is prepared; SQLite writes one batch after another (SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from publisher.pipeline import edition_writer
+from publisher.pipeline.edition_writer import EditionWriter
+from publisher.pipeline.editions import fire_editions
+from tests.conftest import FixedClockRuntime
+from tests.edition_support import MONDAY, add_item, add_reader, per_reader_week
+
+FRIDAY = MONDAY - timedelta(days=3)
+SETS = [["gt"], ["sv"], ["hn"], ["gt", "sv"], ["sv", "hn"], ["gt", "hn"], ["central-america"]]
+
+
+def _ledger(runtime: FixedClockRuntime) -> dict[int, int]:
+    """Ledger rows per reader, whatever the week."""
+    counts: dict[int, int] = {}
+    for (sid, _week), n in per_reader_week(runtime).items():
+        counts[sid] = counts.get(sid, 0) + n
+    return counts
+
+
+def test_batches_are_written_behind_the_next_on_postgresql_and_in_step_on_sqlite(
+    runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n, slug in enumerate(["gt", "sv", "hn", "central-america"]):
+        add_item(runtime, f"News {n}", [slug], published=FRIDAY, arrives=FRIDAY)
+    readers = [add_reader(runtime, f"w{n}@example.org", SETS[n % len(SETS)]) for n in range(17)]
+    monkeypatch.setattr(edition_writer, "CHUNK", 3)
+    behind = runtime.engine.dialect.name == "postgresql"
+    prepared_next = threading.Event()
+    writers: list[str] = []
+    overlapped: list[bool] = []
+    real_write: Callable[..., None] = EditionWriter._write
+    real_prepare: Callable[..., None] = EditionWriter._prepare
+    prepares: list[int] = []
+
+    def write(self: EditionWriter, session: Any, batch: Any) -> None:
+        writers.append(threading.current_thread().name)
+        if behind and len(writers) == 1:
+            # the first batch's rows wait until the next batch is being prepared: in step, this
+            # would wait for ever (the guard's timeout turns that into a failure)
+            overlapped.append(prepared_next.wait(timeout=60))
+        real_write(self, session, batch)
+
+    def prepare(self: EditionWriter, session: Any, batch: Any) -> None:
+        prepares.append(1)
+        if len(prepares) == 2:
+            prepared_next.set()
+        real_prepare(self, session, batch)
+
+    monkeypatch.setattr(EditionWriter, "_write", write)
+    monkeypatch.setattr(EditionWriter, "_prepare", prepare)
+    report = fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
+    assert len(writers) >= 3  # 17 readers in batches of 3 or more
+    if behind:
+        assert overlapped == [True]
+        assert {name.startswith("edition-writer") for name in writers} == {True}
+    else:
+        assert set(writers) == {threading.main_thread().name}
+    assert (report.readers, report.editions, report.queued) == (17, 17, 17)
+    assert _ledger(runtime) == dict.fromkeys(readers, 1)
+    again = fire_editions(runtime, now=MONDAY + timedelta(minutes=5), zone=None, runner="s")
+    assert (again.already, again.queued) == (17, 0)
+
+
+def test_a_batch_that_fails_behind_stops_the_fire_and_the_next_batch_rolls_back(
+    runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_item(runtime, "Item", ["central-america"], published=FRIDAY, arrives=FRIDAY)
+    readers = [add_reader(runtime, f"f{n}@example.org", SETS[n % 3]) for n in range(9)]
+    monkeypatch.setattr(edition_writer, "CHUNK", 3)
+    real_write: Callable[..., None] = EditionWriter._write
+    calls: list[int] = []
+
+    def write(self: EditionWriter, session: Any, batch: Any) -> None:
+        calls.append(1)
+        real_write(self, session, batch)
+        if len(calls) == 2:
+            raise RuntimeError("the server went away mid-batch")
+
+    monkeypatch.setattr(EditionWriter, "_write", write)
+    with pytest.raises(RuntimeError, match="went away"):
+        fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
+    # the first batch committed whole, the second rolled back, the third never committed
+    assert sorted(_ledger(runtime).values()) == [1, 1, 1]
+    monkeypatch.setattr(EditionWriter, "_write", real_write)
+    again = fire_editions(runtime, now=MONDAY + timedelta(minutes=5), zone=None, runner="s")
+    assert (again.already, again.queued) == (3, 6)
+    assert _ledger(runtime) == dict.fromkeys(readers, 1)
