@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
+from publisher.models import Digest, DigestRendition
 from publisher.pipeline import edition_writer
 from publisher.pipeline.edition_writer import EditionWriter
 from publisher.pipeline.editions import fire_editions
@@ -29,6 +31,11 @@ def _ledger(runtime: FixedClockRuntime) -> dict[int, int]:
     return counts
 
 
+def _digests(runtime: FixedClockRuntime) -> int:
+    with runtime.session() as session:
+        return len(session.exec(select(Digest)).all())
+
+
 def test_batches_are_written_behind_the_next_on_postgresql_and_in_step_on_sqlite(
     runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -41,8 +48,8 @@ def test_batches_are_written_behind_the_next_on_postgresql_and_in_step_on_sqlite
     writers: list[str] = []
     overlapped: list[bool] = []
     real_write: Callable[..., None] = EditionWriter._write
-    real_prepare: Callable[..., None] = EditionWriter._prepare
-    prepares: list[int] = []
+    real_freeze: Callable[..., None] = EditionWriter._freeze
+    freezes: list[int] = []
 
     def write(self: EditionWriter, session: Any, batch: Any) -> None:
         writers.append(threading.current_thread().name)
@@ -52,14 +59,14 @@ def test_batches_are_written_behind_the_next_on_postgresql_and_in_step_on_sqlite
             overlapped.append(prepared_next.wait(timeout=60))
         real_write(self, session, batch)
 
-    def prepare(self: EditionWriter, session: Any, batch: Any) -> None:
-        prepares.append(1)
-        if len(prepares) == 2:
+    def freeze(self: EditionWriter, session: Any, batch: Any) -> None:
+        freezes.append(1)
+        if len(freezes) == 2:
             prepared_next.set()
-        real_prepare(self, session, batch)
+        real_freeze(self, session, batch)
 
     monkeypatch.setattr(EditionWriter, "_write", write)
-    monkeypatch.setattr(EditionWriter, "_prepare", prepare)
+    monkeypatch.setattr(EditionWriter, "_freeze", freeze)
     report = fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
     assert len(writers) >= 3  # 17 readers in batches of 3 or more
     if behind:
@@ -93,7 +100,46 @@ def test_a_batch_that_fails_behind_stops_the_fire_and_the_next_batch_rolls_back(
         fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
     # the first batch committed whole, the second rolled back, the third never committed
     assert sorted(_ledger(runtime).values()) == [1, 1, 1]
+    assert _digests(runtime) == 1
     monkeypatch.setattr(EditionWriter, "_write", real_write)
     again = fire_editions(runtime, now=MONDAY + timedelta(minutes=5), zone=None, runner="s")
     assert (again.already, again.queued) == (3, 6)
     assert _ledger(runtime) == dict.fromkeys(readers, 1)
+
+
+def test_a_group_split_between_batches_gets_its_other_language_once_the_first_has_committed(
+    runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One region set, English readers filling a batch and a Spanish one in the next: the
+    next batch stores the Spanish rendition of a digest the batch before made."""
+    add_item(runtime, "Item", ["gt"], published=FRIDAY, arrives=FRIDAY)
+    readers = [add_reader(runtime, f"s{n}@example.org", ["gt"], locale=lang)
+               for n, lang in enumerate(["en", "en", "es", "es", "en"])]  # fmt: skip
+    monkeypatch.setattr(edition_writer, "CHUNK", 2)
+    behind = runtime.engine.dialect.name == "postgresql"
+    frozen_next = threading.Event()
+    real_write: Callable[..., None] = EditionWriter._write
+    real_freeze: Callable[..., None] = EditionWriter._freeze
+    calls: list[str] = []
+
+    def write(self: EditionWriter, session: Any, batch: Any) -> None:
+        calls.append("write")
+        if behind and calls.count("write") == 1:  # the first batch stays uncommitted until
+            frozen_next.wait(timeout=60)  # the next one has made its digests
+        real_write(self, session, batch)
+
+    def freeze(self: EditionWriter, session: Any, batch: Any) -> None:
+        calls.append("freeze")
+        real_freeze(self, session, batch)
+        if calls.count("freeze") == 2:
+            frozen_next.set()
+
+    monkeypatch.setattr(EditionWriter, "_write", write)
+    monkeypatch.setattr(EditionWriter, "_freeze", freeze)
+    report = fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
+    assert (report.editions, report.queued) == (5, 5)
+    assert _ledger(runtime) == dict.fromkeys(readers, 1)
+    assert _digests(runtime) == 1
+    with runtime.session() as session:
+        (rendition,) = session.exec(select(DigestRendition)).all()
+    assert rendition.locale == "es" and "Guatemala" in rendition.subject

@@ -113,6 +113,13 @@ def test_0023_compresses_bodies_with_lz4_on_postgresql_and_downgrade_restores_th
         command.upgrade(config, "0023")
         if engine.dialect.name != "postgresql":
             return  # nothing to set: the migration runs and changes nothing
+        with engine.connect() as conn:
+            lz4 = conn.execute(sa.text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                " WHERE name = 'default_toast_compression'"
+            )).scalar()  # fmt: skip
+        if not lz4:
+            pytest.skip("this PostgreSQL was built without LZ4: the migration leaves pglz")
         assert set(methods().values()) == {"l"}  # pg_attribute: l = lz4
         body = "".join(f"<p>item {n}: news of the week</p>\n" for n in range(400))
         with engine.begin() as conn:  # a body the server compresses reads back whole

@@ -14,6 +14,7 @@ server does most of that writing, so the two overlap (SQLite takes one writer at
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -38,6 +39,7 @@ from publisher.store.edition_digests import DigestKey, StoredDigest
 if TYPE_CHECKING:
     from publisher.pipeline.editions import FireReport
 
+log = logging.getLogger(__name__)
 Batch = list[tuple[EditionPlan, dict[str, list[int]]]]
 
 # readers per transaction: those of thousands of region sets land scattered over the indexes
@@ -100,7 +102,10 @@ class EditionWriter:
 
     def close(self) -> None:
         """Let a batch still being written finish (a fire that failed meanwhile raises its
-        own error), and end the writing thread."""
+        own error, and this one's is logged), and end the writing thread."""
+        writing, self._writing = self._writing, None
+        if writing is not None and (error := writing.exception()) is not None:
+            log.error("a batch of editions was not written", exc_info=error)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -119,26 +124,30 @@ class EditionWriter:
                     kept = store.replace_editions(session, week=replacing.week,
                                                   editions=replacing.editions)  # fmt: skip
                     batch = self._leave_out(batch, kept)
-                self._prepare(session, batch)
+                self._freeze(session, batch)
+                self._renditions(session, batch)
+                self._store_fragments(session)
                 self._write(session, batch)
             return
-        transaction = ExitStack()
-        session = transaction.enter_context(self.rt.session())
-        try:
-            self._prepare(session, batch)
-            self._wait()  # one batch behind at most: this one's digests are in its transaction
-        except BaseException as error:
-            transaction.__exit__(type(error), error, error.__traceback__)  # rolls back
-            raise
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="edition-writer")
-        self._writing = self._pool.submit(self._finish, transaction, session, batch)
-
-    def _prepare(self, session: Session, batch: Batch) -> None:
-        """The batch's frozen digests, their renditions and the fragments they name."""
-        self._freeze(session, batch)
-        self._renditions(session, batch)
-        self._store_fragments(session)
+        if self._writing is not None and self._writing.done():
+            self._wait()  # the batch before failed: stop before starting this one
+        with ExitStack() as stack:
+            session = stack.enter_context(self.rt.session())
+            self._freeze(session, batch)
+            # the batch before commits first (one behind at most): a rendition may name a
+            # digest it made (a group split between the two), and a foreign key sees only
+            # committed rows; fragments it stored are then there for this batch's bodies
+            self._wait()
+            self._renditions(session, batch)
+            self._store_fragments(session)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="edition-writer")
+            handed = stack.pop_all()
+            try:
+                self._writing = self._pool.submit(self._finish, handed, session, batch)
+            except BaseException as error:
+                handed.__exit__(type(error), error, error.__traceback__)  # rolls back
+                raise
 
     def _finish(self, transaction: ExitStack, session: Session, batch: Batch) -> None:
         """The batch's edition and ledger rows, then its commit (a rollback on any error)."""
