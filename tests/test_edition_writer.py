@@ -143,3 +143,31 @@ def test_a_group_split_between_batches_gets_its_other_language_once_the_first_ha
     with runtime.session() as session:
         (rendition,) = session.exec(select(DigestRendition)).all()
     assert rendition.locale == "es" and "Guatemala" in rendition.subject
+
+
+def test_an_interrupt_on_the_main_thread_lets_the_batch_behind_commit_and_rolls_back_its_own(
+    runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C reaches the main thread while it prepares a batch: the batch being written
+    behind it finishes (whole), the one being prepared rolls back, a re-run completes."""
+    add_item(runtime, "Item", ["central-america"], published=FRIDAY, arrives=FRIDAY)
+    readers = [add_reader(runtime, f"k{n}@example.org", SETS[n % 3]) for n in range(9)]
+    monkeypatch.setattr(edition_writer, "CHUNK", 3)
+    real_freeze: Callable[..., None] = EditionWriter._freeze
+    calls: list[int] = []
+
+    def freeze(self: EditionWriter, session: Any, batch: Any) -> None:
+        calls.append(1)
+        real_freeze(self, session, batch)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("Ctrl-C while the second batch is prepared")
+
+    monkeypatch.setattr(EditionWriter, "_freeze", freeze)
+    with pytest.raises(KeyboardInterrupt):
+        fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
+    assert sorted(_ledger(runtime).values()) == [1, 1, 1]
+    assert _digests(runtime) == 1  # the second batch's digest went with its transaction
+    monkeypatch.setattr(EditionWriter, "_freeze", real_freeze)
+    again = fire_editions(runtime, now=MONDAY + timedelta(minutes=5), zone=None, runner="s")
+    assert (again.already, again.queued) == (3, 6)
+    assert _ledger(runtime) == dict.fromkeys(readers, 1)
