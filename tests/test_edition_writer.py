@@ -80,33 +80,6 @@ def test_batches_are_written_behind_the_next_on_postgresql_and_in_step_on_sqlite
     assert (again.already, again.queued) == (17, 0)
 
 
-def test_a_batch_that_fails_behind_stops_the_fire_and_the_next_batch_rolls_back(
-    runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    add_item(runtime, "Item", ["central-america"], published=FRIDAY, arrives=FRIDAY)
-    readers = [add_reader(runtime, f"f{n}@example.org", SETS[n % 3]) for n in range(9)]
-    monkeypatch.setattr(edition_writer, "CHUNK", 3)
-    real_write: Callable[..., None] = EditionWriter._write
-    calls: list[int] = []
-
-    def write(self: EditionWriter, session: Any, batch: Any) -> None:
-        calls.append(1)
-        real_write(self, session, batch)
-        if len(calls) == 2:
-            raise RuntimeError("the server went away mid-batch")
-
-    monkeypatch.setattr(EditionWriter, "_write", write)
-    with pytest.raises(RuntimeError, match="went away"):
-        fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
-    # the first batch committed whole, the second rolled back, the third never committed
-    assert sorted(_ledger(runtime).values()) == [1, 1, 1]
-    assert _digests(runtime) == 1
-    monkeypatch.setattr(EditionWriter, "_write", real_write)
-    again = fire_editions(runtime, now=MONDAY + timedelta(minutes=5), zone=None, runner="s")
-    assert (again.already, again.queued) == (3, 6)
-    assert _ledger(runtime) == dict.fromkeys(readers, 1)
-
-
 def test_a_group_split_between_batches_gets_its_other_language_once_the_first_has_committed(
     runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,29 +118,37 @@ def test_a_group_split_between_batches_gets_its_other_language_once_the_first_ha
     assert rendition.locale == "es" and "Guatemala" in rendition.subject
 
 
-def test_an_interrupt_on_the_main_thread_lets_the_batch_behind_commit_and_rolls_back_its_own(
-    runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Ctrl-C reaches the main thread while it prepares a batch: the batch being written
-    behind it finishes (whole), the one being prepared rolls back, a re-run completes."""
+@pytest.mark.parametrize(
+    ("step", "error"),
+    [
+        ("_write", RuntimeError),  # the second batch fails as it is written (behind, on PostgreSQL)
+        ("_freeze", KeyboardInterrupt),  # Ctrl-C reaches the main thread as it prepares it
+    ],
+)
+def test_a_fire_stopped_in_its_second_batch_keeps_the_first_whole_and_a_rerun_finishes(
+    runtime: FixedClockRuntime, monkeypatch: pytest.MonkeyPatch, step: str,
+    error: type[BaseException],
+) -> None:  # fmt: skip
+    """The batch written behind finishes whole; the one that failed and the one being
+    prepared roll back with their digests; a re-run queues the rest, nobody twice."""
     add_item(runtime, "Item", ["central-america"], published=FRIDAY, arrives=FRIDAY)
     readers = [add_reader(runtime, f"k{n}@example.org", SETS[n % 3]) for n in range(9)]
     monkeypatch.setattr(edition_writer, "CHUNK", 3)
-    real_freeze: Callable[..., None] = EditionWriter._freeze
+    real: Callable[..., None] = getattr(EditionWriter, step)
     calls: list[int] = []
 
-    def freeze(self: EditionWriter, session: Any, batch: Any) -> None:
+    def failing(self: EditionWriter, session: Any, batch: Any) -> None:
         calls.append(1)
-        real_freeze(self, session, batch)
+        real(self, session, batch)
         if len(calls) == 2:
-            raise KeyboardInterrupt("Ctrl-C while the second batch is prepared")
+            raise error(f"stopped in {step} of the second batch")
 
-    monkeypatch.setattr(EditionWriter, "_freeze", freeze)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(EditionWriter, step, failing)
+    with pytest.raises(error, match="second batch"):
         fire_editions(runtime, now=MONDAY, zone=None, runner="scheduler-a")
     assert sorted(_ledger(runtime).values()) == [1, 1, 1]
-    assert _digests(runtime) == 1  # the second batch's digest went with its transaction
-    monkeypatch.setattr(EditionWriter, "_freeze", real_freeze)
+    assert _digests(runtime) == 1
+    monkeypatch.setattr(EditionWriter, step, real)
     again = fire_editions(runtime, now=MONDAY + timedelta(minutes=5), zone=None, runner="s")
     assert (again.already, again.queued) == (3, 6)
     assert _ledger(runtime) == dict.fromkeys(readers, 1)
