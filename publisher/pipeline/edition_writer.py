@@ -118,21 +118,14 @@ class EditionWriter:
         batch, self.batch, self.size = self.batch, [], 0
         if not batch and replacing is None:
             return
-        if replacing is not None or not self.behind:
-            with self.rt.session() as session:
-                if replacing is not None:
-                    kept = store.replace_editions(session, week=replacing.week,
-                                                  editions=replacing.editions)  # fmt: skip
-                    batch = self._leave_out(batch, kept)
-                self._freeze(session, batch)
-                self._renditions(session, batch)
-                self._store_fragments(session)
-                self._write(session, batch)
-            return
         if self._writing is not None and self._writing.done():
             self._wait()  # the batch before failed: stop before starting this one
         with ExitStack() as stack:
             session = stack.enter_context(self.rt.session())
+            if replacing is not None:
+                kept = store.replace_editions(session, week=replacing.week,
+                                              editions=replacing.editions)  # fmt: skip
+                batch = self._leave_out(batch, kept)
             self._freeze(session, batch)
             # the batch before commits first (one behind at most): a rendition may name a
             # digest it made (a group split between the two), and a foreign key sees only
@@ -140,6 +133,9 @@ class EditionWriter:
             self._wait()
             self._renditions(session, batch)
             self._store_fragments(session)
+            if replacing is not None or not self.behind:
+                self._write(session, batch)
+                return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="edition-writer")
             handed = stack.pop_all()
